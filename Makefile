@@ -1,0 +1,35 @@
+# Every target sets itself up: a fresh machine needs only python3 (3.11+) and make.
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
+
+.PHONY: install demo test lint bench stop-server clean
+
+$(BIN)/memberflow: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]" --config-settings editable_mode=compat
+	touch $@
+
+install: $(BIN)/memberflow
+
+demo: install  ## a demo business, 30 simulated days of reminders, under a local Prefect server
+	$(BIN)/memberflow demo
+
+test: install  ## lint, then the whole suite (also on PostgreSQL when MEMBERFLOW_TEST_DATABASE_URL is set)
+	$(BIN)/ruff check .
+	$(BIN)/memberflow templates lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install  ## benchmarks: pipeline vs a plain-Python loop, printed as a table
+	$(BIN)/python -m bench.reminders
+
+stop-server:
+	$(BIN)/memberflow server stop
+
+clean:
+	rm -rf $(VENV) outbox memberflow.db memberflow.db-* .prefect-server.*

@@ -1,0 +1,44 @@
+"""FileOutput: each message as an .eml file. The embedded default and the demo's output."""
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from pydantic import Field
+
+from blocks.base import Output
+from memberflow.mail import build_email
+from memberflow.messages import DeliveryError, Message, Receipt
+
+
+class FileOutput(Output):
+    """Writes each message as `<directory>/<idempotency key>.eml`; a repeat overwrites itself.
+
+    Example:
+        ```python
+        from blocks.file import FileOutput
+        output = FileOutput.load("BLOCK_NAME")
+        ```
+    """
+
+    _block_type_name = "memberflow File Output"
+
+    directory: str = Field(default="./outbox", title="Directory", description="Where to write.")
+    from_address: str = Field(
+        default="billing@example.com", title="From address", description="The sender shown."
+    )
+
+    def send(self, message: Message) -> Receipt:
+        folder = Path(self.directory)
+        path = folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", message.key) + ".eml")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            data = build_email(message, self.from_address).as_bytes()
+            # write then rename: a crash never leaves half a message behind
+            with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as tmp:
+                tmp.write(data)
+            os.replace(tmp.name, path)
+        except OSError as error:
+            raise DeliveryError(f"cannot write {path}: {error.strerror}") from None
+        return Receipt(str(path))

@@ -1,0 +1,32 @@
+"""WebhookOutput: the message as JSON, signed with HMAC-SHA256 like Stripe signs its webhooks."""
+
+from pydantic import Field, SecretStr
+
+from blocks.http import HttpOutput
+from memberflow.http import post_json
+from memberflow.messages import Message, Receipt
+from memberflow.signing import sign
+
+
+class WebhookOutput(HttpOutput):
+    """POSTs each message as JSON with `Memberflow-Signature: v1=<hex>` over `timestamp.body`
+    and an `Idempotency-Key` header. Receivers verify with `memberflow.signing.verify`.
+
+    Example:
+        ```python
+        from blocks.webhook import WebhookOutput
+        output = WebhookOutput.load("BLOCK_NAME")
+        ```
+    """
+
+    _block_type_name = "memberflow Webhook Output"
+    channel = "webhook"
+
+    url: str = Field(title="URL", description="Where to POST each message.")
+    secret: SecretStr = Field(title="Signing secret", description="Shared HMAC-SHA256 secret.")
+
+    def send(self, message: Message) -> Receipt:
+        body = self.body(message)
+        headers = {"Idempotency-Key": message.key, **sign(self.secret.get_secret_value(), body)}
+        response = post_json(self.session, self.url, body, headers)
+        return Receipt(f"HTTP {response.status_code}")

@@ -1,0 +1,101 @@
+"""The composition every touchpoint pipeline shares: plan in batches, then deliver in batches."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from prefect import get_run_logger
+
+from blocks import FileOutput, Output, load_output
+from memberflow.db import get_engine
+from memberflow.engine import DeliveryOptions, Enricher, Pipeline, Tally, add_tally, new_token
+from memberflow.rendering import Renderer
+from memberflow.settings import Settings
+from tasks.report import publish_summary, start_progress, update_progress
+from tasks.touchpoints import count_due, deliver_batch, plan_batch, preview_batch
+
+
+def resolve_output(reference: str, settings: Settings) -> Output:
+    """A saved output Block (`type-slug/name`), or the embedded default: .eml files."""
+    if reference:
+        return load_output(reference)
+    return FileOutput(directory=str(settings.outbox_dir), from_address=settings.from_address)
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    *,
+    settings: Settings,
+    as_of: datetime | None,
+    output: str = "",
+    batch_size: int = 500,
+    lookback_days: int = 7,
+    dry_run: bool = False,
+    enrich: Enricher | None = None,
+) -> list[dict]:
+    """One run of a pipeline at `as_of`; returns the summary rows (also a table artifact)."""
+    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
+    db = get_engine(settings.database_url)
+    sink = resolve_output(output, settings)
+    renderer = Renderer(settings.templates_dir, settings.default_locale)
+    lookback = timedelta(days=lookback_days)
+    plan = preview_batch if dry_run else plan_batch
+    extra = {"renderer": renderer, "settings": settings} if dry_run else {}
+
+    tally: Tally = {}
+    for step, selection in pipeline.selections(as_of, lookback):
+        tally.setdefault(step.name, {})
+        batches = _cursor_loop(
+            lambda after, step=step, selection=selection: plan(
+                db,
+                pipeline,
+                step,
+                selection,
+                as_of=as_of,
+                lookback=lookback,
+                channel=sink.channel,
+                after_id=after,
+                limit=batch_size,
+                **extra,
+            )
+        )
+        for step_tally in batches:
+            add_tally(tally, step_tally)
+    if not dry_run:
+        options = DeliveryOptions(token=new_token())
+        _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options, enrich, tally)
+    kind = "Dry run" if dry_run else "Run"
+    return publish_summary(
+        pipeline.name, tally, f"{kind} of {pipeline.name} at {as_of.isoformat()}"
+    )
+
+
+def _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options, enrich, tally):
+    total = count_due(db, pipeline, as_of=as_of, options=options)
+    progress, done = start_progress(pipeline.name, total), 0
+    batches = _cursor_loop(
+        lambda after: deliver_batch(
+            db,
+            pipeline,
+            renderer=renderer,
+            output=sink,
+            settings=settings,
+            as_of=as_of,
+            after_id=after,
+            limit=batch_size,
+            options=options,
+            enrich=enrich,
+        )
+    )
+    for batch_tally in batches:
+        add_tally(tally, batch_tally)
+        done += sum(sum(counts.values()) for counts in batch_tally.values())
+        update_progress(progress, min(done, total), total)
+    get_run_logger().info("delivered %s of %s due touchpoints", done, total)
+
+
+def _cursor_loop(run_batch: Callable[[int], tuple[int | None, Tally]]):
+    """Calls `run_batch(after_id)` batch after batch until it reports no next cursor."""
+    cursor: int | None = 0
+    while cursor is not None:
+        cursor, tally = run_batch(cursor)
+        yield tally

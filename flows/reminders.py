@@ -1,0 +1,44 @@
+"""The billing-reminder flow: renewal, annual renewal, trial-end and card-expiry notices."""
+
+from datetime import datetime
+from typing import Annotated
+
+from prefect import flow
+from pydantic import Field
+
+from flows.pipeline import run_pipeline
+from memberflow.reminders import DEFAULT_STEPS, ReminderPipeline, ReminderStep
+from memberflow.settings import get_settings
+
+
+@flow(name="billing-reminders")
+def reminders(
+    as_of: datetime | None = None,
+    steps: list[ReminderStep] = DEFAULT_STEPS,  # noqa: B006 (copied below, never mutated)
+    product_steps: dict[str, list[ReminderStep]] | None = None,
+    output: str = "",
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500,
+    lookback_days: Annotated[int, Field(ge=0, le=60)] = 7,
+    dry_run: bool = False,
+) -> list[dict]:
+    """Sends every reminder due at `as_of` (default: now) exactly once.
+
+    Args:
+        as_of: The moment the run acts for; earlier or later days can be replayed.
+        steps: The reminder steps for every product without its own list.
+        product_steps: Whole replacement step lists for some products, by product external id.
+        output: A saved output Block as `type-slug/name`; empty writes .eml files to the outbox.
+        batch_size: Touchpoints per task run.
+        lookback_days: How far back to look for missed reminders (recorded as expired).
+        dry_run: Render and count, but record and send nothing.
+    """
+    pipeline = ReminderPipeline(steps=list(steps), product_steps=dict(product_steps or {}))
+    return run_pipeline(
+        pipeline,
+        settings=get_settings(),
+        as_of=as_of,
+        output=output,
+        batch_size=batch_size,
+        lookback_days=lookback_days,
+        dry_run=dry_run,
+    )

@@ -1,0 +1,257 @@
+"""`memberflow ...`: the command line. The one module of the core that reaches up to flows/
+(lazily, inside `run` and `demo`), because starting a flow is what a CLI is for."""
+
+import json
+import os
+import shutil
+import sys
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import make_url
+
+from memberflow import db as database
+from memberflow import localserver, store
+from memberflow.importer import import_csv
+from memberflow.models import TouchpointStatus
+from memberflow.reminders import DEFAULT_STEPS, anchor_for, message_fields, sample_fields
+from memberflow.rendering import Renderer, TemplateProblem
+from memberflow.settings import get_settings
+
+app = typer.Typer(
+    help="memberflow: membership billing automation on Prefect.", no_args_is_help=True
+)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+run_app = typer.Typer(help="Run one pipeline once, here and now.", no_args_is_help=True)
+templates_app = typer.Typer(help="Check and preview message templates.", no_args_is_help=True)
+server_app = typer.Typer(help="A local Prefect server for trying memberflow.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(run_app, name="run")
+app.add_typer(templates_app, name="templates")
+app.add_typer(server_app, name="server")
+
+
+def _engine():
+    return database.get_engine(get_settings().database_url)
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _print_table(rows: list[dict]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    columns = list(rows[0])
+    text = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in text)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in text:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
+# -- database and data -----------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database or migrate it to the current schema (SQLite or PostgreSQL)."""
+    url = get_settings().database_url
+    database.upgrade(url)
+    print(f"database at {make_url(url).render_as_string(hide_password=True)} is up to date")
+
+
+@app.command("import")
+def import_members(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Load members, products and subscriptions from a CSV (columns: see the README)."""
+    report = import_csv(_engine(), path)
+    print(f"loaded {report.loaded} row(s) from {path}")
+    for problem in report.problems:
+        typer.secho(f"  {problem}", fg=typer.colors.RED, err=True)
+    if report.problems:
+        _fail(
+            f"{len(report.problems)} problem(s); the good rows were loaded, fix the rest and re-run"
+        )
+
+
+class Format(StrEnum):
+    table = "table"
+    jsonl = "jsonl"
+
+
+@app.command("touchpoints")
+def touchpoints(
+    status: Annotated[
+        list[TouchpointStatus] | None, typer.Option(help="Repeat for several.")
+    ] = None,
+    pipeline: Annotated[str | None, typer.Option()] = None,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """What was planned, sent, failed, expired or skipped: one record per touchpoint."""
+    with _engine().connect() as conn:
+        rows = store.list_touchpoints(conn, statuses=status or (), pipeline=pipeline)
+    records = [_touchpoint_record(row) for row in rows]
+    if format is Format.jsonl:
+        for record in records:
+            print(json.dumps(record))
+    else:
+        _print_table(records)
+
+
+def _touchpoint_record(row) -> dict:
+    record = dict(row._mapping)
+    for name in ("due_at", "sent_at"):
+        record[name] = record[name].isoformat() if record[name] else None
+    return record
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+def _parse_moment(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"--as-of {value!r} is not an ISO 8601 time such as 2026-12-01T09:00:00Z")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@run_app.command("reminders")
+def run_reminders(
+    as_of: Annotated[str | None, typer.Option(help="ISO time, e.g. 2026-12-01T09:00:00Z.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Render and report; send and record nothing.")
+    ] = False,
+    output: Annotated[str, typer.Option(help="Saved output Block, type-slug/name.")] = "",
+    batch_size: Annotated[int, typer.Option(min=1)] = 500,
+) -> None:
+    """One run of the billing-reminder flow for a moment (default: now)."""
+    from flows.reminders import reminders
+
+    rows = reminders(
+        as_of=_parse_moment(as_of), dry_run=dry_run, output=output, batch_size=batch_size
+    )
+    _print_table(rows)
+
+
+# -- templates -------------------------------------------------------------------------------
+
+
+def _renderer() -> Renderer:
+    settings = get_settings()
+    return Renderer(settings.templates_dir, settings.default_locale)
+
+
+@templates_app.command("lint")
+def templates_lint() -> None:
+    """Render every template in every locale with sample data; report every problem at once."""
+    renderer = _renderer()
+    problems = renderer.lint(sample_fields(get_settings()))
+    for problem in problems:
+        typer.secho(str(problem), fg=typer.colors.RED, err=True)
+    names = renderer.template_names()
+    if problems:
+        _fail(f"{len(problems)} problem(s) in {len(names)} template(s)")
+    print(f"{len(names)} template(s) render cleanly in every locale")
+
+
+@templates_app.command("preview")
+def templates_preview(
+    name: Annotated[str, typer.Argument(help="e.g. reminders/renewal")],
+    member: Annotated[str | None, typer.Option(help="A member's external id.")] = None,
+    locale: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Print the subject, text and HTML of a template for a member (or sample data)."""
+    settings = get_settings()
+    step = next((s for s in DEFAULT_STEPS if s.template_name == name), None)
+    if step is None:
+        known = ", ".join(sorted({s.template_name for s in DEFAULT_STEPS}))
+        _fail(f"no step uses template {name!r}; known: {known}")
+    fields = sample_fields(settings)[name]
+    row_locale = locale
+    if member:
+        with _engine().connect() as conn:
+            rows = store.member_subscription_rows(conn, member)
+        if not rows:
+            _fail(f"no member with external id {member!r} (or they have no subscription)")
+        row = rows[0]
+        anchor = anchor_for(step, row) or row.current_period_end
+        fields = message_fields(step, row, anchor, settings)
+        row_locale = locale or row.locale
+    try:
+        rendered = _renderer().render(name, row_locale or "en", fields)
+    except TemplateProblem as problem:
+        _fail(str(problem))
+    print(f"Subject: {rendered.subject}\n\n--- text ---\n{rendered.text}")
+    print(f"--- html ---\n{rendered.html}")
+
+
+# -- local Prefect server and the demo -------------------------------------------------------
+
+
+@server_app.command("start")
+def server_start() -> None:
+    """Start a local Prefect server (UI at http://127.0.0.1:4200) unless one is running."""
+    api, started = localserver.ensure_running()
+    print(f"Prefect server {'started' if started else 'already running'}: {api}")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the local Prefect server started by memberflow."""
+    print("stopped" if localserver.stop() else "no server started by memberflow is recorded here")
+
+
+@app.command("demo")
+def demo(
+    days: Annotated[int, typer.Option(min=1, max=366)] = 30,
+    members: Annotated[int, typer.Option(min=1)] = 300,
+    fresh: Annotated[bool, typer.Option(help="Start from an empty SQLite database.")] = True,
+) -> None:
+    """A demo business, then one reminder run per simulated day, under a local Prefect server."""
+    from memberflow.demo import demo_rows, demo_start, renew_due, write_csv
+
+    settings = get_settings()
+    url = make_url(settings.database_url)
+    if fresh:
+        if url.get_backend_name() != "sqlite":
+            _fail("--fresh only resets SQLite databases; pass --no-fresh for this database")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{url.database}{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(settings.outbox_dir, ignore_errors=True)
+    api, started = localserver.ensure_running()
+    os.environ["PREFECT_API_URL"] = api
+    database.upgrade(settings.database_url)
+    start = demo_start()
+    csv_path = write_csv(Path("demo-members.csv"), demo_rows(start, members))
+    report = import_csv(_engine(), csv_path)
+    print(f"demo business: {report.loaded} subscriptions from {csv_path}\n")
+
+    from flows.reminders import reminders
+
+    daily = []
+    for day in range(days):
+        as_of = start + timedelta(days=day)
+        total = reminders(as_of=as_of)[-1]
+        renew_due(_engine(), as_of)
+        daily.append(
+            {"day": as_of.date().isoformat(), **{k: v for k, v in total.items() if k != "step"}}
+        )
+        print(
+            f"  {as_of.date()}: sent {total['sent']}, expired {total['expired']}", file=sys.stderr
+        )
+    print()
+    _print_table(daily)
+    sent = sum(row["sent"] for row in daily)
+    print(f"\n{sent} reminders written to {settings.outbox_dir.resolve()}/ as .eml files")
+    print(f"Runs, logs and artifacts: {api.removesuffix('/api')} (flow 'billing-reminders')")
+    if started:
+        print("The Prefect server keeps running; stop it with: make stop-server")

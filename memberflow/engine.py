@@ -1,0 +1,362 @@
+"""The touchpoint engine every pipeline shares: plan, claim, re-check, render, send, record.
+
+Exactly once, by construction: a touchpoint is inserted under a unique key before anything is
+sent; a run claims it with a conditional UPDATE; it is marked sent right after the output
+accepts it. The one open window is a crash between an output's success and that UPDATE; the
+message then carries the key (Message-ID, Idempotency-Key) so the receiver can drop the repeat.
+"""
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, Row
+
+from memberflow import store
+from memberflow.messages import DeliveryError, Message, Receipt
+from memberflow.models import TouchpointStatus as Status
+from memberflow.rendering import Renderer, TemplateProblem
+from memberflow.schedule import Timing, local_date, timing, zone
+from memberflow.settings import Settings
+from memberflow.store import Selection
+
+Tally = dict[str, Counter]  # step name -> counts per outcome
+Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out
+
+
+class Step(Protocol):
+    name: str
+
+    @property
+    def lateness(self) -> timedelta: ...
+
+    @property
+    def template_name(self) -> str: ...
+
+    def due(self, anchor: datetime, tz: Any) -> datetime: ...
+
+
+class Pipeline(Protocol):
+    """What a pipeline tells the engine; reminders.ReminderPipeline is the worked example."""
+
+    name: str
+
+    def selections(self, as_of: datetime, lookback: timedelta) -> list[tuple[Step, Selection]]: ...
+
+    def step_for(self, row: Row, step_name: str) -> Step | None: ...
+
+    def anchor_for(self, step: Step, row: Row) -> datetime | None: ...
+
+    def fields(self, step: Step, row: Row, anchor: datetime, settings: Settings) -> dict: ...
+
+
+class Output(Protocol):
+    channel: str
+
+    def send(self, message: Message) -> Receipt: ...
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    token: str
+    claim_timeout: timedelta = timedelta(minutes=15)
+    max_attempts: int = 5
+
+
+def touchpoint_key(pipeline: str, step: str, subscription: str, anchor_day: date, channel: str):
+    """`pipeline:step:subscription:anchor-date:channel`: the same for any rerun, retry or race."""
+    return f"{pipeline}:{step}:{subscription}:{anchor_day.isoformat()}:{channel}"
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def add_tally(total: Tally, more: Tally) -> Tally:
+    for step, counts in more.items():
+        total.setdefault(step, Counter()).update(counts)
+    return total
+
+
+# -- planning --------------------------------------------------------------------------------
+
+
+def plan_rows(
+    pipeline: Pipeline,
+    step: Step,
+    rows: Iterable[Row],
+    *,
+    as_of: datetime,
+    lookback: timedelta,
+    channel: str,
+) -> list[dict]:
+    """Touchpoints these subscriptions owe at `as_of`: due ones pending, missed ones expired."""
+    planned, now = [], datetime.now(UTC)
+    for row in rows:
+        anchor = pipeline.anchor_for(step, row)
+        if anchor is None:
+            continue
+        tz = zone(row.time_zone)
+        due = step.due(anchor, tz)
+        when = timing(due, as_of, step.lateness)
+        if when is Timing.not_yet or as_of - due > max(lookback, step.lateness):
+            continue
+        key = touchpoint_key(
+            pipeline.name, step.name, row.sub_external_id, local_date(anchor, tz), channel
+        )
+        status = Status.expired if when is Timing.expired else Status.pending
+        planned.append(
+            {
+                "key": key,
+                "pipeline": pipeline.name,
+                "step": step.name,
+                "channel": channel,
+                "subscription_id": row.sub_id,
+                "anchor_at": anchor,
+                "due_at": due,
+                "status": status,
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
+    return planned
+
+
+def plan_batch(
+    engine: Engine,
+    pipeline: Pipeline,
+    step: Step,
+    selection: Selection,
+    *,
+    as_of: datetime,
+    lookback: timedelta,
+    channel: str,
+    after_id: int,
+    limit: int,
+) -> tuple[int | None, Tally]:
+    """Plans one batch of candidates; returns the cursor for the next batch (None when done)."""
+    with engine.begin() as conn:
+        rows = store.select_candidates(conn, selection, after_id, limit)
+        planned = plan_rows(pipeline, step, rows, as_of=as_of, lookback=lookback, channel=channel)
+        new_keys = set(store.insert_touchpoints(conn, planned))
+    counts = Counter(
+        "planned" if row["status"] == Status.pending else "expired"
+        for row in planned
+        if row["key"] in new_keys
+    )
+    return (rows[-1].sub_id if len(rows) == limit else None), {step.name: counts}
+
+
+# -- delivery --------------------------------------------------------------------------------
+
+
+def decide(pipeline: Pipeline, row: Row, as_of: datetime) -> tuple[Status, str] | None:
+    """None to send now, else the status to record and why. Conditions are checked at send time."""
+    step = pipeline.step_for(row, row.step)
+    if step is None:
+        return Status.skipped, f"step {row.step!r} is no longer configured for this product"
+    anchor = pipeline.anchor_for(step, row)
+    if anchor is None or anchor != row.anchor_at:
+        return Status.skipped, "no longer applies (subscription canceled or its date moved)"
+    if timing(row.due_at, as_of, step.lateness) is Timing.expired:
+        return Status.expired, f"more than {step.lateness} late at {as_of.isoformat()}"
+    return None
+
+
+def compose(pipeline: Pipeline, row: Any, fields: dict, renderer: Renderer) -> Message:
+    """Renders the message a touchpoint stands for from its merge fields."""
+    step = pipeline.step_for(row, row.step)
+    rendered = renderer.render(step.template_name, row.locale, fields)
+    return Message(
+        key=row.key,
+        pipeline=pipeline.name,
+        step=row.step,
+        to_email=row.email,
+        to_name=f"{row.first_name} {row.last_name}".strip(),
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        fields=fields,
+    )
+
+
+def merge_fields(pipeline: Pipeline, row: Any, settings: Settings) -> dict:
+    step = pipeline.step_for(row, row.step)
+    return pipeline.fields(step, row, row.anchor_at, settings)
+
+
+def _send(output: Output, message: Message) -> tuple[Receipt | None, str | None]:
+    try:
+        return output.send(message), None
+    except DeliveryError as error:
+        return None, str(error)
+    except Exception as error:  # a plugin's bug fails this touchpoint, not the whole run
+        return None, f"{type(error).__name__} in {type(output).__name__}: {error}"[:500]
+
+
+def deliver_batch(
+    engine: Engine,
+    pipeline: Pipeline,
+    *,
+    renderer: Renderer,
+    output: Output,
+    settings: Settings,
+    as_of: datetime,
+    after_id: int,
+    limit: int,
+    options: DeliveryOptions,
+    enrich: Enricher | None = None,
+) -> tuple[int | None, Tally]:
+    """Claims up to `limit` due touchpoints after `after_id`, sends each, records each outcome.
+
+    `enrich`, if given, sees the merge fields of every touchpoint about to be sent, once per
+    batch, before rendering (the place for a CRM lookup); it returns them, amended.
+    """
+    ids, rows = _claim_batch(engine, pipeline, as_of, after_id, limit, options)
+    tally: Tally = {}
+
+    def record(row: Any, outcome: dict) -> None:
+        with engine.begin() as conn:
+            store.record_outcome(
+                conn, touchpoint_id=row.touchpoint_id, token=options.token, **outcome
+            )
+        tally.setdefault(row.step, Counter())[outcome["status"].value] += 1
+
+    sendable = []
+    for row in rows:
+        verdict = decide(pipeline, row, as_of)
+        if verdict is None:
+            sendable.append(row)
+        else:
+            record(row, {"status": verdict[0], "error": verdict[1]})
+    fields = [merge_fields(pipeline, row, settings) for row in sendable]
+    if enrich is not None and sendable:
+        try:
+            fields = _enriched(enrich, fields)
+        except Exception as error:  # the CRM is down: fail the batch's touchpoints, retry later
+            reason = f"enricher failed: {type(error).__name__}: {error}"[:1000]
+            for row in sendable:
+                record(row, _failure(row, reason, options))
+            return (ids[-1] if len(ids) == limit else None), tally
+    for row, row_fields in zip(sendable, fields, strict=True):
+        record(row, _deliver_one(pipeline, row, row_fields, renderer, output, options))
+    return (ids[-1] if len(ids) == limit else None), tally
+
+
+def _claim_batch(
+    engine: Engine,
+    pipeline: Pipeline,
+    as_of: datetime,
+    after_id: int,
+    limit: int,
+    options: DeliveryOptions,
+) -> tuple[list[int], list[Row]]:
+    now = datetime.now(UTC)
+    stale_before = now - options.claim_timeout
+    with engine.begin() as conn:
+        ids = store.next_claimable_ids(
+            conn,
+            pipeline=pipeline.name,
+            as_of=as_of,
+            stale_before=stale_before,
+            after_id=after_id,
+            limit=limit,
+        )
+        rows = store.claim(
+            conn,
+            ids=ids,
+            pipeline=pipeline.name,
+            as_of=as_of,
+            token=options.token,
+            now=now,
+            stale_before=stale_before,
+        )
+    return ids, rows
+
+
+def _enriched(enrich: Enricher, fields: list[dict]) -> list[dict]:
+    amended = enrich(fields)
+    if not isinstance(amended, list) or len(amended) != len(fields):
+        raise TypeError(f"enricher {enrich!r} must return a list of {len(fields)} field dicts")
+    return amended
+
+
+def _deliver_one(
+    pipeline: Pipeline,
+    row: Any,
+    fields: dict,
+    renderer: Renderer,
+    output: Output,
+    options: DeliveryOptions,
+) -> dict:
+    try:
+        message = compose(pipeline, row, fields, renderer)
+    except TemplateProblem as problem:
+        receipt, error = None, f"template {problem}"
+    else:
+        receipt, error = _send(output, message)
+    if error is None:
+        return {
+            "status": Status.sent,
+            "attempts": row.attempts + 1,
+            "sent_at": datetime.now(UTC),
+            "receipt": receipt.detail[:1000],
+            "error": None,
+        }
+    return _failure(row, error, options)
+
+
+def _failure(row: Any, reason: str, options: DeliveryOptions) -> dict:
+    attempts = row.attempts + 1
+    status = Status.dead if attempts >= options.max_attempts else Status.failed
+    return {"status": status, "attempts": attempts, "error": reason[:1000]}
+
+
+# -- dry run ---------------------------------------------------------------------------------
+
+
+def preview_batch(
+    engine: Engine,
+    pipeline: Pipeline,
+    step: Step,
+    selection: Selection,
+    *,
+    renderer: Renderer,
+    settings: Settings,
+    as_of: datetime,
+    lookback: timedelta,
+    channel: str,
+    after_id: int,
+    limit: int,
+    on_message: Callable[[Message], None] = lambda message: None,
+) -> tuple[int | None, Tally]:
+    """What `plan_batch` + delivery would do for new touchpoints, writing and sending nothing."""
+    with engine.connect() as conn:
+        rows = store.select_candidates(conn, selection, after_id, limit)
+        planned = plan_rows(pipeline, step, rows, as_of=as_of, lookback=lookback, channel=channel)
+        known = store.existing_keys(conn, [p["key"] for p in planned])
+    by_sub = {row.sub_id: row for row in rows}
+    counts = Counter()
+    for plan in planned:
+        if plan["key"] in known:
+            continue
+        if plan["status"] == Status.expired:
+            counts["would_expire"] += 1
+            continue
+        row = _as_touchpoint_row(by_sub[plan["subscription_id"]], plan)
+        try:
+            on_message(compose(pipeline, row, merge_fields(pipeline, row, settings), renderer))
+            counts["would_send"] += 1
+        except TemplateProblem:
+            counts["render_failed"] += 1
+    return (rows[-1].sub_id if len(rows) == limit else None), {step.name: counts}
+
+
+def _as_touchpoint_row(row: Row, plan: dict) -> SimpleNamespace:
+    """A candidate row shaped like a claimed touchpoint row, for `compose`."""
+    touchpoint = {name: plan[name] for name in ("key", "step", "anchor_at", "due_at")}
+    return SimpleNamespace(**row._mapping, **touchpoint)

@@ -1,0 +1,33 @@
+"""What the engine hands an output, and what an output hands back."""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Message:
+    """One rendered touchpoint, ready for any channel."""
+
+    key: str  # the idempotency key: receivers drop a repeat of it
+    pipeline: str
+    step: str
+    to_email: str
+    to_name: str
+    subject: str
+    text: str
+    html: str
+    fields: dict[str, Any] = field(default_factory=dict)  # the merge fields, for Zapier & co.
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof of delivery as the output saw it (a file path, an HTTP status, a message id)."""
+
+    detail: str
+
+
+class DeliveryError(Exception):
+    """The output could not deliver; the message says why in a way safe to store and show."""

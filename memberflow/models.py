@@ -1,0 +1,86 @@
+"""The schema. Money is integer minor units plus an ISO 4217 code; every timestamp is aware UTC."""
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index
+from sqlmodel import Field, SQLModel
+
+from memberflow.db import UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(index: bool = False, nullable: bool = False):
+    return Field(default=None, sa_column=Column(UTCDateTime(), index=index, nullable=nullable))
+
+
+class TouchpointStatus(StrEnum):
+    pending = "pending"  # planned, not yet sent
+    sending = "sending"  # claimed by a run that is delivering it now
+    sent = "sent"
+    failed = "failed"  # last try failed; a later run tries again
+    dead = "dead"  # failed too often; needs a person
+    expired = "expired"  # found too late to be right any more
+    skipped = "skipped"  # no longer applies (canceled, date moved)
+
+
+class Product(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=255)
+    name: str = Field(max_length=255)
+    value_amplifier: str | None = Field(default=None, description="Perks to mention in reminders.")
+
+
+class Member(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=255)
+    email: str = Field(max_length=320)
+    first_name: str = Field(default="", max_length=255)
+    last_name: str = Field(default="", max_length=255)
+    locale: str = Field(default="en", max_length=16)
+    time_zone: str = Field(default="UTC", max_length=64)
+    billing_address: str | None = None
+    shipping_address: str | None = None
+
+
+class Subscription(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=255)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    status: str = Field(max_length=32)  # active, trialing, past_due, paused, canceled
+    amount_minor: int
+    currency: str = Field(max_length=3)
+    interval: str = Field(max_length=8)  # month, year
+    current_period_end: datetime = _utc(index=True)
+    trial_end: datetime | None = _utc(index=True, nullable=True)
+    card_last4: str | None = Field(default=None, max_length=4)
+    card_exp_month: int | None = None
+    card_exp_year: int | None = None
+    card_valid_until: date | None = Field(default=None, index=True)
+
+
+class Touchpoint(SQLModel, table=True):
+    """The outbox: one row per message that a pipeline owes a member, written before it is sent."""
+
+    __table_args__ = (Index("ix_touchpoint_work", "pipeline", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=400)
+    pipeline: str = Field(max_length=32)
+    step: str = Field(max_length=64)
+    channel: str = Field(max_length=32)
+    subscription_id: int = Field(foreign_key="subscription.id", index=True)
+    anchor_at: datetime = _utc()
+    due_at: datetime = _utc()
+    status: str = Field(default=TouchpointStatus.pending, max_length=16)
+    attempts: int = 0
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = _utc(nullable=True)
+    sent_at: datetime | None = _utc(nullable=True)
+    error: str | None = Field(default=None, max_length=1000)
+    receipt: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = _utc()

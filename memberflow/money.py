@@ -1,0 +1,21 @@
+"""Money as integer minor units plus an ISO 4217 code, formatted per locale with Babel."""
+
+from datetime import date
+from decimal import Decimal
+
+from babel.dates import format_date as babel_format_date
+from babel.numbers import format_currency, get_currency_precision
+
+
+def to_decimal(amount_minor: int, currency: str) -> Decimal:
+    return Decimal(amount_minor).scaleb(-get_currency_precision(currency))
+
+
+def format_money(amount_minor: int, currency: str, locale: str) -> str:
+    """`format_money(1999, "EUR", "fr")` gives `19,99 €` (with a narrow no-break space)."""
+    return format_currency(to_decimal(amount_minor, currency), currency.upper(), locale=locale)
+
+
+def format_date(day: date, locale: str) -> str:
+    """A long date in the member's language: `December 1, 2026` or `1 décembre 2026`."""
+    return babel_format_date(day, format="long", locale=locale)

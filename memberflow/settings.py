@@ -1,0 +1,34 @@
+"""Process settings: one `Settings` object read from `MEMBERFLOW_*` variables and `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Where memberflow keeps its data and how it talks about the business.
+
+    Secrets for outputs and gateways live in Prefect Blocks, not here.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MEMBERFLOW_", env_file=".env", extra="ignore")
+
+    database_url: str = Field("sqlite:///./memberflow.db", description="SQLAlchemy database URL.")
+    templates_dir: Path = Field(PROJECT_ROOT / "templates", description="Jinja2 templates.")
+    outbox_dir: Path = Field(Path("./outbox"), description="Where FileOutput writes .eml files.")
+    business_name: str = Field("Example Club", description="Shown in every message.")
+    from_address: str = Field("billing@example.com", description="Sender of every email.")
+    support_email: str = Field("support@example.com", description="Support contact in messages.")
+    portal_url: str = Field(
+        "https://example.com/account/billing", description="Where members update payment details."
+    )
+    default_locale: str = Field("en", description="Locale for members without a supported one.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

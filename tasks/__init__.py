@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers that do one batch of I/O each, over the core's functions."""

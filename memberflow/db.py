@@ -36,6 +36,7 @@ class UTCDateTime(TypeDecorator):
 
 def _tune_sqlite(dbapi_connection, _record) -> None:
     # WAL lets readers run beside one writer; NORMAL sync is durable across process crashes.
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -49,6 +50,9 @@ def get_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _tune_sqlite)
+        # Take the write lock up front: a deferred transaction that reads, then writes after
+        # another run committed fails with SQLITE_BUSY_SNAPSHOT, which no busy timeout retries.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, pool_pre_ping=True)
 

@@ -1,0 +1,75 @@
+"""Fixtures: every database test runs on SQLite, and on PostgreSQL too when
+MEMBERFLOW_TEST_DATABASE_URL is set (.ci/run sets it). One Prefect harness per session."""
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import SQLModel
+
+from memberflow import db as database
+from memberflow.settings import Settings, get_settings
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+POSTGRES_URL = os.environ.get("MEMBERFLOW_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+TABLES = "touchpoint, subscription, member, product"
+
+
+@pytest.fixture(scope="session")
+def postgres_engine() -> Iterator[Engine]:
+    """The test PostgreSQL database, migrated once per session with Alembic."""
+    engine = database.get_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {TABLES}, alembic_version CASCADE"))
+    database.upgrade(POSTGRES_URL)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'memberflow.db'}"
+        SQLModel.metadata.create_all(database.get_engine(url))
+        return url
+    engine = request.getfixturevalue("postgres_engine")
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def engine(database_url) -> Engine:
+    return database.get_engine(database_url)
+
+
+@pytest.fixture
+def settings(database_url, tmp_path, monkeypatch) -> Iterator[Settings]:
+    """Settings for this test, also seen by flows (they read the environment)."""
+    monkeypatch.setenv("MEMBERFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("MEMBERFLOW_OUTBOX_DIR", str(tmp_path / "outbox"))
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server and database for the whole session."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        # a sync flow otherwise waits about 1 s at exit for its heartbeat thread
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
+
+
+def at(text_value: str) -> datetime:
+    """`at("2026-12-01 09:00")` is that moment in UTC."""
+    return datetime.fromisoformat(text_value).replace(tzinfo=UTC)

@@ -1,0 +1,323 @@
+"""The touchpoint engine on a real database: exactly once, whatever reruns, races or crashes."""
+
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from memberflow import engine as core
+from memberflow.engine import DeliveryOptions
+from memberflow.messages import DeliveryError, Message, Receipt
+from memberflow.models import Touchpoint
+from memberflow.reminders import ReminderPipeline
+from memberflow.rendering import Renderer
+from memberflow.settings import PROJECT_ROOT, Settings
+from tests.conftest import at
+from tests.factories import add_subscription, update_subscription
+
+AS_OF = at("2026-12-01 09:00")
+RENEWS = at("2026-12-08 10:00")  # renewal_7d is due 2026-12-01 09:00 UTC
+
+
+class Recorder:
+    """An output that keeps what it was given (the sink under test)."""
+
+    channel = "email"
+
+    def __init__(self, fail_on: set[str] = frozenset(), delay: float = 0.0):
+        self.sent: list[Message] = []
+        self.fail_on, self.delay = fail_on, delay
+        self.lock = threading.Lock()
+
+    def send(self, message: Message) -> Receipt:
+        time.sleep(self.delay)
+        if message.key.split(":")[2] in self.fail_on:
+            raise DeliveryError("mailbox full")
+        with self.lock:
+            self.sent.append(message)
+        return Receipt(f"recorded {len(self.sent)}")
+
+    def keys(self) -> Counter:
+        return Counter(message.key for message in self.sent)
+
+
+class Crash(BaseException):
+    """Stands in for the process dying mid-batch (not an Exception: nothing catches it)."""
+
+
+def run(
+    engine,
+    output,
+    as_of=AS_OF,
+    *,
+    pipeline=None,
+    batch_size=500,
+    options=None,
+    templates=PROJECT_ROOT / "templates",
+    enrich=None,
+):
+    """Plans and delivers everything due at `as_of` with the core functions (no Prefect)."""
+    pipeline = pipeline or ReminderPipeline()
+    options = options or DeliveryOptions(token=core.new_token())
+    tally = {}
+    for step, selection in pipeline.selections(as_of, timedelta(days=7)):
+        cursor = 0
+        while cursor is not None:
+            cursor, more = core.plan_batch(
+                engine,
+                pipeline,
+                step,
+                selection,
+                as_of=as_of,
+                lookback=timedelta(days=7),
+                channel=output.channel,
+                after_id=cursor,
+                limit=batch_size,
+            )
+            core.add_tally(tally, more)
+    cursor = 0
+    while cursor is not None:
+        cursor, more = core.deliver_batch(
+            engine,
+            pipeline,
+            renderer=Renderer(templates),
+            output=output,
+            settings=Settings(),
+            as_of=as_of,
+            after_id=cursor,
+            limit=batch_size,
+            options=options,
+            enrich=enrich,
+        )
+        core.add_tally(tally, more)
+    return {step: dict(counts) for step, counts in tally.items() if counts}
+
+
+def statuses(engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(Touchpoint.key, Touchpoint.status)).all()
+    return {key.split(":")[2]: status for key, status in rows}
+
+
+def touchpoint(engine, subscription: str):
+    with engine.connect() as conn:
+        return conn.execute(
+            select(Touchpoint).where(Touchpoint.key.contains(f":{subscription}:"))
+        ).one()
+
+
+def test_a_due_reminder_is_sent_once_and_recorded(engine):
+    add_subscription(engine, "s1", current_period_end=RENEWS)
+    output = Recorder()
+    assert run(engine, output) == {"renewal_7d": {"planned": 1, "sent": 1}}
+    [message] = output.sent
+    assert message.key == "reminders:renewal_7d:s1:2026-12-08:email"
+    assert "December 8, 2026" in message.subject
+    row = touchpoint(engine, "s1")
+    assert (row.status, row.attempts, row.receipt) == ("sent", 1, "recorded 1")
+    assert row.sent_at is not None and row.claimed_by is None
+
+
+def test_running_the_same_moment_twice_sends_nothing_new(engine):
+    for n in range(5):
+        add_subscription(engine, f"s{n}", current_period_end=RENEWS)
+    output = Recorder()
+    run(engine, output)
+    assert run(engine, output) == {}
+    assert run(engine, output, as_of=AS_OF + timedelta(hours=20)) == {}
+    assert set(output.keys().values()) == {1} and len(output.sent) == 5
+
+
+def test_batches_cover_everyone_exactly_once(engine):
+    for n in range(23):
+        add_subscription(engine, f"s{n:02d}", current_period_end=RENEWS + timedelta(minutes=n))
+    output = Recorder()
+    assert run(engine, output, batch_size=4) == {"renewal_7d": {"planned": 23, "sent": 23}}
+    assert len(output.keys()) == 23
+
+
+def test_two_runs_racing_send_each_reminder_once(engine):
+    for n in range(40):
+        add_subscription(engine, f"s{n:02d}", current_period_end=RENEWS)
+    output = Recorder(delay=0.002)
+    errors = []
+
+    def one_run():
+        try:
+            run(engine, output, batch_size=7)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=one_run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(output.sent) == 40 and set(output.keys().values()) == {1}
+
+
+def test_a_crash_mid_batch_loses_nothing_and_repeats_nothing(engine):
+    for n in range(6):
+        add_subscription(engine, f"s{n}", current_period_end=RENEWS)
+    output = Recorder()
+    calls = 0
+    original = output.send
+
+    def dies_on_the_fourth(message):
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise Crash()
+        return original(message)
+
+    output.send = dies_on_the_fourth
+    with pytest.raises(Crash):
+        run(engine, output)
+    assert Counter(statuses(engine).values()) == {"sent": 3, "sending": 3}
+
+    output.send = original
+    run(engine, output)  # the dead run's claims are still fresh: nobody else may send them
+    assert len(output.sent) == 3
+
+    run(engine, output, options=DeliveryOptions(token="later", claim_timeout=timedelta(0)))
+    assert len(output.sent) == 6 and set(output.keys().values()) == {1}
+    assert set(statuses(engine).values()) == {"sent"}
+
+
+def test_a_failed_send_is_retried_by_later_runs_until_dead(engine):
+    add_subscription(engine, "s1", current_period_end=RENEWS)
+    add_subscription(engine, "s2", current_period_end=RENEWS)
+    flaky = Recorder(fail_on={"s1"})
+    assert run(engine, flaky) == {"renewal_7d": {"planned": 2, "sent": 1, "failed": 1}}
+    row = touchpoint(engine, "s1")
+    assert (row.status, row.attempts, row.error) == ("failed", 1, "mailbox full")
+
+    options = DeliveryOptions(token=core.new_token(), max_attempts=3)
+    run(engine, flaky, options=options)
+    assert touchpoint(engine, "s1").status == "failed"
+    run(engine, flaky, options=options)
+    assert (touchpoint(engine, "s1").status, touchpoint(engine, "s1").attempts) == ("dead", 3)
+    assert run(engine, flaky, options=options) == {}
+
+    healed = Recorder()
+    add_subscription(engine, "s3", current_period_end=RENEWS)
+    update_subscription(engine, "s3", status="active")
+    run(engine, healed)
+    assert [m.key.split(":")[2] for m in healed.sent] == ["s3"]
+
+
+def test_a_retry_that_comes_too_late_expires_instead(engine):
+    add_subscription(engine, "s1", current_period_end=RENEWS)
+    run(engine, Recorder(fail_on={"s1"}))
+    later = AS_OF + timedelta(days=3)
+    assert run(engine, Recorder(), as_of=later) == {"renewal_7d": {"expired": 1}}
+
+
+def test_conditions_are_checked_again_at_send_time(engine):
+    add_subscription(engine, "gone", current_period_end=RENEWS)
+    add_subscription(engine, "moved", current_period_end=RENEWS)
+    run(engine, Recorder(fail_on={"gone", "moved"}))  # planned, not yet delivered
+
+    update_subscription(engine, "gone", status="canceled")
+    update_subscription(engine, "moved", current_period_end=RENEWS + timedelta(days=14))
+    output = Recorder()
+    assert run(engine, output, as_of=AS_OF + timedelta(hours=1)) == {"renewal_7d": {"skipped": 2}}
+    assert output.sent == []
+    assert "no longer applies" in touchpoint(engine, "gone").error
+
+    later = AS_OF + timedelta(days=14)
+    run(engine, output, as_of=later)
+    assert [m.key for m in output.sent] == ["reminders:renewal_7d:moved:2026-12-22:email"]
+
+
+def test_a_broken_template_fails_its_touchpoint_and_the_batch_goes_on(engine, tmp_path):
+    import shutil
+
+    templates = shutil.copytree(PROJECT_ROOT / "templates", tmp_path / "templates")
+    broken = templates / "reminders" / "renewal" / "fr" / "body.txt"
+    broken.write_text("{{ nickname }}")
+    add_subscription(engine, "en1", current_period_end=RENEWS)
+    add_subscription(engine, "fr1", current_period_end=RENEWS, locale="fr")
+    add_subscription(engine, "en2", current_period_end=RENEWS)
+    output = Recorder()
+    assert run(engine, output, templates=templates) == {
+        "renewal_7d": {"planned": 3, "sent": 2, "failed": 1}
+    }
+    error = touchpoint(engine, "fr1").error
+    assert error == "template reminders/renewal/fr/body.txt:1: 'nickname' is undefined"
+
+
+def test_an_enricher_adds_fields_once_per_batch_before_rendering(engine):
+    for n in range(5):
+        add_subscription(engine, f"s{n}", current_period_end=RENEWS)
+    batches = []
+
+    def from_crm(fields):
+        batches.append(len(fields))
+        return [{**f, "first_name": f["first_name"].upper()} for f in fields]
+
+    output = Recorder()
+    run(engine, output, batch_size=2, enrich=from_crm)
+    assert batches == [2, 2, 1]
+    assert all("Hi ADA," in m.text for m in output.sent)
+
+
+def test_an_enricher_that_fails_fails_the_batch_for_a_later_retry(engine):
+    add_subscription(engine, "s1", current_period_end=RENEWS)
+
+    def crm_down(fields):
+        raise ConnectionError("crm.example.com unreachable")
+
+    assert run(engine, Recorder(), enrich=crm_down) == {"renewal_7d": {"planned": 1, "failed": 1}}
+    assert "crm.example.com unreachable" in touchpoint(engine, "s1").error
+    assert run(engine, Recorder()) == {"renewal_7d": {"sent": 1}}
+
+
+def test_every_step_in_one_run(engine):
+    add_subscription(engine, "renew", current_period_end=RENEWS)
+    add_subscription(engine, "annual", current_period_end=at("2026-12-31 10:00"), interval="year")
+    add_subscription(
+        engine,
+        "trial",
+        current_period_end=at("2026-12-04 10:00"),
+        trial_end=at("2026-12-04 10:00"),
+        status="trialing",
+        interval="year",
+    )
+    add_subscription(engine, "card", current_period_end=at("2027-01-02 10:00"), card=(12, 2026))
+    output = Recorder()
+    run(engine, output)
+    assert sorted(m.step for m in output.sent) == [
+        "card_expiry_30d",
+        "renewal_30d",
+        "renewal_7d",
+        "trial_end_3d",
+    ]
+
+
+def test_a_dry_run_renders_but_writes_and_sends_nothing(engine):
+    add_subscription(engine, "s1", current_period_end=RENEWS)
+    pipeline = ReminderPipeline()
+    seen = []
+    step, selection = pipeline.selections(AS_OF, timedelta(days=7))[0]
+    _, tally = core.preview_batch(
+        engine,
+        pipeline,
+        step,
+        selection,
+        renderer=Renderer(PROJECT_ROOT / "templates"),
+        settings=Settings(),
+        as_of=AS_OF,
+        lookback=timedelta(days=7),
+        channel="email",
+        after_id=0,
+        limit=100,
+        on_message=seen.append,
+    )
+    assert tally == {"renewal_7d": {"would_send": 1}}
+    assert seen[0].subject.startswith("Your Monthly Club membership renews")
+    assert statuses(engine) == {}

@@ -1,0 +1,93 @@
+"""`memberflow import`: good rows load, bad rows are reported by line, twice changes nothing."""
+
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from memberflow.importer import import_csv
+from memberflow.models import Member, Product, Subscription
+
+HEADER = (
+    "member_external_id,email,first_name,last_name,locale,time_zone,product_external_id,"
+    "product_name,subscription_external_id,status,amount_minor,currency,interval,"
+    "current_period_end,trial_end,card_last4,card_expiry\n"
+)
+GOOD = [
+    "m1,ann@example.com,Ann,Lee,en,America/New_York,monthly,Monthly,s1,active,1999,usd,month,"
+    "2026-12-08T15:00:00Z,,4242,02/2028\n",
+    "m2,bea@example.com,Béa,Roy,fr,Europe/Paris,euro,Europe,s2,trialing,1500,EUR,month,"
+    "2026-12-08T10:00:00+01:00,2026-12-08T10:00:00+01:00,,\n",
+    "m1,ann@example.com,Ann,Lee,en,America/New_York,annual,Annual,s3,active,19000,USD,year,"
+    "2027-06-01T00:00:00Z,,,\n",
+]
+
+
+def write(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "members.csv"
+    path.write_text(HEADER + "".join(lines), encoding="utf-8")
+    return path
+
+
+def counts(engine):
+    with Session(engine) as session:
+        return tuple(len(session.exec(select(m)).all()) for m in (Member, Product, Subscription))
+
+
+def test_a_good_file_loads_members_products_and_subscriptions(engine, tmp_path):
+    report = import_csv(engine, write(tmp_path, *GOOD))
+    assert report.problems == []
+    assert report.loaded == 3
+    assert counts(engine) == (2, 3, 3)
+    with Session(engine) as session:
+        s1 = session.exec(select(Subscription).where(Subscription.external_id == "s1")).one()
+        assert (s1.currency, s1.amount_minor, s1.card_valid_until.isoformat()) == (
+            "USD",
+            1999,
+            "2028-02-29",
+        )
+        assert s1.current_period_end.tzinfo is not None
+
+
+def test_importing_twice_changes_nothing(engine, tmp_path):
+    path = write(tmp_path, *GOOD)
+    import_csv(engine, path)
+    report = import_csv(engine, path)
+    assert report.problems == []
+    assert counts(engine) == (2, 3, 3)
+
+
+def test_bad_rows_are_reported_by_line_and_good_rows_still_load(engine, tmp_path):
+    path = write(
+        tmp_path,
+        GOOD[0],
+        "m3,not-an-email,C,D,en,UTC,monthly,Monthly,s4,active,19.99,USD,month,"
+        "2026-12-08T10:00:00Z,,,\n",
+        "m4,d@example.com,D,E,en,Mars/Base,monthly,Monthly,s5,frozen,100,XXQ,week,"
+        "2026-12-08 10:00,,12345,13/2026\n",
+        GOOD[1],
+    )
+    report = import_csv(engine, path)
+    assert report.loaded == 2
+    text = "\n".join(report.problems)
+    assert "line 3: email: is not an email address" in text
+    assert "line 3: amount_minor:" in text and "'19.99'" in text
+    for column in (
+        "time_zone",
+        "status",
+        "currency",
+        "interval",
+        "current_period_end",
+        "card_last4",
+        "card_expiry",
+    ):
+        assert f"line 4: {column}:" in text, column
+    assert "needs a UTC offset" in text
+    assert counts(engine) == (2, 2, 2)
+
+
+def test_a_missing_column_is_named(engine, tmp_path):
+    path = tmp_path / "members.csv"
+    path.write_text("member_external_id,email\nm1,a@example.com\n")
+    report = import_csv(engine, path)
+    assert report.loaded == 0
+    assert "missing column(s) product_external_id" in report.problems[0]

@@ -31,11 +31,7 @@ log = logging.getLogger(__name__)
 
 def discover_outputs() -> dict[str, type[Output]]:
     """Every output class by block type slug; a plugin that fails to load is logged and skipped."""
-    found = {
-        cls.get_block_type_slug(): cls
-        for cls in Output.__subclasses__()
-        if cls.__subclasses__() == []
-    }
+    found = {cls.get_block_type_slug(): cls for cls in _concrete_subclasses(Output)}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = entry.load()

@@ -1,0 +1,230 @@
+"""Every built-in output against the real thing: SMTP, HTTP, a script, files."""
+
+import email
+import json
+import sys
+from email import policy
+
+import pytest
+
+from blocks import FileOutput, ScriptOutput, SmtpOutput, WebhookOutput, ZapierOutput
+from memberflow import http
+from memberflow.messages import DeliveryError, Message
+from memberflow.signing import verify
+from tests.servers import HttpReceiver, Reply, SmtpSink, free_port, smtp_server
+
+
+def message(n: int = 1, **overrides) -> Message:
+    values = {
+        "key": f"reminders:renewal_7d:sub_{n}:2026-12-08:email",
+        "pipeline": "reminders",
+        "step": "renewal_7d",
+        "to_email": f"member{n}@example.com",
+        "to_name": "Ada <Lovelace>",
+        "subject": "Your membership renews on December 8, 2026",
+        "text": "Hi Ada,\nplain text body\n",
+        "html": "<p>Hi Ada,</p><p>html body</p>",
+        "fields": {"first_name": "Ada", "amount": "$19.99"},
+    }
+    return Message(**{**values, **overrides})
+
+
+@pytest.fixture
+def no_sleep(monkeypatch) -> list[float]:
+    """Records retry sleeps instead of sleeping; jitter pinned to zero."""
+    sleeps: list[float] = []
+    monkeypatch.setattr(http, "_sleep", sleeps.append)
+    monkeypatch.setattr(http.random, "uniform", lambda low, high: 0.0)
+    return sleeps
+
+
+# -- SMTP ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp():
+    sink = SmtpSink(reject_rcpt="refused@example.com")
+    controller = smtp_server(sink)
+    yield sink, controller
+    controller.stop()
+
+
+def test_smtp_sends_multipart_text_and_html_over_one_connection(smtp):
+    sink, controller = smtp
+    output = SmtpOutput(
+        host="127.0.0.1",
+        port=controller.port,
+        security="none",
+        from_address="billing@club.example",
+        from_name="Makers Club",
+    )
+    receipts = [output.send(message(n)) for n in range(3)]
+    output.close()
+
+    assert sink.sessions == 1 and len(sink.messages) == 3
+    mail_from, rcpt_tos, raw = sink.messages[0]
+    assert (mail_from, rcpt_tos) == ("billing@club.example", ["member0@example.com"])
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert parsed["Subject"] == "Your membership renews on December 8, 2026"
+    assert parsed["From"] == "Makers Club <billing@club.example>"
+    assert parsed["X-Memberflow-Key"] == "reminders:renewal_7d:sub_0:2026-12-08:email"
+    assert parsed["Message-ID"].endswith("@club.example>")
+    assert parsed["Message-ID"] in receipts[0].detail
+    text = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    assert "plain text body" in text and "<p>html body</p>" in html
+
+
+def test_smtp_message_id_is_the_same_for_the_same_key(smtp):
+    sink, controller = smtp
+    output = SmtpOutput(
+        host="127.0.0.1", port=controller.port, security="none", from_address="b@club.example"
+    )
+    output.send(message(7))
+    output.send(message(7))
+    ids = {email.message_from_bytes(raw)["Message-ID"] for _, _, raw in sink.messages}
+    assert len(ids) == 1  # a receiver can drop the repeat
+
+
+def test_smtp_refused_recipient_is_a_clear_failure(smtp):
+    _, controller = smtp
+    output = SmtpOutput(
+        host="127.0.0.1", port=controller.port, security="none", from_address="b@club.example"
+    )
+    with pytest.raises(DeliveryError, match="recipient refused|550"):
+        output.send(message(to_email="refused@example.com"))
+
+
+def test_smtp_server_down_is_a_clear_failure():
+    port = free_port()  # nothing listens there
+    output = SmtpOutput(
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        from_address="b@x.example",
+        password="hunter2-secret",
+        username="ops",
+    )
+    with pytest.raises(DeliveryError) as failure:
+        output.send(message())
+    assert f"SMTP 127.0.0.1:{port}: ConnectionRefusedError" in str(failure.value)
+    assert "hunter2" not in str(failure.value)
+
+
+# -- webhook and Zapier ----------------------------------------------------------------------
+
+
+def test_webhook_is_signed_and_carries_the_idempotency_key():
+    with HttpReceiver() as receiver:
+        output = WebhookOutput(url=f"{receiver.url}/hooks/memberflow", secret="s3cret")
+        receipt = output.send(message())
+    [request] = receiver.requests
+    assert receipt.detail == "HTTP 200"
+    assert request.path == "/hooks/memberflow"
+    assert request.headers["Idempotency-Key"] == "reminders:renewal_7d:sub_1:2026-12-08:email"
+    assert request.headers["Content-Type"] == "application/json"
+    assert verify("s3cret", request.headers, request.body)
+    assert not verify("other-secret", request.headers, request.body)
+    assert not verify("s3cret", request.headers, request.body + b" ")
+    assert request.json()["fields"] == {"first_name": "Ada", "amount": "$19.99"}
+
+
+def test_zapier_gets_the_message_and_merge_fields_as_json():
+    with HttpReceiver() as receiver:
+        ZapierOutput(hook_url=f"{receiver.url}/hooks/catch/123/abc/").send(message())
+    [request] = receiver.requests
+    body = request.json()
+    assert body["to_email"] == "member1@example.com"
+    assert body["subject"].startswith("Your membership")
+    assert body["fields"]["amount"] == "$19.99"
+    assert request.headers["Idempotency-Key"] == body["key"]
+
+
+def test_5xx_is_retried_with_exponential_backoff(no_sleep):
+    with HttpReceiver() as receiver:
+        receiver.script = [Reply(500), Reply(502)]
+        WebhookOutput(url=receiver.url, secret="s").send(message())
+    assert len(receiver.requests) == 3
+    assert no_sleep == [1.0, 2.0]
+    keys = {r.headers["Idempotency-Key"] for r in receiver.requests}
+    assert len(keys) == 1
+
+
+def test_429_waits_as_long_as_retry_after_says(no_sleep):
+    with HttpReceiver() as receiver:
+        receiver.script = [Reply(429, {"Retry-After": "7"}), Reply(429, {"Retry-After": "3"})]
+        ZapierOutput(hook_url=receiver.url).send(message())
+    assert no_sleep == [7.0, 3.0]
+    assert len(receiver.requests) == 3
+
+
+def test_other_4xx_are_not_retried(no_sleep):
+    with HttpReceiver() as receiver:
+        receiver.script = [Reply(400)]
+        with pytest.raises(DeliveryError, match=r"^HTTP 400 from http://127\.0\.0\.1:\d+$"):
+            WebhookOutput(url=receiver.url, secret="s").send(message())
+    assert len(receiver.requests) == 1 and no_sleep == []
+
+
+def test_after_the_last_try_the_failure_names_status_not_secrets(no_sleep):
+    with HttpReceiver() as receiver:
+        receiver.script = [Reply(503)] * 4
+        hook = f"{receiver.url}/hooks/catch/123/SECRETPATH/"
+        with pytest.raises(DeliveryError) as failure:
+            ZapierOutput(hook_url=hook).send(message())
+    assert len(receiver.requests) == 4 and no_sleep == [1.0, 2.0, 4.0]
+    assert str(failure.value).startswith("HTTP 503 from http://127.0.0.1:")
+    assert "SECRETPATH" not in str(failure.value)
+
+
+def test_timeouts_are_retried(no_sleep, monkeypatch):
+    monkeypatch.setattr(http, "TIMEOUT", (2, 0.3))
+    with HttpReceiver() as receiver:
+        receiver.script = [Reply(200, delay=1.0)]
+        receipt = WebhookOutput(url=receiver.url, secret="s").send(message())
+    assert receipt.detail == "HTTP 200"
+    assert len(receiver.requests) == 2 and no_sleep == [1.0]
+
+
+def test_connection_refused_is_retried_then_reported(no_sleep):
+    port = free_port()
+    with pytest.raises(DeliveryError, match="ConnectionError posting to http://127.0.0.1"):
+        WebhookOutput(url=f"http://127.0.0.1:{port}/x", secret="s").send(message())
+    assert no_sleep == [1.0, 2.0, 4.0]
+
+
+# -- script and file -------------------------------------------------------------------------
+
+
+def test_script_receives_the_message_as_json_on_stdin(tmp_path):
+    out = tmp_path / "got.json"
+    script = f"import sys; open({str(out)!r}, 'w').write(sys.stdin.read()); print('queued 42')"
+    receipt = ScriptOutput(command=[sys.executable, "-c", script]).send(message())
+    assert receipt.detail == "queued 42"
+    assert json.loads(out.read_text())["key"] == message().key
+
+
+def test_script_failure_and_timeout_are_reported():
+    failing = [sys.executable, "-c", "import sys; sys.stderr.write('crm said no'); sys.exit(3)"]
+    with pytest.raises(DeliveryError, match="exited 3: crm said no"):
+        ScriptOutput(command=failing).send(message())
+    slow = [sys.executable, "-c", "import time; time.sleep(5)"]
+    with pytest.raises(DeliveryError, match="ran past 0.3 s"):
+        ScriptOutput(command=slow, timeout=0.3).send(message())
+    with pytest.raises(DeliveryError, match="cannot run /no/such/program"):
+        ScriptOutput(command=["/no/such/program"]).send(message())
+
+
+def test_file_output_writes_one_eml_per_key(tmp_path):
+    output = FileOutput(directory=str(tmp_path), from_address="b@club.example")
+    output.send(message(1))
+    output.send(message(1))
+    output.send(message(2))
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == [
+        "reminders_renewal_7d_sub_1_2026-12-08_email.eml",
+        "reminders_renewal_7d_sub_2_2026-12-08_email.eml",
+    ]
+    parsed = email.message_from_bytes((tmp_path / files[0]).read_bytes(), policy=policy.default)
+    assert parsed.get_body(("html",)).get_content().startswith("<p>Hi Ada")

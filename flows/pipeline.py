@@ -1,5 +1,6 @@
 """The composition every touchpoint pipeline shares: plan in batches, then deliver in batches."""
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -43,7 +44,7 @@ def run_pipeline(
 
     tally: Tally = {}
     for step, selection in pipeline.selections(as_of, lookback):
-        tally.setdefault(step.name, {})
+        tally.setdefault(step.name, Counter())  # list every step, even with nothing to do
         batches = _cursor_loop(
             lambda after, step=step, selection=selection: plan(
                 db,

@@ -78,7 +78,7 @@ def new_token() -> str:
 
 def add_tally(total: Tally, more: Tally) -> Tally:
     for step, counts in more.items():
-        total.setdefault(step, Counter()).update(counts)
+        total[step] = Counter(total.get(step, ())) + Counter(counts)
     return total
 
 

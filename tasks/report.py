@@ -14,11 +14,16 @@ OUTCOMES = ("planned", "sent", "skipped", "expired", "failed", "dead")
 
 
 def summary_rows(tally: Tally) -> list[dict]:
-    """One row per step with every outcome counted (zeros included), plus a total row."""
+    """One row per step with every outcome counted (zeros included), plus a total row.
+
+    A dry run's own outcomes (would_send, would_expire, render_failed) follow the usual ones.
+    """
+    seen = {outcome for counts in tally.values() for outcome in counts}
+    columns = [*OUTCOMES, *sorted(seen - set(OUTCOMES))]
     rows = [
-        {"step": step, **{o: counts.get(o, 0) for o in OUTCOMES}} for step, counts in tally.items()
+        {"step": step, **{o: counts.get(o, 0) for o in columns}} for step, counts in tally.items()
     ]
-    total = {"step": "total", **{o: sum(row[o] for row in rows) for o in OUTCOMES}}
+    total = {"step": "total", **{o: sum(row[o] for row in rows) for o in columns}}
     return [*sorted(rows, key=lambda row: row["step"]), total]
 
 

@@ -1,0 +1,122 @@
+"""The real reminder flow under one Prefect test harness, with real outputs saved as Blocks."""
+
+import json
+import sys
+import threading
+from collections import Counter
+
+import httpx
+import pytest
+from prefect.settings import PREFECT_API_URL
+
+from blocks import ScriptOutput, WebhookOutput
+from flows.reminders import reminders
+from memberflow.reminders import ReminderStep
+from tests.conftest import at
+from tests.factories import add_subscription
+from tests.servers import HttpReceiver
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+AS_OF = at("2026-12-01 09:00")
+RENEWS = at("2026-12-08 10:00")
+
+
+def flow_run_artifacts(flow_run_id) -> list[dict]:
+    """Straight from the REST API: prefect 3.8.8's client filters drop flow-level artifacts."""
+    filter_ = {"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}}
+    response = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter", json=filter_)
+    response.raise_for_status()
+    return response.json()
+
+
+def total(rows):
+    return rows[-1]
+
+
+def test_the_flow_sends_each_reminder_once_and_publishes_a_summary(settings, engine):
+    for n in range(12):
+        add_subscription(engine, f"s{n:02d}", current_period_end=RENEWS)
+    state = reminders(as_of=AS_OF, batch_size=5, return_state=True)
+    rows = state.result()
+    assert total(rows)["planned"] == 12 and total(rows)["sent"] == 12
+    assert len(list(settings.outbox_dir.glob("*.eml"))) == 12
+
+    artifacts = flow_run_artifacts(state.state_details.flow_run_id)
+    by_key = {artifact["key"]: artifact for artifact in artifacts}
+    assert set(by_key) == {"reminders-summary", "reminders-delivery"}
+    summary = json.loads(by_key["reminders-summary"]["data"])
+    renewal = next(row for row in summary if row["step"] == "renewal_7d")
+    assert (renewal["planned"], renewal["sent"], renewal["failed"]) == (12, 12, 0)
+
+    again = reminders(as_of=AS_OF)
+    assert total(again)["planned"] == 0 and total(again)["sent"] == 0
+
+
+@pytest.fixture
+def receiver():
+    with HttpReceiver() as receiver:
+        yield receiver
+
+
+def test_two_flows_at_once_deliver_each_reminder_once(settings, engine, receiver):
+    for n in range(30):
+        add_subscription(engine, f"s{n:02d}", current_period_end=RENEWS)
+    WebhookOutput(url=receiver.url, secret="s3cret").save("race", overwrite=True)
+    results = []
+
+    def one_run():
+        results.append(
+            reminders(as_of=AS_OF, output="memberflow-webhook-output/race", batch_size=4)
+        )
+
+    threads = [threading.Thread(target=one_run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    keys = Counter(request.headers["Idempotency-Key"] for request in receiver.requests)
+    assert len(keys) == 30 and set(keys.values()) == {1}
+    assert sum(total(rows)["sent"] for rows in results) == 30
+
+
+def test_a_failing_output_then_a_rerun_sends_each_once(settings, engine, tmp_path):
+    for n in range(4):
+        add_subscription(engine, f"s{n}", current_period_end=RENEWS)
+    healthy = tmp_path / "healthy"
+    delivered = tmp_path / "delivered.log"
+    script = (
+        "import json, os, sys\n"
+        f"if not os.path.exists({str(healthy)!r}): sys.exit('gateway down')\n"
+        f"open({str(delivered)!r}, 'a').write(json.load(sys.stdin)['key'] + '\\n')\n"
+    )
+    ScriptOutput(command=[sys.executable, "-c", script]).save("flaky", overwrite=True)
+
+    first = reminders(as_of=AS_OF, output="memberflow-script-output/flaky")
+    assert total(first)["planned"] == 4 and total(first)["failed"] == 4
+    assert not delivered.exists()
+
+    healthy.touch()
+    second = reminders(as_of=AS_OF.replace(hour=10), output="memberflow-script-output/flaky")
+    assert total(second)["sent"] == 4
+    third = reminders(as_of=AS_OF.replace(hour=11), output="memberflow-script-output/flaky")
+    assert total(third)["sent"] == 0
+    lines = delivered.read_text().splitlines()
+    assert len(lines) == 4 and len(set(lines)) == 4
+
+
+def test_a_dry_run_counts_and_records_nothing(settings, engine):
+    add_subscription(engine, "s1", current_period_end=RENEWS)
+    rows = reminders(as_of=AS_OF, dry_run=True)
+    assert total(rows)["would_send"] == 1 and total(rows)["sent"] == 0
+    assert not settings.outbox_dir.exists()
+    assert total(reminders(as_of=AS_OF))["sent"] == 1
+
+
+def test_steps_are_parameters_and_products_can_have_their_own(settings, engine):
+    add_subscription(engine, "basic", current_period_end=at("2026-12-15 10:00"))
+    add_subscription(engine, "vip", current_period_end=at("2026-12-15 10:00"), product="vip")
+    two_weeks = ReminderStep(name="renewal_14d", anchor="renewal", days_before=14)
+    rows = reminders(as_of=AS_OF, product_steps={"vip": [two_weeks]})
+    assert [(r["step"], r["sent"]) for r in rows if r["sent"]] == [("renewal_14d", 1), ("total", 1)]

@@ -64,10 +64,7 @@ def run_pipeline(
     if not dry_run:
         options = DeliveryOptions(token=new_token())
         _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options, enrich, tally)
-    kind = "Dry run" if dry_run else "Run"
-    return publish_summary(
-        pipeline.name, tally, f"{kind} of {pipeline.name} at {as_of.isoformat()}"
-    )
+    return publish_summary(pipeline.name, tally, as_of, dry_run)
 
 
 def _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options, enrich, tally):

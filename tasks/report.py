@@ -1,5 +1,6 @@
 """Run summaries as Prefect artifacts: a table per run, a progress bar during delivery."""
 
+from datetime import datetime
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -11,24 +12,22 @@ from prefect.artifacts import (
 from memberflow.engine import Tally
 
 OUTCOMES = ("planned", "sent", "skipped", "expired", "failed", "dead")
+DRY_RUN_OUTCOMES = ("would_send", "would_expire", "render_failed")
 
 
-def summary_rows(tally: Tally) -> list[dict]:
-    """One row per step with every outcome counted (zeros included), plus a total row.
-
-    A dry run's own outcomes (would_send, would_expire, render_failed) follow the usual ones.
-    """
-    seen = {outcome for counts in tally.values() for outcome in counts}
-    columns = [*OUTCOMES, *sorted(seen - set(OUTCOMES))]
+def summary_rows(tally: Tally, outcomes: tuple[str, ...] = OUTCOMES) -> list[dict]:
+    """One row per step with every outcome counted (zeros included), plus a total row."""
     rows = [
-        {"step": step, **{o: counts.get(o, 0) for o in columns}} for step, counts in tally.items()
+        {"step": step, **{o: counts.get(o, 0) for o in outcomes}} for step, counts in tally.items()
     ]
-    total = {"step": "total", **{o: sum(row[o] for row in rows) for o in columns}}
+    total = {"step": "total", **{o: sum(row[o] for row in rows) for o in outcomes}}
     return [*sorted(rows, key=lambda row: row["step"]), total]
 
 
-def publish_summary(pipeline: str, tally: Tally, description: str) -> list[dict]:
-    rows = summary_rows(tally)
+def publish_summary(pipeline: str, tally: Tally, as_of: datetime, dry_run: bool) -> list[dict]:
+    rows = summary_rows(tally, DRY_RUN_OUTCOMES if dry_run else OUTCOMES)
+    kind = "Dry run" if dry_run else "Run"
+    description = f"{kind} of {pipeline} at {as_of.isoformat()}"
     create_table_artifact(rows, key=f"{pipeline}-summary", description=description)
     return rows
 

@@ -1,0 +1,92 @@
+"""The command line as an operator uses it, in-process with Typer's runner."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from memberflow.cli import app
+from memberflow.demo import demo_rows, write_csv
+from tests.conftest import at
+from tests.test_importer import GOOD, write
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_db_upgrade_creates_the_schema(tmp_path, monkeypatch):
+    from memberflow.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    monkeypatch.setenv("MEMBERFLOW_DATABASE_URL", url)
+    get_settings.cache_clear()
+    result = invoke("db", "upgrade")
+    assert result.exit_code == 0 and "is up to date" in result.output
+    assert invoke("db", "upgrade").exit_code == 0  # twice is fine
+    get_settings.cache_clear()
+
+
+def test_import_reports_bad_rows_and_exits_non_zero(settings, tmp_path):
+    good = invoke("import", str(write(tmp_path, *GOOD)))
+    assert good.exit_code == 0 and "loaded 3 row(s)" in good.output
+    bad = invoke("import", str(write(tmp_path, GOOD[0], GOOD[1].replace("EUR", "EURO"))))
+    assert bad.exit_code == 1
+    assert "line 3: currency: is not an ISO 4217 currency code" in bad.output
+    assert "the good rows were loaded" in bad.output
+
+
+def test_the_demo_population_imports_cleanly(settings, tmp_path):
+    rows = demo_rows(at("2026-11-22 09:00"), members=300)
+    assert {row["locale"] for row in rows} == {"en", "fr"}
+    assert len({row["time_zone"] for row in rows}) >= 5
+    assert {row["currency"] for row in rows} == {"USD", "EUR"}
+    result = invoke("import", str(write_csv(tmp_path / "demo.csv", rows)))
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_run_reminders_then_list_touchpoints(settings, tmp_path):
+    invoke("import", str(write(tmp_path, *GOOD)))
+    dry = invoke("run", "reminders", "--as-of", "2026-12-01T15:00:00Z", "--dry-run")
+    assert dry.exit_code == 0 and "would_send" in dry.output
+    assert json.loads(invoke("touchpoints", "--format", "jsonl").output or "null") is None
+
+    run = invoke("run", "reminders", "--as-of", "2026-12-01T15:00:00Z")
+    assert run.exit_code == 0 and "renewal_7d" in run.output
+
+    listed = invoke("touchpoints", "--format", "jsonl", "--status", "sent")
+    [record] = [json.loads(line) for line in listed.output.splitlines()]
+    assert record == {
+        "key": "reminders:renewal_7d:s1:2026-12-08:email",
+        "pipeline": "reminders",
+        "step": "renewal_7d",
+        "member": "m1",
+        "subscription": "s1",
+        "channel": "email",
+        "due_at": "2026-12-01T14:00:00+00:00",
+        "status": "sent",
+        "attempts": 1,
+        "sent_at": record["sent_at"],
+        "error": None,
+    }
+    table = invoke("touchpoints")
+    assert "reminders:renewal_7d:s1:2026-12-08:email" in table.output
+
+
+def test_a_bad_as_of_is_explained():
+    result = runner.invoke(app, ["run", "reminders", "--as-of", "next tuesday"])
+    assert result.exit_code == 1 and "is not an ISO 8601 time" in result.output
+
+
+def test_templates_lint_and_preview(settings, tmp_path):
+    assert invoke("templates", "lint").exit_code == 0
+    sample = invoke("templates", "preview", "reminders/renewal")
+    assert "Subject: Your Monthly Club membership renews" in sample.output
+    invoke("import", str(write(tmp_path, *GOOD)))
+    french = invoke("templates", "preview", "reminders/trial_end", "--member", "m2")
+    assert "Votre essai Europe se termine le 8 décembre 2026" in french.output
+    unknown = runner.invoke(app, ["templates", "preview", "reminders/nope"])
+    assert unknown.exit_code == 1 and "known: reminders/card_expiry" in unknown.output

@@ -1,8 +1,9 @@
 """The composition every touchpoint pipeline shares: plan in batches, then deliver in batches."""
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prefect import get_run_logger
 
@@ -29,7 +30,7 @@ def run_pipeline(
     as_of: datetime | None,
     output: str = "",
     batch_size: int = 500,
-    lookback_days: int = 7,
+    lookback_days: int = 3,
     dry_run: bool = False,
     enrich: Enricher | None = None,
 ) -> list[dict]:
@@ -46,6 +47,7 @@ def run_pipeline(
     for step, selection in pipeline.selections(as_of, lookback):
         tally.setdefault(step.name, Counter())  # list every step, even with nothing to do
         batches = _cursor_loop(
+            selection.start,
             lambda after, step=step, selection=selection: plan(
                 db,
                 pipeline,
@@ -54,10 +56,10 @@ def run_pipeline(
                 as_of=as_of,
                 lookback=lookback,
                 channel=sink.channel,
-                after_id=after,
+                after=after,
                 limit=batch_size,
                 **extra,
-            )
+            ),
         )
         for step_tally in batches:
             add_tally(tally, step_tally)
@@ -71,6 +73,7 @@ def _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options,
     total = count_due(db, pipeline, as_of=as_of, options=options)
     progress, done = start_progress(pipeline.name, total), 0
     batches = _cursor_loop(
+        0,
         lambda after: deliver_batch(
             db,
             pipeline,
@@ -82,7 +85,7 @@ def _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options,
             limit=batch_size,
             options=options,
             enrich=enrich,
-        )
+        ),
     )
     for batch_tally in batches:
         add_tally(tally, batch_tally)
@@ -91,9 +94,9 @@ def _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options,
     get_run_logger().info("delivered %s of %s due touchpoints", done, total)
 
 
-def _cursor_loop(run_batch: Callable[[int], tuple[int | None, Tally]]):
-    """Calls `run_batch(after_id)` batch after batch until it reports no next cursor."""
-    cursor: int | None = 0
+def _cursor_loop(start: Any, run_batch: Callable[[Any], tuple[Any, Tally]]) -> Iterator[Tally]:
+    """Calls `run_batch(cursor)` from `start`, batch after batch, until it returns no cursor."""
+    cursor = start
     while cursor is not None:
         cursor, tally = run_batch(cursor)
         yield tally

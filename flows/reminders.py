@@ -18,7 +18,7 @@ def reminders(
     product_steps: dict[str, list[ReminderStep]] | None = None,
     output: str = "",
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500,
-    lookback_days: Annotated[int, Field(ge=0, le=60)] = 7,
+    lookback_days: Annotated[int, Field(ge=0, le=60)] = 3,
     dry_run: bool = False,
 ) -> list[dict]:
     """Sends every reminder due at `as_of` (default: now) exactly once.

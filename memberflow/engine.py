@@ -22,7 +22,7 @@ from memberflow.models import TouchpointStatus as Status
 from memberflow.rendering import Renderer, TemplateProblem
 from memberflow.schedule import Timing, local_date, timing, zone
 from memberflow.settings import Settings
-from memberflow.store import Selection
+from memberflow.store import Cursor, Selection
 
 Tally = dict[str, Counter]  # step name -> counts per outcome
 Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out
@@ -135,12 +135,12 @@ def plan_batch(
     as_of: datetime,
     lookback: timedelta,
     channel: str,
-    after_id: int,
+    after: Cursor,
     limit: int,
-) -> tuple[int | None, Tally]:
+) -> tuple[Cursor | None, Tally]:
     """Plans one batch of candidates; returns the cursor for the next batch (None when done)."""
     with engine.begin() as conn:
-        rows = store.select_candidates(conn, selection, after_id, limit)
+        rows = store.select_candidates(conn, selection, after, limit)
         planned = plan_rows(pipeline, step, rows, as_of=as_of, lookback=lookback, channel=channel)
         new_keys = set(store.insert_touchpoints(conn, planned))
     counts = Counter(
@@ -148,7 +148,11 @@ def plan_batch(
         for row in planned
         if row["key"] in new_keys
     )
-    return (rows[-1].sub_id if len(rows) == limit else None), {step.name: counts}
+    return _next_cursor(rows, limit), {step.name: counts}
+
+
+def _next_cursor(rows: list[Row], limit: int) -> Cursor | None:
+    return (rows[-1].cursor_value, rows[-1].sub_id) if len(rows) == limit else None
 
 
 # -- delivery --------------------------------------------------------------------------------
@@ -330,13 +334,13 @@ def preview_batch(
     as_of: datetime,
     lookback: timedelta,
     channel: str,
-    after_id: int,
+    after: Cursor,
     limit: int,
     on_message: Callable[[Message], None] = lambda message: None,
-) -> tuple[int | None, Tally]:
+) -> tuple[Cursor | None, Tally]:
     """What `plan_batch` + delivery would do for new touchpoints, writing and sending nothing."""
     with engine.connect() as conn:
-        rows = store.select_candidates(conn, selection, after_id, limit)
+        rows = store.select_candidates(conn, selection, after, limit)
         planned = plan_rows(pipeline, step, rows, as_of=as_of, lookback=lookback, channel=channel)
         known = store.existing_keys(conn, [p["key"] for p in planned])
     by_sub = {row.sub_id: row for row in rows}
@@ -353,7 +357,7 @@ def preview_batch(
             counts["would_send"] += 1
         except TemplateProblem:
             counts["render_failed"] += 1
-    return (rows[-1].sub_id if len(rows) == limit else None), {step.name: counts}
+    return _next_cursor(rows, limit), {step.name: counts}
 
 
 def _as_touchpoint_row(row: Row, plan: dict) -> SimpleNamespace:

@@ -3,7 +3,7 @@
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index
+from sqlalchemy import Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from memberflow.db import UTCDateTime
@@ -27,6 +27,10 @@ class TouchpointStatus(StrEnum):
     skipped = "skipped"  # no longer applies (canceled, date moved)
 
 
+OPEN = (TouchpointStatus.pending, TouchpointStatus.failed, TouchpointStatus.sending)
+OPEN_SQL = "status IN ('pending', 'failed', 'sending')"
+
+
 class Product(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(unique=True, index=True, max_length=255)
@@ -47,6 +51,13 @@ class Member(SQLModel, table=True):
 
 
 class Subscription(SQLModel, table=True):
+    # (anchor column, id): pipelines page through a date range in this order, batch by batch
+    __table_args__ = (
+        Index("ix_subscription_renewal", "current_period_end", "id"),
+        Index("ix_subscription_trial_end", "trial_end", "id"),
+        Index("ix_subscription_card_valid_until", "card_valid_until", "id"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(unique=True, index=True, max_length=255)
     member_id: int = Field(foreign_key="member.id", index=True)
@@ -55,18 +66,27 @@ class Subscription(SQLModel, table=True):
     amount_minor: int
     currency: str = Field(max_length=3)
     interval: str = Field(max_length=8)  # month, year
-    current_period_end: datetime = _utc(index=True)
-    trial_end: datetime | None = _utc(index=True, nullable=True)
+    current_period_end: datetime = _utc()
+    trial_end: datetime | None = _utc(nullable=True)
     card_last4: str | None = Field(default=None, max_length=4)
     card_exp_month: int | None = None
     card_exp_year: int | None = None
-    card_valid_until: date | None = Field(default=None, index=True)
+    card_valid_until: date | None = None
 
 
 class Touchpoint(SQLModel, table=True):
     """The outbox: one row per message that a pipeline owes a member, written before it is sent."""
 
-    __table_args__ = (Index("ix_touchpoint_work", "pipeline", "status", "due_at"),)
+    # Only open rows are indexed for delivery, so a run never walks the history of sent ones.
+    __table_args__ = (
+        Index(
+            "ix_touchpoint_open",
+            "pipeline",
+            "id",
+            sqlite_where=text(OPEN_SQL),
+            postgresql_where=text(OPEN_SQL),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=400)

@@ -82,19 +82,23 @@ def _card_anchor(row: Any) -> datetime | None:
     return midday(last_valid_day, tz)
 
 
-# Due times fall within about a day and a half of `anchor - days_before` whatever the member's
-# zone and local hour; the SQL window is that wide, the exact test happens in Python.
-ZONE_SLACK = timedelta(days=2)
+# With d days before at local hour h, a touchpoint due at `due` has its anchor in
+# [due + d - h, due + d - h + 24 h) in any zone: the local date truncates by under a day and the
+# zone offset cancels out. A daylight-saving change between anchor and due shifts it by at most
+# DST_SLACK. The SQL window is that range; the exact test happens in Python.
+DST_SLACK = timedelta(hours=2)
 
 
 def selection_for(
     step: ReminderStep, as_of: datetime, lookback: timedelta, **products
 ) -> Selection:
     """The indexed range of anchors that can hold a touchpoint due in (as_of - lookback, as_of]."""
-    low = as_of - max(lookback, step.lateness) + timedelta(days=step.days_before) - ZONE_SLACK
-    high = as_of + timedelta(days=step.days_before) + ZONE_SLACK
-    if step.anchor == "card_expiry":
-        return Selection("card_valid_until", low.date(), high.date(), **products)
+    shift = timedelta(days=step.days_before) - timedelta(hours=step.local_hour)
+    low = as_of - max(lookback, step.lateness) + shift - DST_SLACK
+    high = as_of + shift + timedelta(days=1) + DST_SLACK
+    if step.anchor == "card_expiry":  # anchored at noon local on the card's last day: ±1 day
+        day = timedelta(days=1)
+        return Selection("card_valid_until", (low - day).date(), (high + day).date(), **products)
     column = "current_period_end" if step.anchor == "renewal" else "trial_end"
     return Selection(column, low, high, **products)
 

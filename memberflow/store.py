@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from memberflow.models import Member, Product, Subscription, Touchpoint, TouchpointStatus
+from memberflow.models import OPEN, Member, Product, Subscription, Touchpoint, TouchpointStatus
 
 member, product = Member.__table__, Product.__table__
 subscription, touchpoint = Subscription.__table__, Touchpoint.__table__
@@ -24,6 +24,13 @@ class Selection:
     high: datetime | date
     products: Sequence[str] | None = None  # only these product external ids
     excluded_products: Sequence[str] = ()
+
+    @property
+    def start(self) -> "Cursor":
+        return (self.low, 0)
+
+
+Cursor = tuple[datetime | date, int]  # (anchor column value, subscription id) of the last row
 
 
 def _subscription_view():
@@ -59,18 +66,25 @@ def _subscription_view():
 
 
 def select_candidates(
-    conn: Connection, selection: Selection, after_id: int, limit: int
+    conn: Connection, selection: Selection, after: Cursor, limit: int
 ) -> list[Row]:
-    """The next `limit` subscriptions of a selection after `after_id`, by id (keyset paging)."""
+    """The next `limit` subscriptions of a selection after the cursor, in (column, id) order.
+
+    The range starts at the cursor's value so the index seeks there: each batch reads only its
+    own rows, however large the selection (paging by id alone re-scanned it every batch).
+    """
     column = subscription.c[selection.column]
+    value, last_id = after
     query = _subscription_view().where(
-        column.between(selection.low, selection.high), subscription.c.id > after_id
+        column.between(value, selection.high),
+        or_(column > value, subscription.c.id > last_id),
     )
     if selection.products is not None:
         query = query.where(product.c.external_id.in_(selection.products))
     if selection.excluded_products:
         query = query.where(product.c.external_id.not_in(selection.excluded_products))
-    return list(conn.execute(query.order_by(subscription.c.id).limit(limit)))
+    query = query.add_columns(column.label("cursor_value"))
+    return list(conn.execute(query.order_by(column, subscription.c.id).limit(limit)))
 
 
 def subscription_rows(conn: Connection, subscription_external_ids: Sequence[str]) -> list[Row]:
@@ -99,13 +113,11 @@ def _claimable(pipeline: str, as_of: datetime, stale_before: datetime):
     """Due touchpoints nobody is sending now (a claim older than `stale_before` was abandoned)."""
     return and_(
         touchpoint.c.pipeline == pipeline,
+        touchpoint.c.status.in_(OPEN),  # the partial index's own condition, so it is used
         touchpoint.c.due_at <= as_of,
         or_(
             touchpoint.c.status.in_(RETRYABLE),
-            and_(
-                touchpoint.c.status == TouchpointStatus.sending,
-                touchpoint.c.claimed_at < stale_before,
-            ),
+            touchpoint.c.claimed_at < stale_before,
         ),
     )
 

@@ -10,7 +10,7 @@ from memberflow import engine as core
 from memberflow.engine import DeliveryOptions, Enricher, Output, Pipeline, Step, Tally
 from memberflow.rendering import Renderer
 from memberflow.settings import Settings
-from memberflow.store import Selection
+from memberflow.store import Cursor, Selection
 
 # Inputs are engines, blocks and pipelines: nothing to hash for a cache key.
 batch_task = task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -26,9 +26,9 @@ def plan_batch(
     as_of: datetime,
     lookback: timedelta,
     channel: str,
-    after_id: int,
+    after: Cursor,
     limit: int,
-) -> tuple[int | None, Tally]:
+) -> tuple[Cursor | None, Tally]:
     """Records the touchpoints one batch of subscriptions owes (idempotent: keys are unique)."""
     cursor, tally = core.plan_batch(
         db,
@@ -38,12 +38,10 @@ def plan_batch(
         as_of=as_of,
         lookback=lookback,
         channel=channel,
-        after_id=after_id,
+        after=after,
         limit=limit,
     )
-    get_run_logger().info(
-        "%s after subscription %s: %s", step.name, after_id, dict(tally[step.name])
-    )
+    get_run_logger().info("%s from %s: %s", step.name, after[0], dict(tally[step.name]))
     return cursor, tally
 
 
@@ -59,9 +57,9 @@ def preview_batch(
     as_of: datetime,
     lookback: timedelta,
     channel: str,
-    after_id: int,
+    after: Cursor,
     limit: int,
-) -> tuple[int | None, Tally]:
+) -> tuple[Cursor | None, Tally]:
     """Dry run of one batch: renders what would be sent; writes and sends nothing."""
     return core.preview_batch(
         db,
@@ -73,7 +71,7 @@ def preview_batch(
         as_of=as_of,
         lookback=lookback,
         channel=channel,
-        after_id=after_id,
+        after=after,
         limit=limit,
     )
 

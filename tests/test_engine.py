@@ -64,7 +64,7 @@ def run(
     options = options or DeliveryOptions(token=core.new_token())
     tally = {}
     for step, selection in pipeline.selections(as_of, timedelta(days=7)):
-        cursor = 0
+        cursor = selection.start
         while cursor is not None:
             cursor, more = core.plan_batch(
                 engine,
@@ -74,7 +74,7 @@ def run(
                 as_of=as_of,
                 lookback=timedelta(days=7),
                 channel=output.channel,
-                after_id=cursor,
+                after=cursor,
                 limit=batch_size,
             )
             core.add_tally(tally, more)
@@ -314,7 +314,7 @@ def test_a_dry_run_renders_but_writes_and_sends_nothing(engine):
         as_of=AS_OF,
         lookback=timedelta(days=7),
         channel="email",
-        after_id=0,
+        after=selection.start,
         limit=100,
         on_message=seen.append,
     )

@@ -1,6 +1,6 @@
 """Which reminder applies when, and what a run plans, as plain functions (no database)."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +15,7 @@ from memberflow.reminders import (
     sample_row,
     selection_for,
 )
-from memberflow.schedule import zone
+from memberflow.schedule import midday, zone
 from memberflow.settings import Settings
 from tests.conftest import at
 
@@ -113,7 +113,15 @@ def test_message_fields_are_formatted_for_the_members_locale():
     assert fields["card_expiry"] == "11/2026"
 
 
-ZONES = ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Tokyo", "America/Los_Angeles", "UTC"]
+ZONES = [
+    "Pacific/Kiritimati",  # UTC+14
+    "Pacific/Pago_Pago",  # UTC-11
+    "Asia/Tokyo",
+    "America/New_York",  # DST on 2027-03-14
+    "Europe/Paris",  # DST on 2027-03-28
+    "Australia/Lord_Howe",  # a half-hour DST, on 2027-04-04
+    "UTC",
+]
 
 
 @settings(max_examples=300, deadline=None)
@@ -121,16 +129,30 @@ ZONES = ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Tokyo", "America/Los_A
     zone_name=st.sampled_from(ZONES),
     days_before=st.integers(0, 60),
     local_hour=st.integers(0, 23),
-    minutes_after_due=st.integers(0, 7 * 24 * 60),
-    anchor_minute=st.integers(0, 24 * 60 - 1),
+    minutes_after_due=st.integers(0, 48 * 60),  # the step's lateness: what a run looks for
+    anchor_minute=st.integers(0, 45 * 24 * 60),  # 2027-03-01 to mid-April: across DST changes
 )
 def test_the_sql_window_never_drops_a_due_touchpoint(
     zone_name, days_before, local_hour, minutes_after_due, anchor_minute
 ):
     """Whatever the zone and hour, an anchor whose touchpoint is due lies in the SQL window."""
     step = ReminderStep(name="s", anchor="renewal", days_before=days_before, local_hour=local_hour)
-    anchor = at("2027-03-10 00:00") + timedelta(minutes=anchor_minute)
+    anchor = at("2027-03-01 00:00") + timedelta(minutes=anchor_minute)
     due = step.due(anchor, zone(zone_name))
     as_of = due + timedelta(minutes=minutes_after_due)
-    window = selection_for(step, as_of, timedelta(days=7))
+    window = selection_for(step, as_of, timedelta(days=0))
     assert window.low <= anchor <= window.high
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zone_name=st.sampled_from(ZONES),
+    days_after_due=st.integers(0, 20),
+    last_day=st.dates(min_value=date(2027, 1, 1), max_value=date(2028, 12, 31)),
+)
+def test_the_sql_window_never_drops_a_due_card_notice(zone_name, days_after_due, last_day):
+    step = STEP["card_expiry_30d"]
+    anchor = midday(last_day, zone(zone_name))
+    as_of = step.due(anchor, zone(zone_name)) + timedelta(days=days_after_due)
+    window = selection_for(step, as_of, timedelta(days=0))
+    assert window.low <= last_day <= window.high

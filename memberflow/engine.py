@@ -22,7 +22,7 @@ from memberflow.models import TouchpointStatus as Status
 from memberflow.rendering import Renderer, TemplateProblem
 from memberflow.schedule import Timing, local_date, timing, zone
 from memberflow.settings import Settings
-from memberflow.store import Cursor, Selection
+from memberflow.store import Cursor, Outcome, Selection
 
 Tally = dict[str, Counter]  # step name -> counts per outcome
 Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out
@@ -222,32 +222,35 @@ def deliver_batch(
     """
     ids, rows = _claim_batch(engine, pipeline, as_of, after_id, limit, options)
     tally: Tally = {}
+    # One connection for the batch, one commit per touchpoint: an outcome is durable the moment
+    # the output has accepted the message, which keeps the crash window to that instant.
+    with engine.connect() as conn:
 
-    def record(row: Any, outcome: dict) -> None:
-        with engine.begin() as conn:
+        def record(row: Any, outcome: Outcome) -> None:
             store.record_outcome(
-                conn, touchpoint_id=row.touchpoint_id, token=options.token, **outcome
+                conn, touchpoint_id=row.touchpoint_id, token=options.token, outcome=outcome
             )
-        tally.setdefault(row.step, Counter())[outcome["status"].value] += 1
+            conn.commit()
+            tally.setdefault(row.step, Counter())[outcome.status.value] += 1
 
-    sendable = []
-    for row in rows:
-        verdict = decide(pipeline, row, as_of)
-        if verdict is None:
-            sendable.append(row)
-        else:
-            record(row, {"status": verdict[0], "error": verdict[1]})
-    fields = [merge_fields(pipeline, row, settings) for row in sendable]
-    if enrich is not None and sendable:
-        try:
-            fields = _enriched(enrich, fields)
-        except Exception as error:  # the CRM is down: fail the batch's touchpoints, retry later
-            reason = f"enricher failed: {type(error).__name__}: {error}"[:1000]
-            for row in sendable:
-                record(row, _failure(row, reason, options))
-            return (ids[-1] if len(ids) == limit else None), tally
-    for row, row_fields in zip(sendable, fields, strict=True):
-        record(row, _deliver_one(pipeline, row, row_fields, renderer, output, options))
+        sendable = []
+        for row in rows:
+            verdict = decide(pipeline, row, as_of)
+            if verdict is None:
+                sendable.append(row)
+            else:
+                record(row, Outcome(verdict[0], row.attempts, error=verdict[1]))
+        fields = [merge_fields(pipeline, row, settings) for row in sendable]
+        if enrich is not None and sendable:
+            try:
+                fields = _enriched(enrich, fields)
+            except Exception as error:  # the CRM is down: fail the batch, a later run retries
+                reason = f"enricher failed: {type(error).__name__}: {error}"
+                for row in sendable:
+                    record(row, _failure(row, reason, options))
+                sendable = []
+        for row, row_fields in zip(sendable, fields, strict=False):
+            record(row, _deliver_one(pipeline, row, row_fields, renderer, output, options))
     return (ids[-1] if len(ids) == limit else None), tally
 
 
@@ -296,7 +299,7 @@ def _deliver_one(
     renderer: Renderer,
     output: Output,
     options: DeliveryOptions,
-) -> dict:
+) -> Outcome:
     try:
         message = compose(pipeline, row, fields, renderer)
     except TemplateProblem as problem:
@@ -304,20 +307,16 @@ def _deliver_one(
     else:
         receipt, error = _send(output, message)
     if error is None:
-        return {
-            "status": Status.sent,
-            "attempts": row.attempts + 1,
-            "sent_at": datetime.now(UTC),
-            "receipt": receipt.detail[:1000],
-            "error": None,
-        }
+        return Outcome(
+            Status.sent, row.attempts + 1, sent_at=datetime.now(UTC), receipt=receipt.detail[:1000]
+        )
     return _failure(row, error, options)
 
 
-def _failure(row: Any, reason: str, options: DeliveryOptions) -> dict:
+def _failure(row: Any, reason: str, options: DeliveryOptions) -> Outcome:
     attempts = row.attempts + 1
     status = Status.dead if attempts >= options.max_attempts else Status.failed
-    return {"status": status, "attempts": attempts, "error": reason[:1000]}
+    return Outcome(status, attempts, error=reason[:1000])
 
 
 # -- dry run ---------------------------------------------------------------------------------

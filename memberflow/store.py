@@ -4,9 +4,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from memberflow.db import UTCDateTime
 from memberflow.models import OPEN, Member, Product, Subscription, Touchpoint, TouchpointStatus
 
 member, product = Member.__table__, Product.__table__
@@ -98,9 +99,12 @@ def insert_touchpoints(conn: Connection, rows: list[dict]) -> list[str]:
         return []
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(touchpoint).values(rows).on_conflict_do_nothing(index_elements=["key"])
+        dialect.insert(touchpoint)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(touchpoint.c.key)
     )
-    return list(conn.execute(statement.returning(touchpoint.c.key)).scalars())
+    # executemany: one cached statement, batched by SQLAlchemy's "insertmanyvalues"
+    return list(conn.execute(statement, rows).scalars())
 
 
 def existing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
@@ -185,12 +189,47 @@ def claim(
     return list(conn.execute(query))
 
 
-def record_outcome(conn: Connection, *, touchpoint_id: int, token: str, **values) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed touchpoint."""
+
+    status: TouchpointStatus
+    attempts: int
+    error: str | None = None
+    sent_at: datetime | None = None
+    receipt: str | None = None
+
+
+# Built once, all values bound: the hot path of delivery never recompiles SQL.
+_RECORD = (
+    update(touchpoint)
+    .where(
+        touchpoint.c.id == bindparam("touchpoint_id"), touchpoint.c.claimed_by == bindparam("token")
+    )
+    .values(
+        claimed_by=None,
+        status=bindparam("new_status"),
+        attempts=bindparam("new_attempts"),
+        error=bindparam("new_error"),
+        sent_at=bindparam("new_sent_at", type_=UTCDateTime()),
+        receipt=bindparam("new_receipt"),
+    )
+)
+
+
+def record_outcome(conn: Connection, *, touchpoint_id: int, token: str, outcome: Outcome) -> None:
     """Writes one touchpoint's outcome, only while this run still holds its claim."""
     conn.execute(
-        update(touchpoint)
-        .where(touchpoint.c.id == touchpoint_id, touchpoint.c.claimed_by == token)
-        .values(claimed_by=None, **values)
+        _RECORD,
+        {
+            "touchpoint_id": touchpoint_id,
+            "token": token,
+            "new_status": outcome.status,
+            "new_attempts": outcome.attempts,
+            "new_error": outcome.error,
+            "new_sent_at": outcome.sent_at,
+            "new_receipt": outcome.receipt,
+        },
     )
 
 

@@ -1,0 +1,220 @@
+"""Billing reminders end to end vs a plain-Python loop doing the same work, in one run.
+
+    python -m bench.reminders [--due 100000] [--population 1000000]
+
+Each measurement runs in a child process of its own, so its peak memory is its own; the HTTP
+receiver runs in another. Printed: items, seconds, items per second, ratio, peak memory.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+RENEWAL = datetime(2026, 12, 8, 12, tzinfo=UTC)
+AS_OF = datetime(2026, 12, 1, 23, tzinfo=UTC)  # every zone's 09:00 on Dec 1 has passed
+SECRET = "bench-secret"
+
+
+def build_database(path: Path, total: int, due: int) -> None:
+    from sqlmodel import SQLModel
+
+    import memberflow.models  # noqa: F401
+    from bench.population import build
+    from memberflow.db import get_engine
+
+    engine = get_engine(f"sqlite:///{path}")
+    SQLModel.metadata.create_all(engine)
+    build(engine, total=total, due=due, renewal=RENEWAL)
+    engine.dispose()
+
+
+# -- the measured runs (each in a child process) ---------------------------------------------
+
+
+def run_plain(database: Path, url: str) -> dict:
+    """Select, render, POST with one session: no Prefect, no outbox."""
+    from blocks.http import HttpOutput
+    from memberflow import store
+    from memberflow.db import get_engine
+    from memberflow.engine import compose, merge_fields
+    from memberflow.http import make_session, post_json
+    from memberflow.reminders import DEFAULT_STEPS, ReminderPipeline, anchor_for
+    from memberflow.rendering import Renderer
+    from memberflow.settings import Settings
+    from memberflow.signing import sign
+
+    settings, pipeline, step = Settings(), ReminderPipeline(), DEFAULT_STEPS[0]
+    renderer, session = Renderer(settings.templates_dir), make_session()
+    engine = get_engine(f"sqlite:///{database}")
+    started, sent = time.perf_counter(), 0
+    selection = pipeline.selections(AS_OF, timedelta(0))[0][1]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            store._subscription_view().where(
+                store.subscription.c.current_period_end.between(selection.low, selection.high)
+            )
+        )
+        for row in rows:
+            anchor = anchor_for(step, row)
+            due = step.due(anchor, __import__("memberflow.schedule").schedule.zone(row.time_zone))
+            if anchor is None or due > AS_OF:
+                continue
+            view = _TouchpointView(row, step.name, anchor)
+            message = compose(pipeline, view, merge_fields(pipeline, view, settings), renderer)
+            body = HttpOutput.body(message)
+            post_json(session, url, body, {"Idempotency-Key": message.key, **sign(SECRET, body)})
+            sent += 1
+    return {"items": sent, "seconds": time.perf_counter() - started}
+
+
+class _TouchpointView:
+    """A candidate row seen as a touchpoint row (what `compose` reads)."""
+
+    def __init__(self, row, step: str, anchor: datetime):
+        self._row, self.step, self.anchor_at = row, step, anchor
+        self.key = f"reminders:{step}:{row.sub_external_id}:{anchor.date()}:webhook"
+
+    def __getattr__(self, name):
+        return getattr(self._row, name)
+
+
+def run_pipeline(database: Path, url: str) -> dict:
+    """The real flow, under a Prefect test server, delivering through a WebhookOutput block."""
+    os.environ["MEMBERFLOW_DATABASE_URL"] = f"sqlite:///{database}"
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    from blocks import WebhookOutput
+    from flows.reminders import reminders
+
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
+        WebhookOutput(url=url, secret=SECRET).save("bench", overwrite=True)
+        started = time.perf_counter()
+        rows = reminders(as_of=AS_OF, output="memberflow-webhook-output/bench", lookback_days=0)
+        seconds = time.perf_counter() - started
+    return {"items": rows[-1]["sent"], "seconds": seconds}
+
+
+def run_selection(database: Path) -> dict:
+    """One day's due rows out of the population, as the flow reads them (batches of 500)."""
+    from memberflow import store
+    from memberflow.db import get_engine
+    from memberflow.reminders import ReminderPipeline
+
+    engine = get_engine(f"sqlite:///{database}")
+    step, selection = ReminderPipeline().selections(AS_OF, timedelta(0))[0]
+    started, rows, cursor = time.perf_counter(), 0, selection.start
+    with engine.connect() as conn:
+        while cursor is not None:
+            batch = store.select_candidates(conn, selection, cursor, 500)
+            rows += len(batch)
+            cursor = (batch[-1].cursor_value, batch[-1].sub_id) if len(batch) == 500 else None
+    return {"items": rows, "seconds": time.perf_counter() - started}
+
+
+def child(kind: str, database: str, url: str) -> None:
+    runner = {"plain": run_plain, "pipeline": run_pipeline, "selection": run_selection}[kind]
+    result = runner(Path(database), url) if kind != "selection" else runner(Path(database))
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result))
+
+
+# -- the conductor ---------------------------------------------------------------------------
+
+
+def measure(kind: str, database: Path, url: str = "") -> dict:
+    command = [sys.executable, "-m", "bench.reminders", "--child", kind, str(database), url]
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        raise RuntimeError(f"{kind} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def receiver_stats(url: str) -> dict:
+    import requests
+
+    return requests.get(url, timeout=5).json()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--due", type=int, default=100_000)
+    parser.add_argument("--population", type=int, default=1_000_000)
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "DB", "URL"))
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+
+    from bench.receiver import __file__ as _  # noqa: F401  (fail early if missing)
+    from tests.servers import free_port
+
+    work = Path(tempfile.mkdtemp(prefix="memberflow-bench-"))
+    port = free_port()
+    receiver = subprocess.Popen([sys.executable, "-m", "bench.receiver", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        time.sleep(0.5)
+        results = []
+        for due in sorted({args.due // 4, args.due}):
+            template = work / f"due{due}.db"
+            print(f"building {due:,} due of {due + due // 5:,} subscriptions...", file=sys.stderr)
+            build_database(template, total=due + due // 5, due=due)
+            for kind in ("plain", "pipeline"):
+                database = work / f"{kind}{due}.db"
+                shutil.copy(template, database)
+                before = receiver_stats(url)
+                result = measure(kind, database, f"{url}/hook")
+                after = receiver_stats(url)
+                result["posted"] = after["requests"] - before["requests"]
+                results.append({"run": kind, "due": due, **result})
+                print(f"  {kind}: {result}", file=sys.stderr)
+        population = work / "population.db"
+        print(f"building {args.population:,} subscriptions...", file=sys.stderr)
+        build_database(population, total=args.population, due=args.population * 33 // 1000)
+        selection = measure("selection", population)
+        report(results, selection, args.population)
+    finally:
+        receiver.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results: list[dict], selection: dict, population: int) -> None:
+    plain = {r["due"]: r for r in results if r["run"] == "plain"}
+    print(
+        f"\n{'run':<10}{'items':>10}{'posted':>10}{'seconds':>10}{'items/s':>10}"
+        f"{'ratio':>8}{'peak MB':>10}"
+    )
+    for r in results:
+        ratio = r["seconds"] / plain[r["due"]]["seconds"]
+        print(
+            f"{r['run']:<10}{r['items']:>10,}{r['posted']:>10,}{r['seconds']:>10.1f}"
+            f"{r['items'] / r['seconds']:>10,.0f}{ratio:>8.2f}{r['peak_mb']:>10.0f}"
+        )
+    print(
+        f"\nselection: {selection['items']:,} candidate rows for one day out of "
+        f"{population:,} subscriptions in {selection['seconds']:.2f} s "
+        f"(peak {selection['peak_mb']:.0f} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

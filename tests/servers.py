@@ -33,6 +33,7 @@ class HttpReceiver:
     def __init__(self):
         self.requests: list[Received] = []
         self.script: list[Reply] = []
+        self.reply_body = lambda: "{}"  # what a 2xx/4xx/5xx answer carries
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,12 +42,13 @@ class HttpReceiver:
                 receiver.requests.append(Received(self.path, dict(self.headers), body))
                 reply = receiver.script.pop(0) if receiver.script else Reply()
                 time.sleep(reply.delay)
+                answer = receiver.reply_body().encode()
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(answer)
 
             def log_message(self, *args):
                 pass

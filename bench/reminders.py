@@ -48,6 +48,7 @@ def run_plain(database: Path, url: str) -> dict:
     from memberflow.http import make_session, post_json
     from memberflow.reminders import DEFAULT_STEPS, ReminderPipeline, anchor_for
     from memberflow.rendering import Renderer
+    from memberflow.schedule import Timing, timing, zone
     from memberflow.settings import Settings
     from memberflow.signing import sign
 
@@ -64,8 +65,10 @@ def run_plain(database: Path, url: str) -> dict:
         )
         for row in rows:
             anchor = anchor_for(step, row)
-            due = step.due(anchor, __import__("memberflow.schedule").schedule.zone(row.time_zone))
-            if anchor is None or due > AS_OF:
+            if anchor is None:
+                continue
+            due = step.due(anchor, zone(row.time_zone))
+            if timing(due, AS_OF, step.lateness) is not Timing.due:  # the same rule as the engine
                 continue
             view = _TouchpointView(row, step.name, anchor)
             message = compose(pipeline, view, merge_fields(pipeline, view, settings), renderer)

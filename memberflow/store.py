@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -217,20 +217,37 @@ _RECORD = (
 )
 
 
+_SQLITE_RECORD = (
+    "UPDATE touchpoint SET claimed_by = NULL, status = :new_status, attempts = :new_attempts,"
+    " error = :new_error, sent_at = :new_sent_at, receipt = :new_receipt"
+    " WHERE id = :touchpoint_id AND claimed_by = :token"
+)
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own storage format for SQLite
+
+
 def record_outcome(conn: Connection, *, touchpoint_id: int, token: str, outcome: Outcome) -> None:
-    """Writes one touchpoint's outcome, only while this run still holds its claim."""
-    conn.execute(
-        _RECORD,
-        {
-            "touchpoint_id": touchpoint_id,
-            "token": token,
-            "new_status": outcome.status,
-            "new_attempts": outcome.attempts,
-            "new_error": outcome.error,
-            "new_sent_at": outcome.sent_at,
-            "new_receipt": outcome.receipt,
-        },
-    )
+    """Writes one touchpoint's outcome, only while this run still holds its claim.
+
+    Call it outside a transaction and it is durable when it returns (then `commit` is a no-op).
+    """
+    params = {
+        "touchpoint_id": touchpoint_id,
+        "token": token,
+        "new_status": outcome.status.value,
+        "new_attempts": outcome.attempts,
+        "new_error": outcome.error,
+        "new_sent_at": outcome.sent_at,
+        "new_receipt": outcome.receipt,
+    }
+    if conn.dialect.name == "sqlite" and not conn.in_transaction():
+        # Once per message sent, so it is the hottest write: a lone autocommitting UPDATE on the
+        # driver is atomic and durable (WAL) and costs 45 us against 143 us through SQLAlchemy's
+        # execute and commit (measured; docs/performance.md).
+        if outcome.sent_at is not None:
+            params["new_sent_at"] = outcome.sent_at.astimezone(UTC).strftime(_SQLITE_DATETIME)
+        conn.connection.driver_connection.execute(_SQLITE_RECORD, params)
+    else:
+        conn.execute(_RECORD, params)
 
 
 def list_touchpoints(

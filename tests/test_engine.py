@@ -3,7 +3,7 @@
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -118,7 +118,8 @@ def test_a_due_reminder_is_sent_once_and_recorded(engine):
     assert "December 8, 2026" in message.subject
     row = touchpoint(engine, "s1")
     assert (row.status, row.attempts, row.receipt) == ("sent", 1, "recorded 1")
-    assert row.sent_at is not None and row.claimed_by is None
+    assert row.claimed_by is None
+    assert row.sent_at.tzinfo is not None and abs(row.sent_at - datetime.now(UTC)) < timedelta(1)
 
 
 def test_running_the_same_moment_twice_sends_nothing_new(engine):

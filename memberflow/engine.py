@@ -148,11 +148,13 @@ def plan_batch(
         for row in planned
         if row["key"] in new_keys
     )
-    return _next_cursor(rows, limit), {step.name: counts}
+    return _next_cursor(rows, selection, limit), {step.name: counts}
 
 
-def _next_cursor(rows: list[Row], limit: int) -> Cursor | None:
-    return (rows[-1].cursor_value, rows[-1].sub_id) if len(rows) == limit else None
+def _next_cursor(rows: list[Row], selection: Selection, limit: int) -> Cursor | None:
+    if len(rows) < limit:
+        return None
+    return getattr(rows[-1], selection.column), rows[-1].sub_id
 
 
 # -- delivery --------------------------------------------------------------------------------
@@ -356,7 +358,7 @@ def preview_batch(
             counts["would_send"] += 1
         except TemplateProblem:
             counts["render_failed"] += 1
-    return _next_cursor(rows, limit), {step.name: counts}
+    return _next_cursor(rows, selection, limit), {step.name: counts}
 
 
 def _as_touchpoint_row(row: Row, plan: dict) -> SimpleNamespace:

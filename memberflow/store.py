@@ -49,6 +49,7 @@ def _subscription_view():
             subscription.c.card_last4,
             subscription.c.card_exp_month,
             subscription.c.card_exp_year,
+            subscription.c.card_valid_until,
             member.c.external_id.label("member_external_id"),
             member.c.email,
             member.c.first_name,
@@ -71,21 +72,26 @@ def select_candidates(
 ) -> list[Row]:
     """The next `limit` subscriptions of a selection after the cursor, in (column, id) order.
 
-    The range starts at the cursor's value so the index seeks there: each batch reads only its
-    own rows, however large the selection (paging by id alone re-scanned it every batch).
+    Two index seeks, never a scan: first the rest of the cursor's own anchor value by id (one
+    import or one renewal time can give thousands of equal values), then the later values. A
+    single `(column, id) > cursor` condition made SQLite walk each clump from its start.
     """
-    column = subscription.c[selection.column]
-    value, last_id = after
-    query = _subscription_view().where(
-        column.between(value, selection.high),
-        or_(column > value, subscription.c.id > last_id),
-    )
+    column, value, last_id = subscription.c[selection.column], *after
+    same_value = _candidates(selection, column == value, subscription.c.id > last_id)
+    rows = list(conn.execute(same_value.order_by(subscription.c.id).limit(limit)))
+    if len(rows) < limit:
+        later = _candidates(selection, column > value, column <= selection.high)
+        rows += conn.execute(later.order_by(column, subscription.c.id).limit(limit - len(rows)))
+    return rows
+
+
+def _candidates(selection: Selection, *conditions):
+    query = _subscription_view().where(*conditions)
     if selection.products is not None:
         query = query.where(product.c.external_id.in_(selection.products))
     if selection.excluded_products:
         query = query.where(product.c.external_id.not_in(selection.excluded_products))
-    query = query.add_columns(column.label("cursor_value"))
-    return list(conn.execute(query.order_by(column, subscription.c.id).limit(limit)))
+    return query
 
 
 def subscription_rows(conn: Connection, subscription_external_ids: Sequence[str]) -> list[Row]:

@@ -140,6 +140,16 @@ def test_batches_cover_everyone_exactly_once(engine):
     assert len(output.keys()) == 23
 
 
+def test_batches_page_through_many_equal_anchor_times(engine):
+    """One import often gives thousands of subscriptions the very same renewal time."""
+    for n in range(11):
+        add_subscription(engine, f"same{n:02d}", current_period_end=RENEWS)
+    add_subscription(engine, "later", current_period_end=RENEWS + timedelta(hours=1))
+    output = Recorder()
+    assert run(engine, output, batch_size=3) == {"renewal_7d": {"planned": 12, "sent": 12}}
+    assert len(output.keys()) == 12
+
+
 def test_two_runs_racing_send_each_reminder_once(engine):
     for n in range(40):
         add_subscription(engine, f"s{n:02d}", current_period_end=RENEWS)

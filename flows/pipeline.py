@@ -8,7 +8,7 @@ from typing import Any
 from prefect import get_run_logger
 
 from blocks import FileOutput, Output, load_output
-from memberflow.db import get_engine
+from memberflow.db import get_engine, require_schema
 from memberflow.engine import DeliveryOptions, Enricher, Pipeline, Tally, add_tally, new_token
 from memberflow.rendering import Renderer
 from memberflow.settings import Settings
@@ -37,6 +37,7 @@ def run_pipeline(
     """One run of a pipeline at `as_of`; returns the summary rows (also a table artifact)."""
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
     db = get_engine(settings.database_url)
+    require_schema(db)
     sink = resolve_output(output, settings)
     renderer = Renderer(settings.templates_dir, settings.default_locale)
     lookback = timedelta(days=lookback_days)

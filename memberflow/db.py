@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event, inspect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
@@ -67,6 +67,20 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+class SchemaMissing(RuntimeError):
+    """The database has no memberflow tables yet."""
+
+
+def require_schema(engine: Engine) -> None:
+    """Fails early, and clearly, when the database was never created or migrated."""
+    if not inspect(engine).has_table("touchpoint"):
+        where = engine.url.render_as_string(hide_password=True)
+        raise SchemaMissing(
+            f"the database at {where} has no memberflow tables: run `memberflow db upgrade` "
+            "with the same MEMBERFLOW_DATABASE_URL (the worker's environment or .env)"
+        )
 
 
 def upgrade(url: str, revision: str = "head") -> None:

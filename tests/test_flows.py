@@ -114,6 +114,17 @@ def test_a_dry_run_counts_and_records_nothing(settings, engine):
     assert total(reminders(as_of=AS_OF))["sent"] == 1
 
 
+def test_a_database_never_migrated_gets_a_clear_error(tmp_path, monkeypatch):
+    from memberflow.db import SchemaMissing
+    from memberflow.settings import get_settings
+
+    monkeypatch.setenv("MEMBERFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    get_settings.cache_clear()
+    with pytest.raises(SchemaMissing, match="run `memberflow db upgrade`"):
+        reminders(as_of=AS_OF)
+    get_settings.cache_clear()
+
+
 def test_steps_are_parameters_and_products_can_have_their_own(settings, engine):
     add_subscription(engine, "basic", current_period_end=at("2026-12-15 10:00"))
     add_subscription(engine, "vip", current_period_end=at("2026-12-15 10:00"), product="vip")

@@ -23,7 +23,8 @@ RENEWS = at("2026-12-08 10:00")
 
 
 def flow_run_artifacts(flow_run_id) -> list[dict]:
-    """Straight from the REST API: prefect 3.8.8's client filters drop flow-level artifacts."""
+    """Straight from the REST API: prefect 3.8.8's client joins on task runs and drops
+    flow-level artifacts."""
     filter_ = {"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}}
     response = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter", json=filter_)
     response.raise_for_status()

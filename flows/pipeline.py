@@ -44,7 +44,7 @@ def run_pipeline(
     plan = preview_batch if dry_run else plan_batch
     extra = {"renderer": renderer, "settings": settings} if dry_run else {}
 
-    tally: Tally = {}
+    log, tally = get_run_logger(), {}
     for step, selection in pipeline.selections(as_of, lookback):
         tally.setdefault(step.name, Counter())  # list every step, even with nothing to do
         batches = _cursor_loop(
@@ -63,6 +63,7 @@ def run_pipeline(
             ),
         )
         for step_tally in batches:
+            log.info("%s: %s", step.name, dict(step_tally[step.name]))
             add_tally(tally, step_tally)
     if not dry_run:
         options = DeliveryOptions(token=new_token())
@@ -71,6 +72,7 @@ def run_pipeline(
 
 
 def _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options, enrich, tally):
+    log = get_run_logger()
     total = count_due(db, pipeline, as_of=as_of, options=options)
     progress, done = start_progress(pipeline.name, total), 0
     batches = _cursor_loop(
@@ -92,7 +94,9 @@ def _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options,
         add_tally(tally, batch_tally)
         done += sum(sum(counts.values()) for counts in batch_tally.values())
         update_progress(progress, min(done, total), total)
-    get_run_logger().info("delivered %s of %s due touchpoints", done, total)
+        log.info(
+            "delivered %s of %s: %s", done, total, {s: dict(c) for s, c in batch_tally.items()}
+        )
 
 
 def _cursor_loop(start: Any, run_batch: Callable[[Any], tuple[Any, Tally]]) -> Iterator[Tally]:

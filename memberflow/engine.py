@@ -59,6 +59,8 @@ class Output(Protocol):
 
     def send(self, message: Message) -> Receipt: ...
 
+    def close(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class DeliveryOptions:
@@ -220,8 +222,20 @@ def deliver_batch(
     """Claims up to `limit` due touchpoints after `after_id`, sends each, records each outcome.
 
     `enrich`, if given, sees the merge fields of every touchpoint about to be sent, once per
-    batch, before rendering (the place for a CRM lookup); it returns them, amended.
+    batch, before rendering (the place for a CRM lookup); it returns them, amended. The output's
+    connections (SMTP, HTTP) are closed when the batch is done.
     """
+    try:
+        return _deliver_claimed(
+            engine, pipeline, renderer, output, settings, as_of, after_id, limit, options, enrich
+        )
+    finally:
+        output.close()
+
+
+def _deliver_claimed(
+    engine, pipeline, renderer, output, settings, as_of, after_id, limit, options, enrich
+) -> tuple[int | None, Tally]:
     ids, rows = _claim_batch(engine, pipeline, as_of, after_id, limit, options)
     tally: Tally = {}
     # One connection for the batch, one commit per touchpoint: an outcome is durable the moment

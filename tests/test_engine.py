@@ -40,6 +40,9 @@ class Recorder:
             self.sent.append(message)
         return Receipt(f"recorded {len(self.sent)}")
 
+    def close(self) -> None:
+        pass
+
     def keys(self) -> Counter:
         return Counter(message.key for message in self.sent)
 

@@ -19,7 +19,7 @@ from memberflow.importer import import_csv
 from memberflow.models import TouchpointStatus
 from memberflow.reminders import DEFAULT_STEPS, anchor_for, message_fields, sample_fields
 from memberflow.rendering import Renderer, TemplateProblem
-from memberflow.settings import get_settings
+from memberflow.settings import Settings, get_settings
 
 app = typer.Typer(
     help="memberflow: membership billing automation on Prefect.", no_args_is_help=True
@@ -96,12 +96,11 @@ def touchpoints(
     """What was planned, sent, failed, expired or skipped: one record per touchpoint."""
     with _engine().connect() as conn:
         rows = store.list_touchpoints(conn, statuses=status or (), pipeline=pipeline)
-    records = [_touchpoint_record(row) for row in rows]
-    if format is Format.jsonl:
-        for record in records:
-            print(json.dumps(record))
-    else:
-        _print_table(records)
+        if format is Format.jsonl:  # streamed: the outbox can be large
+            for row in rows:
+                print(json.dumps(_touchpoint_record(row)))
+        else:
+            _print_table([_touchpoint_record(row) for row in rows])
 
 
 def _touchpoint_record(row) -> dict:
@@ -214,7 +213,9 @@ def server_stop() -> None:
 def demo(
     days: Annotated[int, typer.Option(min=1, max=366)] = 30,
     members: Annotated[int, typer.Option(min=1)] = 300,
-    fresh: Annotated[bool, typer.Option(help="Start from an empty SQLite database.")] = True,
+    fresh: Annotated[
+        bool, typer.Option(help="Start from an empty database (only the default SQLite file).")
+    ] = True,
 ) -> None:
     """A demo business, then one reminder run per simulated day, under a local Prefect server."""
     from memberflow.demo import demo_rows, demo_start, renew_due, write_csv
@@ -222,8 +223,13 @@ def demo(
     settings = get_settings()
     url = make_url(settings.database_url)
     if fresh:
-        if url.get_backend_name() != "sqlite":
-            _fail("--fresh only resets SQLite databases; pass --no-fresh for this database")
+        if settings.database_url != Settings.model_fields["database_url"].default:
+            # never wipe a database someone configured: it may be the real one
+            _fail(
+                f"the demo resets only the default database, and MEMBERFLOW_DATABASE_URL points "
+                f"at {url.render_as_string(hide_password=True)}: unset it, or pass --no-fresh "
+                "to load the demo business into that database"
+            )
         for suffix in ("", "-wal", "-shm"):
             Path(f"{url.database}{suffix}").unlink(missing_ok=True)
         shutil.rmtree(settings.outbox_dir, ignore_errors=True)

@@ -1,6 +1,6 @@
 """SQL for the engine. Large selections come back as Core rows, never ORM objects (5x faster)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -258,7 +258,8 @@ def record_outcome(conn: Connection, *, touchpoint_id: int, token: str, outcome:
 
 def list_touchpoints(
     conn: Connection, *, statuses: Sequence[str] = (), pipeline: str | None = None
-) -> list[Row]:
+) -> Iterator[Row]:
+    """Touchpoints by due time, streamed from the database (read them inside the connection)."""
     query = (
         select(
             touchpoint.c.key,
@@ -281,7 +282,7 @@ def list_touchpoints(
         query = query.where(touchpoint.c.status.in_(statuses))
     if pipeline:
         query = query.where(touchpoint.c.pipeline == pipeline)
-    return list(conn.execute(query))
+    return iter(conn.execution_options(yield_per=1000).execute(query))
 
 
 def member_subscription_rows(conn: Connection, member_external_id: str) -> list[Row]:

@@ -76,6 +76,12 @@ def test_run_reminders_then_list_touchpoints(settings, tmp_path):
     assert "reminders:renewal_7d:s1:2026-12-08:email" in table.output
 
 
+def test_the_demo_never_wipes_a_configured_database(settings):
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 1
+    assert "the demo resets only the default database" in result.output
+
+
 def test_a_bad_as_of_is_explained():
     result = runner.invoke(app, ["run", "reminders", "--as-of", "next tuesday"])
     assert result.exit_code == 1 and "is not an ISO 8601 time" in result.output

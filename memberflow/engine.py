@@ -358,11 +358,11 @@ def preview_batch(
         rows = store.select_candidates(conn, selection, after, limit)
         planned = plan_rows(pipeline, step, rows, as_of=as_of, lookback=lookback, channel=channel)
         known = store.existing_keys(conn, [p["key"] for p in planned])
-    by_sub = {row.sub_id: row for row in rows}
+        planned = [plan for plan in planned if plan["key"] not in known]
+        full_rows = store.subscription_rows(conn, [plan["subscription_id"] for plan in planned])
+    by_sub = {row.sub_id: row for row in full_rows}
     counts = Counter()
     for plan in planned:
-        if plan["key"] in known:
-            continue
         if plan["status"] == Status.expired:
             counts["would_expire"] += 1
             continue

@@ -86,7 +86,26 @@ def select_candidates(
 
 
 def _candidates(selection: Selection, *conditions):
-    query = _subscription_view().where(*conditions)
+    """What planning reads of a subscription: anchors, status, the member's zone. Rendering reads
+    the whole row later, at claim time; this narrow read is twice as fast (docs/performance.md)."""
+    query = (
+        select(
+            subscription.c.id.label("sub_id"),
+            subscription.c.external_id.label("sub_external_id"),
+            subscription.c.status,
+            subscription.c.interval,
+            subscription.c.current_period_end,
+            subscription.c.trial_end,
+            subscription.c.card_exp_month,
+            subscription.c.card_exp_year,
+            subscription.c.card_valid_until,
+            member.c.time_zone,
+        )
+        .join(member, member.c.id == subscription.c.member_id)
+        .where(*conditions)
+    )
+    if selection.products is not None or selection.excluded_products:
+        query = query.join(product, product.c.id == subscription.c.product_id)
     if selection.products is not None:
         query = query.where(product.c.external_id.in_(selection.products))
     if selection.excluded_products:
@@ -94,9 +113,9 @@ def _candidates(selection: Selection, *conditions):
     return query
 
 
-def subscription_rows(conn: Connection, subscription_external_ids: Sequence[str]) -> list[Row]:
-    query = _subscription_view().where(subscription.c.external_id.in_(subscription_external_ids))
-    return list(conn.execute(query))
+def subscription_rows(conn: Connection, subscription_ids: Sequence[int]) -> list[Row]:
+    """Whole rows (member, product and all) for these subscription ids."""
+    return list(conn.execute(_subscription_view().where(subscription.c.id.in_(subscription_ids))))
 
 
 def insert_touchpoints(conn: Connection, rows: list[dict]) -> list[str]:

@@ -1,10 +1,12 @@
 """Alembic's migrations build exactly the schema the models describe, on each database."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from memberflow import db as database
+from tests.conftest import POSTGRES_URL
 
 
 def test_migrations_match_the_models(tmp_path):
@@ -15,11 +17,8 @@ def test_migrations_match_the_models(tmp_path):
     assert diff == []
 
 
+@pytest.mark.skipif(not POSTGRES_URL, reason="set MEMBERFLOW_TEST_DATABASE_URL (.ci/run does)")
 def test_migrations_match_the_models_on_postgresql_too(request):
-    from tests.conftest import POSTGRES_URL
-
-    if not POSTGRES_URL:
-        return  # covered by the SQLite test; .ci/run sets MEMBERFLOW_TEST_DATABASE_URL
     engine = request.getfixturevalue("postgres_engine")  # migrated with Alembic
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)

@@ -34,28 +34,34 @@ class Selection:
 Cursor = tuple[datetime | date, int]  # (anchor column value, subscription id) of the last row
 
 
+# What planning reads of a subscription: its anchors, its status, its member's zone.
+_PLANNING_COLUMNS = (
+    subscription.c.id.label("sub_id"),
+    subscription.c.external_id.label("sub_external_id"),
+    subscription.c.status,
+    subscription.c.interval,
+    subscription.c.current_period_end,
+    subscription.c.trial_end,
+    subscription.c.card_exp_month,
+    subscription.c.card_exp_year,
+    subscription.c.card_valid_until,
+    member.c.time_zone,
+)
+
+
 def _subscription_view():
-    """One row per subscription with what its member, product and messages need."""
+    """One row per subscription with everything its messages need: planning's columns and more."""
     return (
         select(
-            subscription.c.id.label("sub_id"),
-            subscription.c.external_id.label("sub_external_id"),
-            subscription.c.status,
+            *_PLANNING_COLUMNS,
             subscription.c.amount_minor,
             subscription.c.currency,
-            subscription.c.interval,
-            subscription.c.current_period_end,
-            subscription.c.trial_end,
             subscription.c.card_last4,
-            subscription.c.card_exp_month,
-            subscription.c.card_exp_year,
-            subscription.c.card_valid_until,
             member.c.external_id.label("member_external_id"),
             member.c.email,
             member.c.first_name,
             member.c.last_name,
             member.c.locale,
-            member.c.time_zone,
             member.c.billing_address,
             member.c.shipping_address,
             product.c.external_id.label("product_external_id"),
@@ -86,21 +92,10 @@ def select_candidates(
 
 
 def _candidates(selection: Selection, *conditions):
-    """What planning reads of a subscription: anchors, status, the member's zone. Rendering reads
-    the whole row later, at claim time; this narrow read is twice as fast (docs/performance.md)."""
+    """Planning's narrow read; rendering reads the whole row later, at claim time. Narrow is
+    twice as fast over a large selection (docs/performance.md)."""
     query = (
-        select(
-            subscription.c.id.label("sub_id"),
-            subscription.c.external_id.label("sub_external_id"),
-            subscription.c.status,
-            subscription.c.interval,
-            subscription.c.current_period_end,
-            subscription.c.trial_end,
-            subscription.c.card_exp_month,
-            subscription.c.card_exp_year,
-            subscription.c.card_valid_until,
-            member.c.time_zone,
-        )
+        select(*_PLANNING_COLUMNS)
         .join(member, member.c.id == subscription.c.member_id)
         .where(*conditions)
     )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import get_run_logger
+from sqlalchemy import Engine
 
 from blocks import FileOutput, Output, load_output
 from memberflow.db import get_engine, require_schema
@@ -66,12 +67,35 @@ def run_pipeline(
             log.info("%s: %s", step.name, dict(step_tally[step.name]))
             add_tally(tally, step_tally)
     if not dry_run:
-        options = DeliveryOptions(token=new_token())
-        _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options, enrich, tally)
+        _deliver(
+            db,
+            pipeline,
+            renderer=renderer,
+            output=sink,
+            settings=settings,
+            as_of=as_of,
+            batch_size=batch_size,
+            options=DeliveryOptions(token=new_token()),
+            enrich=enrich,
+            tally=tally,
+        )
     return publish_summary(pipeline.name, tally, as_of, dry_run)
 
 
-def _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options, enrich, tally):
+def _deliver(
+    db: Engine,
+    pipeline: Pipeline,
+    *,
+    renderer: Renderer,
+    output: Output,
+    settings: Settings,
+    as_of: datetime,
+    batch_size: int,
+    options: DeliveryOptions,
+    enrich: Enricher | None,
+    tally: Tally,
+) -> None:
+    """Delivers every due touchpoint batch by batch, adding the outcomes to `tally`."""
     log = get_run_logger()
     total = count_due(db, pipeline, as_of=as_of, options=options)
     progress, done = start_progress(pipeline.name, total), 0
@@ -81,7 +105,7 @@ def _deliver(db, pipeline, renderer, sink, settings, as_of, batch_size, options,
             db,
             pipeline,
             renderer=renderer,
-            output=sink,
+            output=output,
             settings=settings,
             as_of=as_of,
             after_id=after,

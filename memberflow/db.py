@@ -1,7 +1,5 @@
 """The database: one engine per URL, UTC-aware timestamps, and Alembic upgrades."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -9,7 +7,6 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Engine, create_engine, event, inspect
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session
 
 from memberflow.settings import PROJECT_ROOT
 
@@ -55,18 +52,6 @@ def get_engine(url: str) -> Engine:
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, pool_pre_ping=True)
-
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    with Session(engine) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 class SchemaMissing(RuntimeError):

@@ -9,6 +9,7 @@ message then carries the key (Message-ID, Idempotency-Key) so the receiver can d
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
@@ -225,22 +226,11 @@ def deliver_batch(
     batch, before rendering (the place for a CRM lookup); it returns them, amended. The output's
     connections (SMTP, HTTP) are closed when the batch is done.
     """
-    try:
-        return _deliver_claimed(
-            engine, pipeline, renderer, output, settings, as_of, after_id, limit, options, enrich
-        )
-    finally:
-        output.close()
-
-
-def _deliver_claimed(
-    engine, pipeline, renderer, output, settings, as_of, after_id, limit, options, enrich
-) -> tuple[int | None, Tally]:
     ids, rows = _claim_batch(engine, pipeline, as_of, after_id, limit, options)
     tally: Tally = {}
     # One connection for the batch, one commit per touchpoint: an outcome is durable the moment
     # the output has accepted the message, which keeps the crash window to that instant.
-    with engine.connect() as conn:
+    with closing(output), engine.connect() as conn:
 
         def record(row: Any, outcome: Outcome) -> None:
             store.record_outcome(
@@ -264,8 +254,8 @@ def _deliver_claimed(
                 reason = f"enricher failed: {type(error).__name__}: {error}"
                 for row in sendable:
                     record(row, _failure(row, reason, options))
-                sendable = []
-        for row, row_fields in zip(sendable, fields, strict=False):
+                sendable, fields = [], []
+        for row, row_fields in zip(sendable, fields, strict=True):
             record(row, _deliver_one(pipeline, row, row_fields, renderer, output, options))
     return (ids[-1] if len(ids) == limit else None), tally
 

@@ -1,16 +1,12 @@
 """The schema. Money is integer minor units plus an ISO 4217 code; every timestamp is aware UTC."""
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from memberflow.db import UTCDateTime
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _utc(index: bool = False, nullable: bool = False):

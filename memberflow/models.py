@@ -44,6 +44,8 @@ class Member(SQLModel, table=True):
     time_zone: str = Field(default="UTC", max_length=64)
     billing_address: str | None = None
     shipping_address: str | None = None
+    # the provider's time of the newest event applied, so an older one arriving late is ignored
+    provider_updated_at: datetime | None = _utc(nullable=True)
 
 
 class Subscription(SQLModel, table=True):
@@ -68,6 +70,37 @@ class Subscription(SQLModel, table=True):
     card_exp_month: int | None = None
     card_exp_year: int | None = None
     card_valid_until: date | None = None
+    canceled_at: datetime | None = _utc(nullable=True)
+    cancel_reason: str | None = Field(default=None, max_length=64)
+    cancel_feedback: str | None = Field(default=None, max_length=64)
+    cancel_comment: str | None = Field(default=None, max_length=1000)
+    provider_updated_at: datetime | None = _utc(nullable=True)
+
+
+class InvoiceStatus(StrEnum):
+    open = "open"  # issued, not paid yet (a failed payment leaves it open)
+    paid = "paid"
+    void = "void"
+    uncollectible = "uncollectible"
+
+
+class Invoice(SQLModel, table=True):
+    """One bill of a subscription, with what the provider said about its last payment attempt."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=255)
+    subscription_id: int = Field(foreign_key="subscription.id", index=True)
+    amount_minor: int
+    currency: str = Field(max_length=3)
+    status: str = Field(default=InvoiceStatus.open, max_length=16)
+    attempt_count: int = 0
+    decline_code: str | None = Field(default=None, max_length=64)
+    advice_code: str | None = Field(default=None, max_length=64)
+    failure_message: str | None = Field(default=None, max_length=1000)
+    hosted_url: str | None = Field(default=None, max_length=1000)
+    next_attempt_at: datetime | None = _utc(nullable=True)
+    paid_at: datetime | None = _utc(nullable=True)
+    provider_updated_at: datetime | None = _utc(nullable=True)
 
 
 class Touchpoint(SQLModel, table=True):
@@ -100,3 +133,47 @@ class Touchpoint(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=1000)
     receipt: str | None = Field(default=None, max_length=1000)
     created_at: datetime = _utc()
+
+
+class InboxStatus(StrEnum):
+    applied = "applied"  # the domain now reflects it
+    stale = "stale"  # older than what the domain already holds: kept, changed nothing
+    ignored = "ignored"  # an event type memberflow does not act on
+    unmatched = "unmatched"  # names a member or subscription memberflow cannot create from it
+    failed = "failed"  # applying raised; `memberflow ingress reapply` tries again
+
+
+UNEMITTED_SQL = "emitted_at IS NULL AND prefect_event IS NOT NULL"
+
+
+class InboxEvent(SQLModel, table=True):
+    """Every accepted webhook, stored before anything else happens, keyed by the provider's id."""
+
+    __tablename__ = "inbox"
+    # Only events still owed to Prefect are indexed, so the emitter never walks the history.
+    __table_args__ = (
+        Index(
+            "ix_inbox_unemitted",
+            "id",
+            sqlite_where=text(UNEMITTED_SQL),
+            postgresql_where=text(UNEMITTED_SQL),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=400)  # provider:event id
+    provider: str = Field(max_length=32)
+    event_id: str = Field(max_length=255)
+    event_type: str = Field(max_length=128)
+    occurred_at: datetime = _utc()
+    received_at: datetime = _utc()
+    status: str = Field(max_length=16)
+    note: str | None = Field(default=None, max_length=1000)
+    body: str  # as received, with anything that looks like a card number masked
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    subscription_id: int | None = Field(default=None, foreign_key="subscription.id")
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
+    prefect_event: str | None = None  # the Prefect event (JSON) this webhook owes, if any
+    emitted_at: datetime | None = _utc(nullable=True)
+    emit_attempts: int = 0
+    emit_error: str | None = Field(default=None, max_length=1000)

@@ -11,6 +11,18 @@ def to_decimal(amount_minor: int, currency: str) -> Decimal:
     return Decimal(amount_minor).scaleb(-get_currency_precision(currency))
 
 
+def to_minor(amount: str, currency: str) -> int:
+    """ "12.50" in EUR is 1250. Raises ValueError for text that is not an amount or has more
+    decimals than the currency allows."""
+    try:
+        value = Decimal(amount.strip()).scaleb(get_currency_precision(currency))
+    except ArithmeticError:
+        raise ValueError(f"{amount!r} is not an amount") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise ValueError(f"{amount!r} is not an amount in {currency}")
+    return int(value)
+
+
 def format_money(amount_minor: int, currency: str, locale: str) -> str:
     """`format_money(1999, "EUR", "fr")` gives `19,99 €` (with a narrow no-break space)."""
     return format_currency(to_decimal(amount_minor, currency), currency.upper(), locale=locale)

@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +27,29 @@ class Settings(BaseSettings):
         "https://example.com/account/billing", description="Where members update payment details."
     )
     default_locale: str = Field("en", description="Locale for members without a supported one.")
+
+    # The webhook ingress (`memberflow ingress serve`). A provider whose secret is unset is refused.
+    stripe_webhook_secret: SecretStr | None = Field(
+        None, description="Stripe's signing secret (whsec_...); old,new while rolling it."
+    )
+    memberpress_webhook_key: SecretStr | None = Field(
+        None, description="MemberPress > Developer > Webhooks > Webhook Key."
+    )
+    membermouse_token: SecretStr | None = Field(
+        None, description="A random token you put in the URL given to MemberMouse (?token=...)."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Signs memberflow-format webhooks from other systems."
+    )
+    webhook_tolerance_seconds: int = Field(300, description="Oldest signature timestamp accepted.")
+    ingress_max_body_bytes: int = Field(1_048_576, description="Larger webhooks get a 413.")
+    currency: str = Field(
+        "USD",
+        description="Currency of amounts in webhooks that name none (MemberPress, MemberMouse).",
+    )
+    prefect_api_url: str | None = Field(
+        None, description="Prefect's API for events; else PREFECT_API_URL or the Prefect profile."
+    )
 
 
 @lru_cache

@@ -25,7 +25,7 @@ def imported_packages(path: Path) -> set[str]:
 def test_imports_only_point_down():
     wrong = []
     for package, layer in LAYERS.items():
-        for path in (PROJECT_ROOT / package).glob("*.py"):
+        for path in (PROJECT_ROOT / package).glob("**/*.py"):
             if path.name == "cli.py":
                 continue  # the shell over everything; it imports flows lazily
             for name in imported_packages(path):
@@ -35,10 +35,11 @@ def test_imports_only_point_down():
 
 
 def test_the_core_does_not_import_prefect():
+    # cli.py is the shell over everything: it may ask Prefect for its API URL, lazily
     users = [
         path.name
-        for path in (PROJECT_ROOT / "memberflow").glob("*.py")
-        if "prefect" in imported_packages(path)
+        for path in (PROJECT_ROOT / "memberflow").glob("**/*.py")
+        if path.name != "cli.py" and "prefect" in imported_packages(path)
     ]
     assert users == []
 

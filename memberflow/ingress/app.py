@@ -1,0 +1,410 @@
+"""The ingress as an ASGI app: one route per provider. Each request is size-checked,
+authenticated, translated, then stored and applied in one transaction before the 200; the
+Prefect event follows from a background emitter. Bad input gets a 4xx with a JSON error and
+stores nothing."""
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from memberflow import db as database
+from memberflow.ingress import generic, inbox, membermouse, memberpress, stripe
+from memberflow.ingress.changes import Change, Received, Rejected
+from memberflow.ingress.emitter import Emitter, PrefectApi
+from memberflow.settings import Settings
+
+logger = logging.getLogger("memberflow.ingress")
+
+
+class Problem(BaseModel):
+    """Why a webhook was refused. Nothing was stored."""
+
+    error: str
+    field: str | None = None
+    provider: str
+
+
+class WebhookAccepted(BaseModel):
+    """The webhook is stored. `event` is the Prefect event it will emit, if any."""
+
+    status: Literal["applied", "stale", "ignored", "unmatched", "failed", "duplicate"]
+    webhook_id: int
+    event: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    setting: str  # the Settings field holding its secret
+    authenticate: Callable[[Received, Settings], None]
+    translate: Callable[[Received, Settings], Change]
+    stored_body: Callable[[Received], bytes] = lambda received: received.body
+
+
+def _secret(settings: Settings, name: str) -> str | None:
+    value = getattr(settings, name)
+    return value.get_secret_value() if value is not None else None
+
+
+PROVIDERS = {
+    "stripe": Provider(
+        "stripe",
+        "stripe_webhook_secret",
+        lambda r, s: stripe.authenticate(
+            r,
+            [p.strip() for p in _secret(s, "stripe_webhook_secret").split(",") if p.strip()],
+            s.webhook_tolerance_seconds,
+        ),
+        lambda r, s: stripe.translate(r),
+    ),
+    "memberpress": Provider(
+        "memberpress",
+        "memberpress_webhook_key",
+        lambda r, s: memberpress.authenticate(r, _secret(s, "memberpress_webhook_key")),
+        lambda r, s: memberpress.translate(r, s.currency),
+    ),
+    "membermouse": Provider(
+        "membermouse",
+        "membermouse_token",
+        lambda r, s: membermouse.authenticate(r, _secret(s, "membermouse_token")),
+        lambda r, s: membermouse.translate(r, s.currency),
+        lambda r: membermouse.stored_body(membermouse.parameters(r)),
+    ),
+    "memberflow": Provider(
+        "memberflow",
+        "webhook_secret",
+        lambda r, s: generic.authenticate(
+            r, _secret(s, "webhook_secret"), s.webhook_tolerance_seconds
+        ),
+        lambda r, s: generic.translate(r),
+    ),
+}
+
+
+def translate_stored(row, settings: Settings) -> Change:
+    """A stored webhook, translated again (for `memberflow ingress reapply`)."""
+    received = Received(headers={}, query={}, body=row.body.encode(), received_at=row.received_at)
+    return PROVIDERS[row.provider].translate(received, settings)
+
+
+def _problem(status: int, provider: str, message: str, field: str | None = None) -> JSONResponse:
+    body = Problem(error=message, field=field, provider=provider).model_dump()
+    headers = {"Retry-After": "30"} if status == 503 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class Ingress:
+    """The request handling, apart from the web framework: easy to test and to reason about."""
+
+    def __init__(self, settings: Settings, emitter: Emitter | None):
+        self.settings, self.emitter = settings, emitter
+        self.engine = database.get_engine(settings.database_url)
+
+    def _refuse(self, provider: Provider, rejected: Rejected) -> JSONResponse:
+        logger.info("%s webhook refused (%d): %s", provider.name, rejected.status, rejected.message)
+        return _problem(rejected.status, provider.name, rejected.message, rejected.field)
+
+    def _store(self, provider: Provider, received: Received) -> "inbox.Accepted | JSONResponse":
+        try:
+            change = provider.translate(received, self.settings)
+            body = provider.stored_body(received)
+        except Rejected as rejected:
+            return self._refuse(provider, rejected)
+        except Exception as error:  # a translator bug: keep the authenticated webhook anyway
+            logger.exception("%s webhook could not be translated; stored as failed", provider.name)
+            return inbox.accept_untranslatable(
+                self.engine, provider.name, received.body, received.received_at, error
+            )
+        return inbox.accept(self.engine, change, body, received.received_at)
+
+    def handle(self, provider: Provider, received: Received) -> JSONResponse:
+        if getattr(self.settings, provider.setting) is None:
+            variable = f"MEMBERFLOW_{provider.setting.upper()}"
+            return _problem(
+                503,
+                provider.name,
+                f"the {provider.name} webhook is off: set {variable} and restart",
+            )
+        try:
+            provider.authenticate(received, self.settings)
+        except Rejected as rejected:
+            return self._refuse(provider, rejected)
+        except Exception:  # unauthenticated input that upset a verifier: refuse, store nothing
+            logger.exception("%s signature check raised", provider.name)
+            return self._refuse(provider, Rejected(401, "the signature could not be checked"))
+        try:
+            accepted = self._store(provider, received)
+        except SQLAlchemyError as error:
+            logger.error(
+                "%s webhook not stored, database error: %s", provider.name, type(error).__name__
+            )
+            return _problem(
+                503, provider.name, "the database is unavailable; nothing was stored, retry later"
+            )
+        if isinstance(accepted, JSONResponse):
+            return accepted
+        logger.info(
+            "%s webhook %d: %s%s",
+            provider.name,
+            accepted.webhook_id,
+            accepted.status,
+            f" -> {accepted.event}" if accepted.event else "",
+        )
+        if accepted.event and self.emitter is not None:
+            self.emitter.wake.set()
+        return JSONResponse(
+            WebhookAccepted(
+                status=accepted.status,
+                webhook_id=accepted.webhook_id,
+                event=accepted.event,
+                note=accepted.note,
+            ).model_dump()
+        )
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it passes `limit` bytes (never buffering more)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def create_app(settings: Settings, prefect_api: PrefectApi | None = None) -> FastAPI:
+    """The ingress app. With `prefect_api`, a background thread emits Prefect events."""
+    engine = database.get_engine(settings.database_url)
+    emitter = Emitter(engine, prefect_api) if prefect_api else None
+    ingress = Ingress(settings, emitter)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        database.require_schema(engine)
+        stop = threading.Event()
+        if emitter is None:
+            logger.warning("no Prefect API configured: events wait in the inbox")
+        else:
+            threading.Thread(target=emitter.run, args=(stop,), name="emitter", daemon=True).start()
+        yield
+        stop.set()
+
+    app = FastAPI(
+        title="memberflow ingress",
+        version="1",
+        description="Payment providers' webhooks in; domain changes and Prefect events out.",
+        lifespan=lifespan,
+    )
+
+    async def receive(request: Request, provider: Provider):
+        body = await _read_body(request, settings.ingress_max_body_bytes)
+        if body is None:
+            limit = settings.ingress_max_body_bytes
+            return _problem(
+                413,
+                provider.name,
+                f"the body is over {limit} bytes (MEMBERFLOW_INGRESS_MAX_BODY_BYTES)",
+            )
+        received = Received(
+            headers={k.lower(): v for k, v in request.headers.items()},
+            query=dict(request.query_params),
+            body=body,
+            received_at=inbox.now(),
+        )
+        return await run_in_threadpool(ingress.handle, provider, received)
+
+    for provider in PROVIDERS.values():
+        _add_route(app, provider, receive)
+
+    @app.get("/health", tags=["ops"], summary="Whether the ingress can reach its database")
+    def health() -> dict:
+        return {
+            "status": "ok",
+            "unemitted_events": inbox.count_unemitted(engine),
+            "prefect_api": prefect_api.url if prefect_api else None,
+        }
+
+    app.openapi = lambda: _openapi(app)
+    return app
+
+
+def _add_route(app: FastAPI, provider: Provider, receive) -> None:
+    async def endpoint(request: Request):
+        return await receive(request, provider)
+
+    for method in ["POST", "GET"] if provider.name == "membermouse" else ["POST"]:
+        app.add_api_route(
+            f"/webhooks/{provider.name}",
+            endpoint,
+            methods=[method],
+            operation_id=f"{provider.name}_webhook_{method.lower()}",
+            summary=_DOCS[provider.name]["summary"],
+            tags=["webhooks"],
+            response_model=WebhookAccepted,
+            responses={
+                status: {"model": Problem, "description": text} for status, text in _ERRORS.items()
+            },
+            openapi_extra=_DOCS[provider.name]["openapi"] if method == "POST" else _query_form(),
+        )
+
+
+def _query_form() -> dict:
+    """MemberMouse can also send its parameters in the query string of a GET."""
+    form = _DOCS["membermouse"]["openapi"]["requestBody"]["content"]
+    schema = form["application/x-www-form-urlencoded"]["schema"]
+    parameters = [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
+    return {"parameters": _DOCS["membermouse"]["openapi"]["parameters"] + parameters}
+
+
+_ERRORS = {
+    400: "Malformed body (not JSON, not form data).",
+    401: "Missing, wrong or stale signature or token.",
+    413: "Body over MEMBERFLOW_INGRESS_MAX_BODY_BYTES.",
+    422: "A required field is missing or has the wrong type; `field` names it.",
+    503: "This provider's secret is not set, or the database is unavailable. Nothing stored.",
+}
+
+
+def _header(name: str, description: str) -> dict:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+def _json_body(schema: dict) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_OBJECT = {"type": "object"}
+_DOCS = {
+    "stripe": {
+        "summary": "Stripe events, signed with Stripe-Signature",
+        "openapi": {
+            "parameters": [_header("Stripe-Signature", "t=...,v1=... as Stripe sends it.")],
+            "requestBody": _json_body(
+                {
+                    "type": "object",
+                    "required": ["id", "type", "created", "data"],
+                    "properties": {
+                        "id": {"type": "string", "example": "evt_1"},
+                        "type": {"type": "string", "enum": list(stripe.EVENT_TYPES)},
+                        "created": {"type": "integer"},
+                        "data": {
+                            "type": "object",
+                            "required": ["object"],
+                            "properties": {"object": _OBJECT},
+                        },
+                    },
+                }
+            ),
+        },
+    },
+    "memberpress": {
+        "summary": "MemberPress Developer Tools webhooks",
+        "openapi": {
+            "parameters": [
+                _header("MemberPress-Webhook-Key", "The key from MemberPress's Developer page.")
+            ],
+            "requestBody": _json_body(
+                {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"type": "string", "enum": list(memberpress.EVENT_TYPES)},
+                        "type": {"type": "string"},
+                        "data": _OBJECT,
+                    },
+                }
+            ),
+        },
+    },
+    "membermouse": {
+        "summary": "MemberMouse push notifications (form or query parameters)",
+        "openapi": {
+            "parameters": [
+                {"name": "token", "in": "query", "required": False, "schema": {"type": "string"}},
+                _header("X-Memberflow-Token", "The token, if not in the URL."),
+            ],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["event_type", "member_id"],
+                            "properties": {
+                                "event_type": {
+                                    "type": "string",
+                                    "enum": list(membermouse.EVENT_TYPES),
+                                },
+                                **{
+                                    name: {"type": "string"}
+                                    for name in (
+                                        "member_id",
+                                        "email",
+                                        "first_name",
+                                        "last_name",
+                                        "membership_level",
+                                        "membership_level_name",
+                                        "status",
+                                        "status_name",
+                                        "order_number",
+                                        "order_transaction_id",
+                                        "order_total",
+                                        "order_products",
+                                    )
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+        },
+    },
+    "memberflow": {
+        "summary": "memberflow's own event format, signed with Memberflow-Signature",
+        "openapi": {
+            "parameters": [
+                _header("Memberflow-Timestamp", "Unix seconds when signed."),
+                _header("Memberflow-Signature", "v1=hex HMAC-SHA256 of 'timestamp.body'."),
+            ],
+            "requestBody": _json_body({"$ref": "#/components/schemas/MemberflowEvent"}),
+        },
+    },
+}
+
+
+def _openapi(app: FastAPI) -> dict:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        event_schema = generic.MemberflowEvent.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(event_schema.pop("$defs", {}))
+        components["MemberflowEvent"] = event_schema
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,214 @@
+"""Applies a `Change` to members, subscriptions and invoices: idempotent, and tolerant of
+webhooks that arrive out of order. Each row remembers the provider's time of the newest event
+applied to it (`provider_updated_at`); an older event changes nothing and announces nothing."""
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlmodel import Session, select, update
+
+from memberflow.ingress import changes as c
+from memberflow.ingress.changes import Change
+from memberflow.models import InboxStatus, Invoice, Member, Product, Subscription
+from memberflow.schedule import card_valid_until
+
+_REQUIRED_TO_CREATE = ("product_external_id", "amount_minor", "currency", "interval")
+_REVIVED_BY = (c.SUBSCRIPTION_CREATED, c.SUBSCRIPTION_UPDATED, c.SUBSCRIPTION_RESUMED)
+
+
+@dataclass
+class Applied:
+    status: InboxStatus
+    event: str | None = None  # the memberflow event to announce, if any
+    note: str | None = None
+    member: Member | None = None
+    subscription: Subscription | None = None
+    invoice: Invoice | None = None
+
+
+class Unmatched(Exception):
+    """The webhook names a row memberflow does not have and cannot create from it."""
+
+
+def apply_change(session: Session, change: Change) -> Applied:
+    try:
+        return _apply(session, change)
+    except Unmatched as why:
+        return Applied(InboxStatus.unmatched, note=str(why))
+
+
+def _apply(session: Session, change: Change) -> Applied:
+    member = _member(session, change)
+    applied = Applied(InboxStatus.applied, change.event, member=member)
+    if change.subscription is not None:
+        subscription, previous_status, stale = _subscription(session, member, change)
+        applied.subscription = subscription
+        if stale and change.invoice is None:
+            return _stale(applied, "the subscription already reflects a newer event")
+        if previous_status == "canceled" and subscription.status in ("active", "trialing"):
+            if change.event in _REVIVED_BY:
+                applied.event = c.SUBSCRIPTION_REACTIVATED
+    if change.invoice is not None:
+        if applied.subscription is None:
+            raise Unmatched("an invoice without a subscription")
+        applied.invoice, stale = _invoice(session, applied.subscription, change)
+        if stale:
+            return _stale(applied, "the invoice already reflects a newer event")
+        if change.details.get("settles_open_invoices"):
+            _settle_open_invoices(session, applied.subscription, change.occurred_at)
+    if change.card is not None:
+        _card(session, member, applied.subscription, change.card)
+    return applied
+
+
+def _stale(applied: Applied, why: str) -> Applied:
+    applied.status, applied.event, applied.note = InboxStatus.stale, None, why
+    return applied
+
+
+def _newer(occurred_at: datetime, row, terminal: bool = False) -> bool:
+    """Whether an event of `occurred_at` may overwrite `row`. On a tie (providers count in
+    seconds) the later arrival wins, except that it never undoes a terminal state."""
+    seen = row.provider_updated_at
+    if seen is None or occurred_at > seen:
+        return True
+    return occurred_at == seen and not terminal
+
+
+def _set(row, values: dict) -> None:
+    for name, value in values.items():
+        if value is not None:
+            setattr(row, name, value)
+
+
+def _find(session: Session, model: type, external_id: str):
+    return session.exec(select(model).where(model.external_id == external_id)).first()
+
+
+def _member(session: Session, change: Change) -> Member:
+    data = change.member
+    member = _find(session, Member, data.external_id)
+    values = {"email": data.email, "first_name": data.first_name, "last_name": data.last_name}
+    if member is None:
+        if not data.email:
+            raise Unmatched(
+                f"no member {data.external_id!r} and the webhook carries no email to create one: "
+                "import the member (or let the provider send the customer first), then run "
+                "`memberflow ingress reapply`"
+            )
+        member = Member(external_id=data.external_id, email=data.email)
+    if member.id is None or _newer(change.occurred_at, member):
+        _set(member, values)
+        member.provider_updated_at = change.occurred_at
+    session.add(member)
+    session.flush()
+    return member
+
+
+def _subscription(
+    session: Session, member: Member, change: Change
+) -> tuple[Subscription, str | None, bool]:
+    """(the subscription, its status before this event, whether the event was stale)."""
+    data = change.subscription
+    subscription = _find(session, Subscription, data.external_id)
+    if subscription is None:
+        lacking = [name for name in _REQUIRED_TO_CREATE if getattr(data, name) is None]
+        if lacking or data.current_period_end is None and data.trial_end is None:
+            lacking = lacking or ["current_period_end"]
+            raise Unmatched(
+                f"subscription {data.external_id!r} is new to memberflow and the webhook lacks "
+                f"{', '.join(lacking)} to create it: import it, then run "
+                "`memberflow ingress reapply`"
+            )
+        subscription = Subscription(
+            external_id=data.external_id,
+            member_id=member.id,
+            product_id=_product(session, data).id,
+            status=data.status or "active",
+            amount_minor=data.amount_minor,
+            currency=data.currency,
+            interval=data.interval,
+            current_period_end=data.current_period_end or data.trial_end,
+        )
+    previous_status = subscription.status if subscription.id else None
+    if subscription.id is not None and not _newer(
+        change.occurred_at, subscription, terminal=subscription.status in c.ENDED
+    ):
+        return subscription, previous_status, True
+    values = {f.name: getattr(data, f.name) for f in fields(data)}
+    for name in ("external_id", "product_external_id", "product_name"):
+        values.pop(name)
+    if data.product_external_id:
+        values["product_id"] = _product(session, data).id
+    if data.status == "canceled" and not data.canceled_at:
+        values["canceled_at"] = change.occurred_at
+    _set(subscription, values)
+    subscription.provider_updated_at = change.occurred_at
+    session.add(subscription)
+    session.flush()
+    return subscription, previous_status, False
+
+
+def _product(session: Session, data: c.SubscriptionData) -> Product:
+    product = _find(session, Product, data.product_external_id)
+    if product is None:
+        # the name is what ops see in messages: the provider's, else its id until they rename it
+        product = Product(
+            external_id=data.product_external_id,
+            name=data.product_name or data.product_external_id,
+        )
+        session.add(product)
+        session.flush()
+    return product
+
+
+def _invoice(session: Session, subscription: Subscription, change: Change) -> tuple[Invoice, bool]:
+    data = change.invoice
+    invoice = _find(session, Invoice, data.external_id)
+    if invoice is None:
+        invoice = Invoice(
+            external_id=data.external_id,
+            subscription_id=subscription.id,
+            amount_minor=data.amount_minor
+            if data.amount_minor is not None
+            else subscription.amount_minor,
+            currency=data.currency or subscription.currency,
+        )
+    elif not _newer(change.occurred_at, invoice, terminal=invoice.status != "open"):
+        return invoice, True
+    values = {f.name: getattr(data, f.name) for f in fields(data)}
+    values.pop("external_id")
+    if change.event == c.PAYMENT_FAILED and data.attempt_count is None:
+        values["attempt_count"] = invoice.attempt_count + 1  # providers that do not count
+    _set(invoice, values)
+    invoice.provider_updated_at = change.occurred_at
+    session.add(invoice)
+    session.flush()
+    return invoice, False
+
+
+def _settle_open_invoices(session: Session, subscription: Subscription, paid_at: datetime) -> None:
+    session.exec(
+        update(Invoice)
+        .where(Invoice.subscription_id == subscription.id, Invoice.status == "open")
+        .values(status="paid", paid_at=paid_at, provider_updated_at=paid_at)
+    )
+
+
+def _card(session: Session, member: Member, subscription: Subscription | None, card: c.CardData):
+    """The card on file: on the one subscription named, else on all of the member's."""
+    if subscription is not None:
+        targets = [subscription]
+    else:
+        targets = session.exec(
+            select(Subscription).where(Subscription.member_id == member.id)
+        ).all()
+    valid_until = None
+    if card.exp_month and card.exp_year and 1 <= card.exp_month <= 12:
+        valid_until = card_valid_until(card.exp_month, card.exp_year)
+    for target in targets:
+        target.card_last4 = card.last4
+        target.card_exp_month, target.card_exp_year = card.exp_month, card.exp_year
+        target.card_valid_until = valid_until
+        session.add(target)
+    session.flush()

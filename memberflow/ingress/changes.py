@@ -1,0 +1,173 @@
+"""What a webhook means, whoever sent it: a provider-neutral change to members, subscriptions
+and invoices, plus the memberflow event it announces."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Rejected(ValueError):
+    """A webhook memberflow will not accept: `status` is the HTTP answer, `field` what is wrong."""
+
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+def missing(field_path: str) -> Rejected:
+    return Rejected(422, f"the payload has no `{field_path}`", field_path)
+
+
+def malformed(field_path: str, expected: str) -> Rejected:
+    return Rejected(422, f"`{field_path}` must be {expected}", field_path)
+
+
+# memberflow's event names: Prefect automations match on these.
+PAYMENT_FAILED = "memberflow.payment.failed"
+PAYMENT_SUCCEEDED = "memberflow.payment.succeeded"
+SUBSCRIPTION_CREATED = "memberflow.subscription.created"
+SUBSCRIPTION_UPDATED = "memberflow.subscription.updated"
+SUBSCRIPTION_CANCELED = "memberflow.subscription.canceled"
+SUBSCRIPTION_PAUSED = "memberflow.subscription.paused"
+SUBSCRIPTION_RESUMED = "memberflow.subscription.resumed"
+SUBSCRIPTION_REACTIVATED = "memberflow.subscription.reactivated"
+TRIAL_WILL_END = "memberflow.subscription.trial_will_end"
+INVOICE_UPCOMING = "memberflow.invoice.upcoming"
+CARD_UPDATED = "memberflow.card.updated"
+MEMBER_UPDATED = "memberflow.member.updated"
+
+EVENT_NAMES = (
+    PAYMENT_FAILED,
+    PAYMENT_SUCCEEDED,
+    SUBSCRIPTION_CREATED,
+    SUBSCRIPTION_UPDATED,
+    SUBSCRIPTION_CANCELED,
+    SUBSCRIPTION_PAUSED,
+    SUBSCRIPTION_RESUMED,
+    SUBSCRIPTION_REACTIVATED,
+    TRIAL_WILL_END,
+    INVOICE_UPCOMING,
+    CARD_UPDATED,
+    MEMBER_UPDATED,
+)
+
+ENDED = ("canceled",)  # subscription states that a same-second update must not undo
+
+
+@dataclass
+class MemberData:
+    external_id: str
+    email: str | None = None  # needed to create a member memberflow does not know yet
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+@dataclass
+class SubscriptionData:
+    """What the webhook says of a subscription; None means "not said", never "clear it"."""
+
+    external_id: str
+    status: str | None = None  # active, trialing, past_due, paused, canceled
+    product_external_id: str | None = None
+    product_name: str | None = None
+    amount_minor: int | None = None
+    currency: str | None = None
+    interval: str | None = None  # month, year
+    current_period_end: datetime | None = None
+    trial_end: datetime | None = None
+    canceled_at: datetime | None = None
+    cancel_reason: str | None = None
+    cancel_feedback: str | None = None
+    cancel_comment: str | None = None
+
+
+@dataclass
+class InvoiceData:
+    external_id: str
+    amount_minor: int | None = None
+    currency: str | None = None
+    status: str | None = None  # open, paid, void, uncollectible
+    attempt_count: int | None = None
+    decline_code: str | None = None
+    advice_code: str | None = None
+    failure_message: str | None = None
+    hosted_url: str | None = None
+    next_attempt_at: datetime | None = None
+    paid_at: datetime | None = None
+
+
+@dataclass
+class CardData:
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+
+
+@dataclass
+class Change:
+    """One webhook, translated. `event` is None for types memberflow records but ignores."""
+
+    provider: str
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    event: str | None
+    member: MemberData | None = None
+    subscription: SubscriptionData | None = None
+    invoice: InvoiceData | None = None
+    card: CardData | None = None
+    details: dict = field(default_factory=dict)  # extra payload for the Prefect event
+    ignored: str | None = None  # why memberflow records this webhook but does not act on it
+
+
+def ignored(base: dict, why: str) -> Change:
+    return Change(**base, event=None, ignored=why)
+
+
+# -- reading payloads --------------------------------------------------------------------------
+
+_KINDS = {str: "a string", int: "an integer", dict: "an object", list: "a list"}
+
+
+def lookup(payload: dict, path: str, kind: type | None = None, required: bool = False):
+    """`payload["a"]["b"]` for path "a.b"; None when absent (or a Rejected naming the field)."""
+    value = payload
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None or value == "":
+        if required:
+            raise missing(path)
+        return None
+    if kind is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if kind is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise malformed(path, _KINDS.get(kind, kind.__name__))
+    return value
+
+
+def split_name(name: str | None) -> tuple[str | None, str | None]:
+    if not name:
+        return None, None
+    first, _, last = name.strip().partition(" ")
+    return first, last.strip()
+
+
+@dataclass(frozen=True)
+class Received:
+    """A webhook as it arrived: header names lower-case, the body untouched."""
+
+    headers: dict[str, str]
+    query: dict[str, str]
+    body: bytes
+    received_at: datetime
+
+
+def parse_json_object(body: bytes) -> dict:
+    import json
+
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise Rejected(400, f"the body is not valid JSON ({error})") from None
+    if not isinstance(payload, dict):
+        raise Rejected(400, "the body must be a JSON object")
+    return payload

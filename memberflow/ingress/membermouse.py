@@ -1,0 +1,177 @@
+"""MemberMouse push notifications: flat parameters (form body or query string) such as
+`event_type`, `member_id`, `email`, `membership_level`, `status`, `order_number`,
+`order_total`. MemberMouse cannot sign, so a secret token rides in the URL (`?token=`) or the
+`X-Memberflow-Token` header."""
+
+import hashlib
+import hmac
+import json
+from urllib.parse import parse_qsl, urlencode
+
+from memberflow.ingress import changes as c
+from memberflow.ingress.changes import Change, Received, Rejected, lookup
+from memberflow.money import to_minor
+from memberflow.schedule import add_interval
+
+PROVIDER = "membermouse"
+TOKEN_HEADER = "x-memberflow-token"
+TOKEN_PARAMETER = "token"
+
+# MemberMouse's numeric member statuses
+_STATUSES = {
+    "1": "active",
+    "2": "canceled",
+    "3": "locked",
+    "4": "paused",
+    "5": "past_due",  # "overdue"
+    "6": "pending",
+    "7": "error",
+    "8": "canceled",  # "expired"
+    "9": "active",  # "pending cancellation": still paid up until the period ends
+}
+
+
+def authenticate(received: Received, token: str) -> None:
+    sent = received.headers.get(TOKEN_HEADER) or received.query.get(TOKEN_PARAMETER, "")
+    if not sent:
+        raise Rejected(401, "no token: add ?token=... to the URL you gave MemberMouse")
+    if not hmac.compare_digest(sent.encode(), token.encode()):
+        raise Rejected(401, "wrong token (check MEMBERFLOW_MEMBERMOUSE_TOKEN)")
+
+
+def parameters(received: Received) -> dict[str, str]:
+    """The notification's parameters, from the query string and a form body, without the token."""
+    params = {k: v for k, v in received.query.items() if k != TOKEN_PARAMETER}
+    if received.body:
+        try:
+            form = parse_qsl(
+                received.body.decode("utf-8"), keep_blank_values=True, strict_parsing=True
+            )
+        except (UnicodeDecodeError, ValueError):
+            raise Rejected(400, "the body is not form data (name=value&...)") from None
+        params.update((k, v) for k, v in form if k != TOKEN_PARAMETER)
+    return params
+
+
+def stored_body(params: dict[str, str]) -> bytes:
+    return urlencode(sorted(params.items())).encode()
+
+
+def translate(received: Received, currency: str) -> Change:
+    params = parameters(received)
+    event_type = lookup(params, "event_type", str, required=True)
+    # MemberMouse sends no event id: the same notification twice is the same parameters.
+    digest = hashlib.sha256(stored_body(params)).hexdigest()[:32]
+    base = {
+        "provider": PROVIDER,
+        "event_id": f"{event_type}:{digest}",
+        "event_type": event_type,
+        "occurred_at": received.received_at,
+    }
+    reader = _READERS.get(event_type)
+    if reader is None:
+        return c.ignored(base, f"memberflow does not act on MemberMouse's {event_type}")
+    base["member"] = c.MemberData(
+        external_id=lookup(params, "member_id", str, required=True),
+        email=lookup(params, "email", str),
+        first_name=lookup(params, "first_name", str),
+        last_name=lookup(params, "last_name", str),
+    )
+    return reader(params, base, currency)
+
+
+def _subscription(params: dict, currency: str, status: str | None) -> c.SubscriptionData:
+    level = lookup(params, "membership_level", str, required=True)
+    products = _products(params)
+    return c.SubscriptionData(
+        # one subscription per member and membership level
+        external_id=f"mm-{params['member_id']}-{level}",
+        status=status,
+        product_external_id=level,
+        product_name=lookup(params, "membership_level_name", str),
+        amount_minor=_money(products[0].get("amount"), "order_products", currency)
+        if products
+        else None,
+        currency=currency,
+        interval=_INTERVALS.get(products[0].get("rebill_frequency")) if products else None,
+    )
+
+
+_INTERVALS = {"days": "day", "weeks": "week", "months": "month", "years": "year"}
+
+
+def _products(params: dict) -> list[dict]:
+    text = lookup(params, "order_products", str)
+    if not text:
+        return []
+    try:
+        products = json.loads(text)
+    except json.JSONDecodeError:
+        raise c.malformed("order_products", "a JSON list of products") from None
+    if not isinstance(products, list) or not all(isinstance(p, dict) for p in products):
+        raise c.malformed("order_products", "a JSON list of products")
+    return products
+
+
+def _money(value, field: str, currency: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return to_minor(str(value), currency)
+    except ValueError:
+        raise c.malformed(field, f"an amount in {currency} like 19.00") from None
+
+
+def _payment(params: dict, base: dict, currency: str) -> Change:
+    failed = base["event_type"] == "mm_payment_rebill_declined"
+    order = lookup(params, "order_number", str, required=True)
+    transaction = lookup(params, "order_transaction_id", str)
+    day = base["occurred_at"].date().isoformat()
+    subscription = _subscription(params, currency, "past_due" if failed else "active")
+    if not failed and subscription.interval in ("month", "year"):
+        # paid now: the next rebill is one interval away
+        subscription.current_period_end = add_interval(base["occurred_at"], subscription.interval)
+    return Change(
+        **base,
+        event=c.PAYMENT_FAILED if failed else c.PAYMENT_SUCCEEDED,
+        subscription=subscription,
+        invoice=c.InvoiceData(
+            # a declined rebill has no transaction yet: one bill per order and day
+            external_id=f"mm-{order}-{transaction or day}",
+            amount_minor=_money(lookup(params, "order_total"), "order_total", currency),
+            currency=currency,
+            status="open" if failed else "paid",
+            paid_at=None if failed else base["occurred_at"],
+        ),
+        # MemberMouse does not say which declined bill a payment settles: it settles them all
+        details={"order_number": order, "settles_open_invoices": not failed},
+    )
+
+
+def _status_change(params: dict, base: dict, currency: str) -> Change:
+    status = _STATUSES.get(lookup(params, "status", str) or "", None)
+    if status is None:
+        raise c.malformed("status", "a MemberMouse status number (1 to 9)")
+    event = {
+        "canceled": c.SUBSCRIPTION_CANCELED,
+        "paused": c.SUBSCRIPTION_PAUSED,
+    }.get(status, c.SUBSCRIPTION_UPDATED)
+    subscription = _subscription(params, currency, status)
+    if status == "canceled":
+        subscription.canceled_at = base["occurred_at"]
+        subscription.cancel_reason = lookup(params, "status_name", str) or "canceled"
+    return Change(**base, event=event, subscription=subscription)
+
+
+def _account_update(params: dict, base: dict, currency: str) -> Change:
+    return Change(**base, event=c.MEMBER_UPDATED)
+
+
+_READERS = {
+    "mm_payment_rebill_declined": _payment,
+    "mm_payment_rebill": _payment,
+    "mm_payment_received": _payment,
+    "mm_member_status_change": _status_change,
+    "mm_member_account_update": _account_update,
+}
+EVENT_TYPES = tuple(_READERS)

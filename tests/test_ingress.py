@@ -393,3 +393,10 @@ def test_every_sample_payload_is_accepted(client, configured):
         payload = json.loads(path.read_text())
         response = send(client, path.parent.name, payload, configured)
         assert response.status_code == 200, (path.name, response.text)
+
+
+def test_a_nul_character_is_refused_on_every_database(client, configured, engine):
+    payload = sample("memberpress", "member-account-updated")
+    payload["data"]["email"] = "carla\u0000@example.com"
+    response = send(client, "memberpress", payload, configured)
+    assert response.status_code == 422 and response.json()["field"] == "email"

@@ -141,6 +141,8 @@ def lookup(payload: dict, path: str, kind: type | None = None, required: bool = 
         value = int(value)
     if kind is not None and (not isinstance(value, kind) or isinstance(value, bool)):
         raise malformed(path, _KINDS.get(kind, kind.__name__))
+    if isinstance(value, str) and "\x00" in value:
+        raise malformed(path, "text without NUL characters")  # PostgreSQL cannot store them
     return value
 
 

@@ -88,6 +88,8 @@ def authenticate(received: Received, secret: str, tolerance: int) -> None:
 
 def translate(received: Received) -> Change:
     c.parse_json_object(received.body)  # a clear 400 for what is not JSON at all
+    if b"\\u0000" in received.body:
+        raise Rejected(422, "text must not contain NUL characters (\\u0000)")
     try:
         event = MemberflowEvent.model_validate_json(received.body)
     except ValidationError as error:

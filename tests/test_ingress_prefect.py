@@ -1,0 +1,178 @@
+"""The ingress against a real Prefect server: events reach it (later, if it was down), and a
+Stripe payment failure starts a run of the deployment whose trigger prefect.yaml declares."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import requests
+from sqlmodel import SQLModel
+
+from memberflow import db as database
+from memberflow.ingress import inbox
+from memberflow.ingress.app import create_app
+from memberflow.ingress.emitter import Emitter, PrefectApi
+from memberflow.settings import PROJECT_ROOT, Settings
+from tests.ingress_helpers import SECRETS, sample
+from tests.servers import AppServer, free_port
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def prefect_url() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def ingress_settings(tmp_path) -> Settings:
+    url = f"sqlite:///{tmp_path / 'ingress.db'}"
+    SQLModel.metadata.create_all(database.get_engine(url))
+    secrets = {k.removeprefix("MEMBERFLOW_").lower(): v for k, v in SECRETS.items()}
+    return Settings(database_url=url, **secrets)
+
+
+def post_signed(base_url: str, payload: dict, settings: Settings) -> dict:
+    from memberflow.ingress.replay import signed_request
+
+    path, body, headers = signed_request("stripe", json.dumps(payload).encode(), settings)
+    response = requests.post(base_url + path, data=body, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def prefect_events(name: str, resource_id: str) -> list[dict]:
+    query = {
+        "filter": {
+            "event": {"name": [name]},
+            "resource": {"id": [resource_id]},
+            "occurred": {"since": "2000-01-01T00:00:00Z"},
+        },
+        "limit": 50,
+    }
+    response = httpx.post(f"{prefect_url()}/events/filter", json=query, timeout=10)
+    response.raise_for_status()
+    return response.json()["events"]
+
+
+def wait_for(check, seconds: float = 60, every: float = 0.5):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(every)
+    raise AssertionError(f"gave up after {seconds} s")
+
+
+def test_events_wait_while_prefect_is_down_then_go_once(ingress_settings):
+    engine = database.get_engine(ingress_settings.database_url)
+    with AppServer(create_app(ingress_settings)) as ingress:  # no Prefect API: nothing emitted
+        for name in ("customer.created", "customer.subscription.created"):
+            post_signed(
+                ingress.url, sample("stripe", name, id=f"evt_down_{name}"), ingress_settings
+            )
+    assert inbox.count_unemitted(engine) == 2
+
+    down = Emitter(engine, PrefectApi(f"http://127.0.0.1:{free_port()}/api"), timeout=2)
+    report = down.emit_pending()
+    assert (report.emitted, report.failed) == (0, 2) and "unreachable" in report.error
+    assert inbox.count_unemitted(engine) == 2
+
+    up = Emitter(engine, PrefectApi(prefect_url()))
+    assert up.emit_pending().emitted == 2
+    assert up.emit_pending().emitted == 0
+    found = wait_for(
+        lambda: prefect_events(
+            "memberflow.subscription.created", "memberflow.subscription.sub_Ada001"
+        )
+    )
+    assert found[0]["payload"]["provider_event_id"] == "evt_down_customer.subscription.created"
+
+
+def deploy_from_prefect_yaml() -> None:
+    env = {**os.environ, "PREFECT_API_URL": prefect_url()}
+    prefect = [sys.executable, "-m", "prefect"]
+    subprocess.run(
+        [*prefect, "work-pool", "create", "memberflow", "--type", "process", "--overwrite"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [*prefect, "--no-prompt", "deploy", "--all"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def flow_runs_of(deployment: str) -> list[dict]:
+    flow_name, _, name = deployment.partition("/")
+    response = httpx.get(f"{prefect_url()}/deployments/name/{flow_name}/{name}", timeout=10)
+    response.raise_for_status()
+    query = {"deployments": {"id": {"any_": [response.json()["id"]]}}}
+    runs = httpx.post(f"{prefect_url()}/flow_runs/filter", json=query, timeout=10)
+    runs.raise_for_status()
+    return runs.json()
+
+
+def test_a_stripe_payment_failure_starts_the_triggered_deployment(ingress_settings):
+    deploy_from_prefect_yaml()
+    app = create_app(ingress_settings, PrefectApi(prefect_url()))
+    with AppServer(app) as ingress:
+        for name in ("customer.created", "customer.subscription.created"):
+            post_signed(ingress.url, sample("stripe", name), ingress_settings)
+        failed = sample("stripe", "invoice.payment_failed", id="evt_e2e_failed")
+        accepted = post_signed(ingress.url, failed, ingress_settings)
+        assert accepted["event"] == "memberflow.payment.failed"
+        again = post_signed(ingress.url, failed, ingress_settings)  # Stripe retries
+        assert again["status"] == "duplicate"
+        [run] = wait_for(lambda: flow_runs_of("webhook-event/on-payment-failed"), seconds=90)
+        engine = database.get_engine(ingress_settings.database_url)
+        assert inbox.count_unemitted(engine) == 0
+
+    [(sub_id, invoice_id)] = [
+        (row["subscription_id"], row["invoice_id"])
+        for row in [_row(engine, accepted["webhook_id"])]
+    ]
+    assert run["parameters"] == {
+        "event": "memberflow.payment.failed",
+        "webhook_id": accepted["webhook_id"],
+        "subscription_id": sub_id,
+        "invoice_id": invoice_id,
+    }
+    time.sleep(3)  # a second run would have appeared by now
+    assert len(flow_runs_of("webhook-event/on-payment-failed")) == 1
+    assert flow_runs_of("webhook-event/on-subscription-canceled") == []
+
+
+def _row(engine, webhook_id: int) -> dict:
+    from sqlalchemy import select
+
+    with engine.connect() as conn:
+        row = conn.execute(select(inbox.inbox).where(inbox.inbox.c.id == webhook_id)).one()
+    return dict(row._mapping)
+
+
+def test_the_webhook_event_flow_describes_the_webhook(ingress_settings, monkeypatch):
+    from flows.webhook_event import webhook_event
+
+    monkeypatch.setenv("MEMBERFLOW_DATABASE_URL", ingress_settings.database_url)
+    from memberflow.settings import get_settings
+
+    get_settings.cache_clear()
+    with AppServer(create_app(ingress_settings)) as ingress:
+        for name in ("customer.created", "customer.subscription.created", "invoice.payment_failed"):
+            accepted = post_signed(ingress.url, sample("stripe", name), ingress_settings)
+    summary = webhook_event("memberflow.payment.failed", accepted["webhook_id"])
+    get_settings.cache_clear()
+    assert "insufficient_funds" in summary["invoice"] and "19.00 USD" in summary["invoice"]
+    assert summary["member"] == "cus_Ada001 <ada@example.com>"

@@ -62,7 +62,7 @@ def _insert(session: Session, values: dict) -> int | None:
 def accept(engine: Engine, change: Change, body: bytes, received_at: datetime) -> Accepted:
     """Stores the webhook and applies it, in one transaction: both or neither."""
     key = f"{change.provider}:{change.event_id}"
-    with Session(engine) as session:
+    with Session(engine, autoflush=False, expire_on_commit=False) as session:
         webhook_id = _insert(
             session,
             {

@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install demo test lint bench stop-server clean
+.PHONY: install demo test lint bench bench-ingress stop-server clean
 
 $(BIN)/memberflow: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: install
 
 bench: install  ## benchmarks: pipeline vs a plain-Python loop, printed as a table
 	$(BIN)/python -m bench.reminders
+
+bench-ingress: install  ## 30 s of signed Stripe webhooks: the ingress vs a plain receiver
+	$(BIN)/python -m bench.ingress
 
 stop-server:
 	$(BIN)/memberflow server stop

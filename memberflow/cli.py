@@ -377,6 +377,6 @@ def ingress_reapply() -> None:
     for result in results:
         print(f"webhook {result.webhook_id}: {result.status} {result.note or ''}".rstrip())
     print(
-        f"reapplied {len(results)} webhook(s); `memberflow ingress emit` is not needed, the "
-        "running ingress emits their events"
+        f"reapplied {len(results)} webhook(s); the running ingress sends their Prefect events "
+        "(or `memberflow ingress emit`)"
     )

@@ -96,3 +96,47 @@ def test_templates_lint_and_preview(settings, tmp_path):
     assert "Votre essai Europe se termine le 8 décembre 2026" in french.output
     unknown = runner.invoke(app, ["templates", "preview", "reminders/nope"])
     assert unknown.exit_code == 1 and "known: reminders/card_expiry" in unknown.output
+
+
+def test_ingress_replay_inbox_and_reapply_against_a_running_ingress(settings, monkeypatch):
+    from memberflow.ingress.app import create_app
+    from memberflow.settings import get_settings
+    from tests.ingress_helpers import DATA, SECRETS
+    from tests.servers import AppServer
+
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    with AppServer(create_app(get_settings())) as ingress:
+        sub = invoke(
+            "ingress",
+            "replay",
+            str(DATA / "stripe" / "customer.subscription.created.json"),
+            "--provider",
+            "stripe",
+            "--url",
+            ingress.url,
+        )
+        assert sub.exit_code == 0 and '"status":"unmatched"' in sub.output
+        customer = invoke(
+            "ingress",
+            "replay",
+            str(DATA / "stripe" / "customer.created.json"),
+            "--provider",
+            "stripe",
+            "--url",
+            ingress.url,
+        )
+        assert '"status":"applied"' in customer.output
+    waiting = invoke("ingress", "inbox", "--status", "unmatched")
+    assert "customer.subscription.created" in waiting.output and "cus_Ada001" in waiting.output
+    reapplied = invoke("ingress", "reapply")
+    assert "applied" in reapplied.output and "reapplied 1 webhook(s)" in reapplied.output
+    assert "(none)" in invoke("ingress", "inbox", "--status", "unmatched").output
+
+
+def test_ingress_replay_explains_a_missing_secret_and_a_dead_ingress(settings, tmp_path):
+    payload = tmp_path / "event.json"
+    payload.write_text("{}")
+    result = runner.invoke(app, ["ingress", "replay", str(payload), "--provider", "stripe"])
+    assert result.exit_code == 1 and "MEMBERFLOW_STRIPE_WEBHOOK_SECRET" in result.output

@@ -92,27 +92,25 @@ def _line_product(line: dict) -> str | None:
 
 def _decline(invoice: dict) -> dict:
     """Decline and advice codes, from the payment intent or the charge when Stripe expanded them
-    (a plain id carries nothing)."""
-    found: dict = {}
-    intent = invoice.get("payment_intent")
-    if isinstance(intent, dict):
-        error = lookup(intent, "last_payment_error", dict) or {}
-        found = {
-            "decline_code": lookup(error, "decline_code", str) or lookup(error, "code", str),
-            "advice_code": lookup(error, "advice_code", str),
-            "failure_message": lookup(error, "message", str),
-        }
-    charge = invoice.get("charge")
-    if isinstance(charge, dict):
-        found.setdefault("decline_code", None)
-        found["decline_code"] = found["decline_code"] or lookup(charge, "outcome.reason", str)
-        found["decline_code"] = found["decline_code"] or lookup(charge, "failure_code", str)
-        found["advice_code"] = found.get("advice_code") or lookup(
-            charge, "outcome.advice_code", str
-        )
-        found["failure_message"] = found.get("failure_message") or lookup(
-            charge, "failure_message", str
-        )
+    (a plain id carries nothing). The most specific code wins."""
+    intent, charge = invoice.get("payment_intent"), invoice.get("charge")
+    error = lookup(intent, "last_payment_error", dict) if isinstance(intent, dict) else None
+    sources = {"error": error or {}, "charge": charge if isinstance(charge, dict) else {}}
+
+    def first(*places: str) -> str | None:
+        for place in places:
+            source, _, path = place.partition(":")
+            if value := lookup(sources[source], path, str):
+                return value
+        return None
+
+    found = {
+        "decline_code": first(
+            "error:decline_code", "charge:outcome.reason", "error:code", "charge:failure_code"
+        ),
+        "advice_code": first("error:advice_code", "charge:outcome.advice_code"),
+        "failure_message": first("error:message", "charge:failure_message"),
+    }
     return {key: value for key, value in found.items() if value}
 
 

@@ -4,7 +4,9 @@ applied to it (`provider_updated_at`); an older event changes nothing and announ
 
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import cache
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select, update
 
 from memberflow.ingress import changes as c
@@ -81,8 +83,14 @@ def _set(row, values: dict) -> None:
             setattr(row, name, value)
 
 
+@cache
+def _by_external_id(model: type):
+    # built once: constructing the statement per webhook cost more than running it
+    return select(model).where(model.external_id == bindparam("external_id"))
+
+
 def _find(session: Session, model: type, external_id: str):
-    return session.exec(select(model).where(model.external_id == external_id)).first()
+    return session.exec(_by_external_id(model), params={"external_id": external_id}).first()
 
 
 def _member(session: Session, change: Change) -> Member:

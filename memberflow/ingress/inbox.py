@@ -8,8 +8,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -50,13 +51,17 @@ class Accepted:
     note: str | None
 
 
+@cache
+def _insert_new(dialect_name: str):
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (
+        dialect.insert(inbox).on_conflict_do_nothing(index_elements=["key"]).returning(inbox.c.id)
+    )
+
+
 def _insert(session: Session, values: dict) -> int | None:
     """The new row's id, or None when the key is already there (a repeat delivery)."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(inbox).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    ).returning(inbox.c.id)
-    return session.execute(statement).scalar()
+    return session.execute(_insert_new(session.bind.dialect.name), values).scalar()
 
 
 def accept(engine: Engine, change: Change, body: bytes, received_at: datetime) -> Accepted:
@@ -112,6 +117,14 @@ def _duplicate(session: Session, key: str) -> Accepted:
     return Accepted(row.id, "duplicate", None, f"already received; it was {row.status}")
 
 
+_OUTCOME_COLUMNS = ("status", "note", "member_id", "subscription_id", "invoice_id", "prefect_event")
+_RECORD_OUTCOME = (
+    update(inbox)
+    .where(inbox.c.id == bindparam("row_id"))
+    .values({name: bindparam(f"new_{name}") for name in _OUTCOME_COLUMNS})
+)
+
+
 def _apply(session: Session, webhook_id: int, change: Change) -> Accepted:
     """Applies inside a savepoint, so a failure keeps the stored webhook and says why."""
     try:
@@ -123,16 +136,16 @@ def _apply(session: Session, webhook_id: int, change: Change) -> Accepted:
     if applied.event and applied.status == InboxStatus.applied:
         event = prefect_event.build(change, applied, webhook_id)
     session.execute(
-        update(inbox)
-        .where(inbox.c.id == webhook_id)
-        .values(
-            status=applied.status,
-            note=applied.note,
-            member_id=applied.member.id if applied.member else None,
-            subscription_id=applied.subscription.id if applied.subscription else None,
-            invoice_id=applied.invoice.id if applied.invoice else None,
-            prefect_event=json.dumps(event) if event else None,
-        )
+        _RECORD_OUTCOME,
+        {
+            "row_id": webhook_id,
+            "new_status": applied.status,
+            "new_note": applied.note,
+            "new_member_id": applied.member.id if applied.member else None,
+            "new_subscription_id": applied.subscription.id if applied.subscription else None,
+            "new_invoice_id": applied.invoice.id if applied.invoice else None,
+            "new_prefect_event": json.dumps(event) if event else None,
+        },
     )
     return Accepted(webhook_id, applied.status, applied.event if event else None, applied.note)
 

@@ -202,7 +202,10 @@ def test_mutated_real_payloads_never_break_a_translator(fuzz_app, sample_index, 
     path = SAMPLES[sample_index]
     payload = json.loads(path.read_text())
     for _ in range(mutations.draw(st.integers(1, 4))):
-        *parents, key = mutations.draw(st.sampled_from(list(_paths(payload))))
+        paths = list(_paths(payload))
+        if not paths:
+            break  # everything deleted already
+        *parents, key = mutations.draw(st.sampled_from(paths))
         target = payload
         for parent in parents:
             target = target.get(parent) if isinstance(target, dict) else None

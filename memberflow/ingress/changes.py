@@ -1,8 +1,11 @@
 """What a webhook means, whoever sent it: a provider-neutral change to members, subscriptions
 and invoices, plus the memberflow event it announces."""
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from memberflow.money import to_minor
 
 
 class Rejected(ValueError):
@@ -173,3 +176,24 @@ def parse_json_object(body: bytes) -> dict:
     if not isinstance(payload, dict):
         raise Rejected(400, "the body must be a JSON object")
     return payload
+
+
+def content_identified(provider: str, event_type: str, content: bytes, received_at: datetime):
+    """The base of a Change from a provider that sends no event id and no event time: a delivery
+    is identified by its content (a retry repeats it) and ordered by arrival."""
+    return {
+        "provider": provider,
+        "event_id": f"{event_type}:{hashlib.sha256(content).hexdigest()[:32]}",
+        "event_type": event_type,
+        "occurred_at": received_at,
+    }
+
+
+def amount(value, field_path: str, currency: str) -> int | None:
+    """A decimal amount as the provider writes it ("19.00"), in minor units of `currency`."""
+    if value in (None, ""):
+        return None
+    try:
+        return to_minor(str(value), currency)
+    except ValueError:
+        raise malformed(field_path, f"an amount in {currency} like 19.00") from None

@@ -3,14 +3,12 @@
 `order_total`. MemberMouse cannot sign, so a secret token rides in the URL (`?token=`) or the
 `X-Memberflow-Token` header."""
 
-import hashlib
 import hmac
 import json
 from urllib.parse import parse_qsl, urlencode
 
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change, Received, Rejected, lookup
-from memberflow.money import to_minor
 from memberflow.schedule import add_interval
 
 PROVIDER = "membermouse"
@@ -60,14 +58,7 @@ def stored_body(params: dict[str, str]) -> bytes:
 def translate(received: Received, currency: str) -> Change:
     params = parameters(received)
     event_type = lookup(params, "event_type", str, required=True)
-    # MemberMouse sends no event id: the same notification twice is the same parameters.
-    digest = hashlib.sha256(stored_body(params)).hexdigest()[:32]
-    base = {
-        "provider": PROVIDER,
-        "event_id": f"{event_type}:{digest}",
-        "event_type": event_type,
-        "occurred_at": received.received_at,
-    }
+    base = c.content_identified(PROVIDER, event_type, stored_body(params), received.received_at)
     reader = _READERS.get(event_type)
     if reader is None:
         return c.ignored(base, f"memberflow does not act on MemberMouse's {event_type}")
@@ -89,7 +80,7 @@ def _subscription(params: dict, currency: str, status: str | None) -> c.Subscrip
         status=status,
         product_external_id=level,
         product_name=lookup(params, "membership_level_name", str),
-        amount_minor=_money(products[0].get("amount"), "order_products", currency)
+        amount_minor=c.amount(products[0].get("amount"), "order_products", currency)
         if products
         else None,
         currency=currency,
@@ -113,15 +104,6 @@ def _products(params: dict) -> list[dict]:
     return products
 
 
-def _money(value, field: str, currency: str) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return to_minor(str(value), currency)
-    except ValueError:
-        raise c.malformed(field, f"an amount in {currency} like 19.00") from None
-
-
 def _payment(params: dict, base: dict, currency: str) -> Change:
     failed = base["event_type"] == "mm_payment_rebill_declined"
     order = lookup(params, "order_number", str, required=True)
@@ -138,7 +120,7 @@ def _payment(params: dict, base: dict, currency: str) -> Change:
         invoice=c.InvoiceData(
             # a declined rebill has no transaction yet: one bill per order and day
             external_id=f"mm-{order}-{transaction or day}",
-            amount_minor=_money(lookup(params, "order_total"), "order_total", currency),
+            amount_minor=c.amount(lookup(params, "order_total"), "order_total", currency),
             currency=currency,
             status="open" if failed else "paid",
             paid_at=None if failed else base["occurred_at"],

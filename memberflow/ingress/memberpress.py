@@ -2,13 +2,11 @@
 `MEMBERPRESS-WEBHOOK-KEY` header. They carry no event id and no event time, so a delivery is
 identified by its event name and a hash of its body, and ordered by arrival."""
 
-import hashlib
 import hmac
 from datetime import UTC, datetime
 
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change, Received, Rejected, lookup
-from memberflow.money import to_minor
 from memberflow.schedule import add_interval
 
 PROVIDER = "memberpress"
@@ -32,12 +30,7 @@ def translate(received: Received, currency: str) -> Change:
     envelope = c.parse_json_object(received.body)
     event_type = lookup(envelope, "event", str, required=True)
     data = lookup(envelope, "data", dict, required=True)
-    base = {
-        "provider": PROVIDER,
-        "event_id": f"{event_type}:{hashlib.sha256(received.body).hexdigest()[:32]}",
-        "event_type": event_type,
-        "occurred_at": received.received_at,
-    }
+    base = c.content_identified(PROVIDER, event_type, received.body, received.received_at)
     reader = _READERS.get(event_type)
     if reader is None:
         return c.ignored(base, f"memberflow does not act on MemberPress's {event_type}")
@@ -52,16 +45,6 @@ def _time(data: dict, path: str) -> datetime | None:
         return datetime.fromisoformat(text).replace(tzinfo=UTC)  # MemberPress sends GMT
     except ValueError:
         raise c.malformed(path, "a date like 2026-11-22 09:00:00") from None
-
-
-def _money(data: dict, path: str, currency: str) -> int | None:
-    text = lookup(data, path)
-    if text is None:
-        return None
-    try:
-        return to_minor(str(text), currency)
-    except ValueError:
-        raise c.malformed(path, f"an amount in {currency} like 19.00") from None
 
 
 def _member(member: dict) -> c.MemberData:
@@ -81,7 +64,7 @@ def _subscription(sub: dict, currency: str, status: str | None = None) -> c.Subs
         status=status or _STATUSES.get(raw_status, raw_status),
         product_external_id=str(membership["id"]) if membership.get("id") else None,
         product_name=lookup(membership, "title", str),
-        amount_minor=_money(sub, "price", currency),
+        amount_minor=c.amount(lookup(sub, "price"), "price", currency),
         currency=currency,
         interval=_PERIODS.get(lookup(sub, "period_type", str) or "", None),
     )
@@ -140,7 +123,7 @@ def _transaction_event(data: dict, base: dict, currency: str) -> Change:
         subscription=sub,
         invoice=c.InvoiceData(
             external_id=f"mepr-txn-{lookup(data, 'id', int, required=True)}",
-            amount_minor=_money(data, "total", currency),
+            amount_minor=c.amount(lookup(data, "total"), "total", currency),
             currency=currency,
             status="open" if failed else "paid",
             paid_at=None if failed else _time(data, "created_at"),

@@ -2,6 +2,7 @@
 (lazily, inside `run` and `demo`), because starting a flow is what a CLI is for."""
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -309,6 +310,7 @@ def ingress_serve(
     except database.SchemaMissing as error:
         _fail(str(error))
     api = _prefect_api()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     print(
         f"ingress on http://{host}:{port}; Prefect events to {api.url if api else '(nowhere yet)'}"
     )

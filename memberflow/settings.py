@@ -51,6 +51,19 @@ class Settings(BaseSettings):
         None, description="Prefect's API for events; else PREFECT_API_URL or the Prefect profile."
     )
 
+    def secret(self, name: str) -> str | None:
+        """The value of a secret setting such as `stripe_webhook_secret`, or None when unset."""
+        value = getattr(self, name)
+        return value.get_secret_value() if value is not None else None
+
+    def stripe_webhook_secrets(self) -> list[str]:
+        """Stripe's signing secrets: two, comma-separated, while rolling one."""
+        return [
+            part.strip()
+            for part in (self.secret("stripe_webhook_secret") or "").split(",")
+            if part.strip()
+        ]
+
 
 @lru_cache
 def get_settings() -> Settings:

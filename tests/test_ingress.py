@@ -12,6 +12,7 @@ from memberflow.ingress import inbox
 from memberflow.ingress.app import create_app
 from memberflow.models import InboxEvent, Invoice, Member, Subscription
 from memberflow.settings import get_settings
+from tests.conftest import at
 from tests.ingress_helpers import DATA, SECRETS, sample, send
 
 
@@ -90,7 +91,7 @@ def test_the_newer_invoice_shape_and_an_expanded_payment_intent(client, configur
                 amount_minor=29900,
                 currency="EUR",
                 interval="year",
-                current_period_end=__import__("tests.conftest").conftest.at("2026-12-19 09:00"),
+                current_period_end=at("2026-12-19 09:00"),
             )
         )
         session.commit()
@@ -400,3 +401,19 @@ def test_a_nul_character_is_refused_on_every_database(client, configured, engine
     payload["data"]["email"] = "carla\u0000@example.com"
     response = send(client, "memberpress", payload, configured)
     assert response.status_code == 422 and response.json()["field"] == "email"
+
+
+def test_a_translator_bug_keeps_the_webhook_for_reapply(client, configured, engine, monkeypatch):
+    from memberflow.ingress import stripe as stripe_events
+    from memberflow.ingress.app import translate_stored
+
+    real = stripe_events.translate
+    monkeypatch.setattr(stripe_events, "translate", lambda received: 1 / 0)
+    response = send(client, "stripe", sample("stripe", "customer.created"), configured)
+    assert response.status_code == 200 and response.json()["status"] == "failed"
+    [row] = rows(engine, InboxEvent)
+    assert (row.status, row.event_type) == ("failed", "(untranslated)")
+    assert row.note.startswith("ZeroDivisionError")
+    monkeypatch.setattr(stripe_events, "translate", real)  # the bug, fixed
+    [result] = inbox.reapply(engine, lambda stored: translate_stored(stored, configured))
+    assert (result.status, result.event) == ("applied", "memberflow.member.updated")

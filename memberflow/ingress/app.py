@@ -53,32 +53,25 @@ class Provider:
     stored_body: Callable[[Received], bytes] = lambda received: received.body
 
 
-def _secret(settings: Settings, name: str) -> str | None:
-    value = getattr(settings, name)
-    return value.get_secret_value() if value is not None else None
-
-
 PROVIDERS = {
     "stripe": Provider(
         "stripe",
         "stripe_webhook_secret",
         lambda r, s: stripe.authenticate(
-            r,
-            [p.strip() for p in _secret(s, "stripe_webhook_secret").split(",") if p.strip()],
-            s.webhook_tolerance_seconds,
+            r, s.stripe_webhook_secrets(), s.webhook_tolerance_seconds
         ),
         lambda r, s: stripe.translate(r),
     ),
     "memberpress": Provider(
         "memberpress",
         "memberpress_webhook_key",
-        lambda r, s: memberpress.authenticate(r, _secret(s, "memberpress_webhook_key")),
+        lambda r, s: memberpress.authenticate(r, s.secret("memberpress_webhook_key")),
         lambda r, s: memberpress.translate(r, s.currency),
     ),
     "membermouse": Provider(
         "membermouse",
         "membermouse_token",
-        lambda r, s: membermouse.authenticate(r, _secret(s, "membermouse_token")),
+        lambda r, s: membermouse.authenticate(r, s.secret("membermouse_token")),
         lambda r, s: membermouse.translate(r, s.currency),
         lambda r: membermouse.stored_body(membermouse.parameters(r)),
     ),
@@ -86,7 +79,7 @@ PROVIDERS = {
         "memberflow",
         "webhook_secret",
         lambda r, s: generic.authenticate(
-            r, _secret(s, "webhook_secret"), s.webhook_tolerance_seconds
+            r, s.secret("webhook_secret"), s.webhook_tolerance_seconds
         ),
         lambda r, s: generic.translate(r),
     ),
@@ -120,12 +113,13 @@ class Ingress:
         logger.info("%s webhook refused (%d): %s", provider.name, rejected.status, rejected.message)
         return _problem(rejected.status, provider.name, rejected.message, rejected.field)
 
-    def _store(self, provider: Provider, received: Received) -> "inbox.Accepted | JSONResponse":
+    def _store(self, provider: Provider, received: Received) -> inbox.Accepted:
+        """Translates and stores; raises Rejected for input it refuses."""
         try:
             change = provider.translate(received, self.settings)
             body = provider.stored_body(received)
-        except Rejected as rejected:
-            return self._refuse(provider, rejected)
+        except Rejected:
+            raise
         except Exception as error:  # a translator bug: keep the authenticated webhook anyway
             logger.exception("%s webhook could not be translated; stored as failed", provider.name)
             with self.write_lock:
@@ -152,6 +146,8 @@ class Ingress:
             return self._refuse(provider, Rejected(401, "the signature could not be checked"))
         try:
             accepted = self._store(provider, received)
+        except Rejected as rejected:
+            return self._refuse(provider, rejected)
         except SQLAlchemyError as error:
             logger.error(
                 "%s webhook not stored, database error: %s", provider.name, type(error).__name__
@@ -159,8 +155,6 @@ class Ingress:
             return _problem(
                 503, provider.name, "the database is unavailable; nothing was stored, retry later"
             )
-        if isinstance(accepted, JSONResponse):
-            return accepted
         logger.info(
             "%s webhook %d: %s%s",
             provider.name,
@@ -197,7 +191,7 @@ def create_app(settings: Settings, prefect_api: PrefectApi | None = None) -> Fas
     """The ingress app. With `prefect_api`, a background thread emits Prefect events."""
     engine = database.get_engine(settings.database_url)
     emitter = Emitter(engine, prefect_api) if prefect_api else None
-    ingress = Ingress(settings, emitter)
+    ingress = Ingress(settings, emitter)  # the same engine: one per URL per process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from memberflow.ingress import prefect_event
 from memberflow.ingress.apply import Applied, apply_change
 from memberflow.ingress.changes import Change
-from memberflow.models import InboxEvent, InboxStatus
+from memberflow.models import InboxEvent, InboxStatus, Invoice, Member, Subscription
 from memberflow.money import to_decimal
 
 inbox = InboxEvent.__table__
@@ -66,29 +66,9 @@ def _insert(session: Session, values: dict) -> int | None:
 
 def accept(engine: Engine, change: Change, body: bytes, received_at: datetime) -> Accepted:
     """Stores the webhook and applies it, in one transaction: both or neither."""
-    key = f"{change.provider}:{change.event_id}"
-    with Session(engine, autoflush=False, expire_on_commit=False) as session:
-        webhook_id = _insert(
-            session,
-            {
-                "key": key,
-                "provider": change.provider,
-                "event_id": change.event_id[:255],
-                "event_type": change.event_type[:128],
-                "occurred_at": change.occurred_at,
-                "received_at": received_at,
-                "status": InboxStatus.ignored,
-                "note": change.ignored,
-                "body": mask_card_numbers(body.decode("utf-8", "replace")),
-                "emit_attempts": 0,
-            },
-        )
-        if webhook_id is None:
-            session.rollback()
-            return _duplicate(session, key)
-        accepted = _apply(session, webhook_id, change) if not change.ignored else None
-        session.commit()
-    return accepted or Accepted(webhook_id, InboxStatus.ignored, None, change.ignored)
+    if change.ignored:
+        return _store(engine, change, body, received_at, (InboxStatus.ignored, change.ignored))
+    return _store(engine, change, body, received_at, None)
 
 
 def accept_untranslatable(
@@ -102,14 +82,46 @@ def accept_untranslatable(
         event_type="(untranslated)",
         occurred_at=received_at,
         event=None,
-        ignored=f"{type(error).__name__}: {error}"[:1000],
     )
-    accepted = accept(engine, change, body, received_at)
-    if accepted.status == "duplicate":
-        return accepted
-    with engine.begin() as conn:
-        conn.execute(update(inbox).where(inbox.c.id == accepted.webhook_id).values(status="failed"))
-    return Accepted(accepted.webhook_id, InboxStatus.failed, None, accepted.note)
+    why = f"{type(error).__name__}: {error}"[:1000]
+    return _store(engine, change, body, received_at, (InboxStatus.failed, why))
+
+
+def _store(
+    engine: Engine,
+    change: Change,
+    body: bytes,
+    received_at: datetime,
+    unapplied: tuple[InboxStatus, str] | None,
+) -> Accepted:
+    """Inserts the inbox row, then applies the change unless `unapplied` gives the row's fate."""
+    status, note = unapplied or (InboxStatus.failed, None)  # applying overwrites both
+    key = f"{change.provider}:{change.event_id}"
+    with Session(engine, autoflush=False, expire_on_commit=False) as session:
+        webhook_id = _insert(
+            session,
+            {
+                "key": key,
+                "provider": change.provider,
+                "event_id": change.event_id[:255],
+                "event_type": change.event_type[:128],
+                "occurred_at": change.occurred_at,
+                "received_at": received_at,
+                "status": status,
+                "note": note,
+                "body": mask_card_numbers(body.decode("utf-8", "replace")),
+                "emit_attempts": 0,
+            },
+        )
+        if webhook_id is None:
+            session.rollback()
+            return _duplicate(session, key)
+        if unapplied:
+            accepted = Accepted(webhook_id, status, None, note)
+        else:
+            accepted = _apply(session, webhook_id, change)
+        session.commit()
+    return accepted
 
 
 def _duplicate(session: Session, key: str) -> Accepted:
@@ -229,8 +241,6 @@ def now() -> datetime:
 
 def describe(engine: Engine, webhook_id: int) -> dict:
     """A stored webhook with the member, subscription and invoice it touched, for people."""
-    from memberflow.models import Invoice, Member, Subscription
-
     with Session(engine) as session:
         row = session.get(InboxEvent, webhook_id)
         if row is None:

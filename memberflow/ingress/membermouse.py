@@ -140,7 +140,6 @@ def _status_change(params: dict, base: dict, currency: str) -> Change:
     }.get(status, c.SUBSCRIPTION_UPDATED)
     subscription = _subscription(params, currency, status)
     if status == "canceled":
-        subscription.canceled_at = base["occurred_at"]
         subscription.cancel_reason = lookup(params, "status_name", str) or "canceled"
     return Change(**base, event=event, subscription=subscription)
 

@@ -94,7 +94,6 @@ def _subscription_event(data: dict, base: dict, currency: str) -> Change:
         # the first period ends one interval after sign-up; payments then carry `expires_at`
         subscription.current_period_end = add_interval(started, subscription.interval)
     if event == c.SUBSCRIPTION_CANCELED:
-        subscription.canceled_at = base["occurred_at"]
         subscription.cancel_reason = base["event_type"].removeprefix("subscription-")
     return Change(
         **base,

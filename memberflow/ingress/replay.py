@@ -16,17 +16,18 @@ class NotConfigured(ValueError):
 
 
 def _secret(settings: Settings, name: str) -> str:
-    value = getattr(settings, name)
+    value = settings.secret(name)
     if value is None:
         raise NotConfigured(f"set MEMBERFLOW_{name.upper()} to sign as the ingress expects")
-    return value.get_secret_value()
+    return value
 
 
 def signed_request(provider: str, body: bytes, settings: Settings) -> tuple[str, bytes, dict]:
     """(path with query, body, headers) as `provider` would send `body` now."""
     path = f"/webhooks/{provider}"
     if provider == "stripe":
-        secret = _secret(settings, "stripe_webhook_secret").split(",")[-1].strip()
+        _secret(settings, "stripe_webhook_secret")
+        secret = settings.stripe_webhook_secrets()[-1]  # the newest, while rolling
         header = stripe.WebhookSignature.generate_signature_header(body.decode(), secret)
         return path, body, {"Content-Type": "application/json", "Stripe-Signature": header}
     if provider == "memberpress":

@@ -29,7 +29,7 @@ def run_pipeline(
     *,
     settings: Settings,
     as_of: datetime | None,
-    output: str = "",
+    output: str | Output = "",
     batch_size: int = 500,
     lookback_days: int = 3,
     dry_run: bool = False,
@@ -39,7 +39,7 @@ def run_pipeline(
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
     db = get_engine(settings.database_url)
     require_schema(db)
-    sink = resolve_output(output, settings)
+    sink = output if isinstance(output, Output) else resolve_output(output, settings)
     renderer = Renderer(settings.templates_dir, settings.default_locale)
     lookback = timedelta(days=lookback_days)
     plan = preview_batch if dry_run else plan_batch
@@ -48,7 +48,7 @@ def run_pipeline(
     log, tally = get_run_logger(), {}
     for step, selection in pipeline.selections(as_of, lookback):
         tally.setdefault(step.name, Counter())  # list every step, even with nothing to do
-        batches = _cursor_loop(
+        batches = cursor_loop(
             selection.start,
             lambda after, step=step, selection=selection: plan(
                 db,
@@ -99,7 +99,7 @@ def _deliver(
     log = get_run_logger()
     total = count_due(db, pipeline, as_of=as_of, options=options)
     progress, done = start_progress(pipeline.name, total), 0
-    batches = _cursor_loop(
+    batches = cursor_loop(
         0,
         lambda after: deliver_batch(
             db,
@@ -123,7 +123,7 @@ def _deliver(
         )
 
 
-def _cursor_loop(start: Any, run_batch: Callable[[Any], tuple[Any, Tally]]) -> Iterator[Tally]:
+def cursor_loop(start: Any, run_batch: Callable[[Any], tuple[Any, Tally]]) -> Iterator[Tally]:
     """Calls `run_batch(cursor)` from `start`, batch after batch, until it returns no cursor."""
     cursor = start
     while cursor is not None:

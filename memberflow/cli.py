@@ -150,11 +150,18 @@ def _renderer() -> Renderer:
     return Renderer(settings.templates_dir, settings.default_locale)
 
 
+def _sample_fields(settings: Settings) -> dict[str, dict]:
+    """Sample merge fields for every template of every pipeline."""
+    from memberflow.dunning import notices
+
+    return {**sample_fields(settings), **notices.sample_fields(settings)}
+
+
 @templates_app.command("lint")
 def templates_lint() -> None:
     """Render every template in every locale with sample data; report every problem at once."""
     renderer = _renderer()
-    problems = renderer.lint(sample_fields(get_settings()))
+    problems = renderer.lint(_sample_fields(get_settings()))
     for problem in problems:
         typer.secho(str(problem), fg=typer.colors.RED, err=True)
     names = renderer.template_names()
@@ -171,12 +178,14 @@ def templates_preview(
 ) -> None:
     """Print the subject, text and HTML of a template for a member (or sample data)."""
     settings = get_settings()
+    samples = _sample_fields(settings)
+    if name not in samples:
+        _fail(f"no step uses template {name!r}; known: {', '.join(sorted(samples))}")
     step = next((s for s in DEFAULT_STEPS if s.template_name == name), None)
-    if step is None:
-        known = ", ".join(sorted({s.template_name for s in DEFAULT_STEPS}))
-        _fail(f"no step uses template {name!r}; known: {known}")
-    fields = sample_fields(settings)[name]
+    fields = samples[name]
     row_locale = locale
+    if member and step is None:
+        _fail("--member works for reminder templates; dunning templates preview with sample data")
     if member:
         with _engine().connect() as conn:
             rows = store.member_subscription_rows(conn, member)

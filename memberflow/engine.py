@@ -54,6 +54,10 @@ class Pipeline(Protocol):
 
     def fields(self, step: Step, row: Row, anchor: datetime, settings: Settings) -> dict: ...
 
+    def recipient(self, row: Row, fields: dict) -> tuple[str, str]:
+        """(email, name) the message goes to: the member, or the business's own people."""
+        ...
+
 
 class Output(Protocol):
     channel: str
@@ -180,12 +184,13 @@ def compose(pipeline: Pipeline, row: Any, fields: dict, renderer: Renderer) -> M
     """Renders the message a touchpoint stands for from its merge fields."""
     step = pipeline.step_for(row, row.step)
     rendered = renderer.render(step.template_name, row.locale, fields)
+    to_email, to_name = pipeline.recipient(row, fields)
     return Message(
         key=row.key,
         pipeline=pipeline.name,
         step=row.step,
-        to_email=row.email,
-        to_name=f"{row.first_name} {row.last_name}".strip(),
+        to_email=to_email,
+        to_name=to_name,
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,

@@ -135,6 +135,13 @@ class ReminderPipeline:
     def fields(self, step: ReminderStep, row: Any, anchor: datetime, settings: Settings) -> dict:
         return message_fields(step, row, anchor, settings)
 
+    def recipient(self, row: Any, fields: dict) -> tuple[str, str]:
+        return member_recipient(row)
+
+
+def member_recipient(row: Any) -> tuple[str, str]:
+    return row.email, f"{row.first_name} {row.last_name}".strip()
+
 
 def message_fields(step: ReminderStep, row: Any, anchor: datetime, settings: Settings) -> dict:
     """Everything a reminder template may use, formatted for the member's locale."""

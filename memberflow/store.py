@@ -8,10 +8,19 @@ from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select, upda
 from sqlalchemy.dialects import postgresql, sqlite
 
 from memberflow.db import UTCDateTime
-from memberflow.models import OPEN, Member, Product, Subscription, Touchpoint, TouchpointStatus
+from memberflow.models import (
+    OPEN,
+    Invoice,
+    Member,
+    Product,
+    Subscription,
+    Touchpoint,
+    TouchpointStatus,
+)
 
 member, product = Member.__table__, Product.__table__
 subscription, touchpoint = Subscription.__table__, Touchpoint.__table__
+invoice = Invoice.__table__
 
 RETRYABLE = (TouchpointStatus.pending, TouchpointStatus.failed)
 
@@ -184,7 +193,8 @@ def claim(
     """Atomically takes the still-claimable touchpoints among `ids` for this run.
 
     The conditional UPDATE is what makes two racing runs safe: a row is claimed by one of them.
-    Returns the claimed touchpoints joined with their subscription's current state.
+    Returns the claimed touchpoints joined with their subscription's current state (and their
+    invoice's, for a touchpoint about one bill).
     """
     claimed = and_(touchpoint.c.id.in_(ids), _claimable(pipeline, as_of, stale_before))
     conn.execute(
@@ -201,8 +211,15 @@ def claim(
             touchpoint.c.anchor_at,
             touchpoint.c.due_at,
             touchpoint.c.attempts,
+            touchpoint.c.context,
+            invoice.c.external_id.label("invoice_external_id"),
+            invoice.c.status.label("invoice_status"),
+            invoice.c.amount_minor.label("invoice_amount_minor"),
+            invoice.c.currency.label("invoice_currency"),
+            invoice.c.hosted_url.label("invoice_hosted_url"),
         )
         .join(touchpoint, touchpoint.c.subscription_id == subscription.c.id)
+        .outerjoin(invoice, invoice.c.id == touchpoint.c.invoice_id)
         .where(touchpoint.c.claimed_by == token, touchpoint.c.status == TouchpointStatus.sending)
         .order_by(touchpoint.c.id)
     )

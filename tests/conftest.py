@@ -17,7 +17,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 POSTGRES_URL = os.environ.get("MEMBERFLOW_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
-TABLES = "inbox, touchpoint, invoice, subscription, member, product"
+TABLES = "charge_attempt, dunning_case, inbox, touchpoint, invoice, subscription, member, product"
 
 
 @pytest.fixture(scope="session")

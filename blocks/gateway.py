@@ -1,0 +1,34 @@
+"""The one base class every payment gateway implements: `retry_charge(request) -> result`."""
+
+from abc import ABC, abstractmethod
+
+from prefect.blocks.core import Block
+
+from blocks.base import DOCS
+from memberflow.dunning.charges import ChargeRequest, ChargeResult
+
+
+class PaymentGateway(Block, ABC):
+    """Retries failed invoices' charges. Subclass it and implement `retry_charge`.
+
+    `retry_charge` never raises for a decline or an outage: it returns a `ChargeResult` saying
+    which it was, so the case moves on (a decline) or waits for ops (a gateway error).
+    """
+
+    _documentation_url = DOCS
+
+    @property
+    def name(self) -> str:
+        return self.get_block_type_slug()
+
+    @abstractmethod
+    def retry_charge(self, request: ChargeRequest) -> ChargeResult:
+        """Charges the invoice again, once per idempotency key."""
+
+
+def load_gateway(reference: str) -> PaymentGateway:
+    """A saved gateway Block by `block-type-slug/name`, e.g. `memberflow-stripe-gateway/live`."""
+    block = Block.load(reference)
+    if not isinstance(block, PaymentGateway):
+        raise TypeError(f"block {reference!r} is a {type(block).__name__}, not a payment gateway")
+    return block

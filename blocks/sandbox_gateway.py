@@ -1,0 +1,73 @@
+"""SandboxGateway: the embedded default. Outcomes follow the member's test card, like Stripe's."""
+
+from datetime import timedelta
+
+from pydantic import Field, PrivateAttr
+
+from blocks.gateway import PaymentGateway
+from memberflow.dunning.charges import ChargeRequest, ChargeResult, ChargeStatus
+
+# Last four digits of Stripe's test cards (https://docs.stripe.com/testing), and what a retry of
+# an invoice on that card does here. Any other card succeeds.
+CARDS: dict[str, tuple[ChargeStatus, str | None]] = {
+    "4242": (ChargeStatus.succeeded, None),
+    "4444": (ChargeStatus.succeeded, None),
+    "9995": (ChargeStatus.declined, "insufficient_funds"),  # until the funds arrive
+    "0002": (ChargeStatus.declined, "generic_decline"),  # soft, and never clears
+    "0119": (ChargeStatus.declined, "processing_error"),
+    "0069": (ChargeStatus.declined, "expired_card"),
+    "0127": (ChargeStatus.declined, "incorrect_cvc"),
+    "3155": (ChargeStatus.declined, "authentication_required"),
+    "9987": (ChargeStatus.declined, "lost_card"),
+    "9979": (ChargeStatus.declined, "stolen_card"),
+    "0019": (ChargeStatus.declined, "fraudulent"),
+    "0000": (ChargeStatus.gateway_error, None),  # the gateway is down or misconfigured
+}
+FUNDS_ARRIVE = "9995"
+
+
+class SandboxGateway(PaymentGateway):
+    """A payment gateway that charges nothing. A retry's outcome follows the card's last four
+    digits (Stripe's test cards): 4242 succeeds, 9995 is short of funds until
+    `funds_arrive_after_days` after the failure, 0002 declines for ever, 0069 has expired,
+    9979 is stolen, 0000 is a gateway outage. A replayed idempotency key gets the same answer.
+
+    Example:
+        ```python
+        from blocks.sandbox_gateway import SandboxGateway
+        gateway = SandboxGateway.load("BLOCK_NAME")
+        ```
+    """
+
+    _block_type_name = "memberflow Sandbox Gateway"
+
+    funds_arrive_after_days: int = Field(
+        default=4,
+        title="Funds arrive after (days)",
+        description="When card 9995's insufficient funds clear, counted from the failure.",
+    )
+    _answers: dict[str, ChargeResult] = PrivateAttr(default_factory=dict)
+
+    @property
+    def charges(self) -> list[str]:
+        """Idempotency keys charged so far, for tests and the demo."""
+        return list(self._answers)
+
+    def retry_charge(self, request: ChargeRequest) -> ChargeResult:
+        if request.idempotency_key not in self._answers:
+            self._answers[request.idempotency_key] = self._outcome(request)
+        return self._answers[request.idempotency_key]
+
+    def _outcome(self, request: ChargeRequest) -> ChargeResult:
+        if not request.card_last4:
+            return ChargeResult(ChargeStatus.declined, "no_payment_method", message="no card")
+        status, code = CARDS.get(request.card_last4, (ChargeStatus.succeeded, None))
+        waited = request.attempted_at - request.failed_at
+        if request.card_last4 == FUNDS_ARRIVE and waited >= timedelta(
+            days=self.funds_arrive_after_days
+        ):
+            return ChargeResult(ChargeStatus.succeeded)
+        if status is ChargeStatus.gateway_error:
+            return ChargeResult(status, message="sandbox gateway unavailable (test card 0000)")
+        message = f"sandbox: card ending {request.card_last4} declined ({code})" if code else None
+        return ChargeResult(status, code, message=message)

@@ -1,0 +1,137 @@
+"""StripeGateway: pays an open invoice again through Stripe's official library."""
+
+import logging
+import time
+
+import stripe
+from pydantic import Field, SecretStr
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from blocks.gateway import PaymentGateway
+from memberflow.dunning.charges import ChargeRequest, ChargeResult, ChargeStatus
+from memberflow.http import make_session
+
+log = logging.getLogger(__name__)
+RATE_LIMIT_ATTEMPTS = 4
+# Stripe answers a payment that needs the member's bank (3-D Secure) with this error code.
+NEEDS_AUTHENTICATION = "invoice_payment_intent_requires_action"
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+# The library itself retries connection errors, 409 and 5xx (`max_network_retries`), with the
+# same idempotency key; it gives up on 429 at once, so rate limits are retried here.
+_rate_limit_retry = retry(
+    retry=retry_if_exception_type(stripe.RateLimitError),
+    stop=stop_after_attempt(RATE_LIMIT_ATTEMPTS),
+    wait=wait_exponential_jitter(initial=1, max=30),
+    sleep=lambda seconds: _sleep(seconds),  # looked up at call time so tests can patch it
+    before_sleep=lambda state: log.warning("Stripe rate limit; retry %s", state.attempt_number),
+    reraise=True,
+)
+
+
+class StripeGateway(PaymentGateway):
+    """Retries a failed invoice with Stripe's `POST /v1/invoices/{id}/pay`, with the case's
+    idempotency key, so a replayed retry never charges twice.
+
+    Example:
+        ```python
+        from blocks.stripe_gateway import StripeGateway
+        gateway = StripeGateway.load("BLOCK_NAME")
+        ```
+    """
+
+    _block_type_name = "memberflow Stripe Gateway"
+
+    api_key: SecretStr = Field(
+        title="API key", description="A restricted key (rk_...) with write access to Invoices."
+    )
+    api_base: str = Field(
+        default="https://api.stripe.com",
+        title="API base",
+        description="Stripe's API address; change it only for a proxy or a test server.",
+    )
+    max_network_retries: int = Field(
+        default=2, title="Network retries", description="Library retries of 409, 5xx, timeouts."
+    )
+    timeout_seconds: float = Field(
+        default=30, title="Timeout (seconds)", description="Per request to Stripe."
+    )
+
+    def retry_charge(self, request: ChargeRequest) -> ChargeResult:
+        client = self._client()
+        try:
+            invoice = self._pay(client, request)
+        except stripe.CardError as error:
+            return _declined(error)
+        except stripe.RateLimitError:
+            return ChargeResult(ChargeStatus.unavailable, message="Stripe rate limit (429)")
+        except (stripe.AuthenticationError, stripe.PermissionError) as error:
+            return ChargeResult(
+                ChargeStatus.gateway_error,
+                message=f"Stripe refused the API key (HTTP {error.http_status}): check the "
+                "gateway block's API key and its permission to write Invoices",
+            )
+        except stripe.InvalidRequestError as error:
+            return self._refused(client, request, error)
+        except stripe.StripeError as error:  # API errors, connection failures after retries
+            return ChargeResult(ChargeStatus.gateway_error, message=_describe(error))
+        if invoice.status == "paid":
+            return ChargeResult(ChargeStatus.succeeded)
+        return ChargeResult(
+            ChargeStatus.declined, message=f"Stripe left the invoice {invoice.status}"
+        )
+
+    def _client(self) -> stripe.StripeClient:
+        return stripe.StripeClient(
+            self.api_key.get_secret_value(),
+            base_addresses={"api": self.api_base},
+            max_network_retries=self.max_network_retries,
+            http_client=stripe.RequestsClient(session=make_session(), timeout=self.timeout_seconds),
+        )
+
+    @_rate_limit_retry
+    def _pay(self, client: stripe.StripeClient, request: ChargeRequest) -> stripe.Invoice:
+        return client.v1.invoices.pay(
+            request.invoice_external_id, options={"idempotency_key": request.idempotency_key}
+        )
+
+    def _refused(
+        self, client: stripe.StripeClient, request: ChargeRequest, error: stripe.StripeError
+    ) -> ChargeResult:
+        """A 400: most often the invoice was paid or voided meanwhile; else our request is wrong."""
+        try:
+            invoice = client.v1.invoices.retrieve(request.invoice_external_id)
+        except stripe.StripeError:
+            invoice = None
+        if invoice is not None and invoice.status == "paid":
+            return ChargeResult(ChargeStatus.already_paid, message="already paid at Stripe")
+        if invoice is not None and invoice.status in ("void", "uncollectible"):
+            return ChargeResult(
+                ChargeStatus.declined, "invoice_" + invoice.status, message=_describe(error)
+            )
+        return ChargeResult(ChargeStatus.gateway_error, message=_describe(error))
+
+
+def _declined(error: stripe.CardError) -> ChargeResult:
+    body = (error.json_body or {}).get("error", {})
+    code = body.get("decline_code") or body.get("code")
+    if code == NEEDS_AUTHENTICATION:
+        code = "authentication_required"
+    return ChargeResult(
+        ChargeStatus.declined,
+        decline_code=code,
+        advice_code=body.get("advice_code"),
+        message=(body.get("message") or "")[:300] or None,
+    )
+
+
+def _describe(error: stripe.StripeError) -> str:
+    body = (error.json_body or {}).get("error", {})
+    parts = [f"HTTP {error.http_status}" if error.http_status else type(error).__name__]
+    parts += [str(body[key]) for key in ("type", "code") if body.get(key)]
+    message = body.get("message") or str(error.user_message or "")
+    return f"Stripe: {' '.join(parts)}: {message}"[:500]

@@ -1,0 +1,113 @@
+"""The dunning flow: open cases for failed invoices, advance each (retry, notice, escalate,
+final action), then deliver what that planned to members and to ops."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from prefect import flow, get_run_logger
+from pydantic import Field
+
+from blocks import FileOutput, Output
+from blocks.gateway import PaymentGateway, load_gateway
+from blocks.sandbox_gateway import SandboxGateway
+from flows.pipeline import cursor_loop, resolve_output, run_pipeline
+from memberflow.db import get_engine, require_schema
+from memberflow.dunning.cases import Advance, Channels, open_invoice_ids
+from memberflow.dunning.notices import NoticePipeline
+from memberflow.dunning.policy import DunningPolicy
+from memberflow.settings import Settings, get_settings
+from tasks.dunning import advance_batch, announce_closed, count_open, open_cases
+from tasks.report import publish_cases, start_progress, update_progress
+
+
+def resolve_gateway(reference: str) -> PaymentGateway:
+    """A saved gateway Block (`type-slug/name`), or the embedded default: the sandbox."""
+    return load_gateway(reference) if reference else SandboxGateway()
+
+
+def resolve_ops_output(reference: str, settings: Settings) -> Output:
+    """Where tickets and alerts go: a saved output Block, else .eml files in outbox/ops."""
+    if reference:
+        return resolve_output(reference, settings)
+    return FileOutput(
+        directory=str(settings.outbox_dir / "ops"), from_address=settings.from_address
+    )
+
+
+def _chosen_invoices(db, invoice_id: int, subscription_id: int) -> list[int] | None:
+    """A triggered run's invoices: the one that failed, or a subscription's with a new card.
+    None (a scheduled run) means every open case."""
+    if invoice_id:
+        return [invoice_id]
+    if subscription_id:
+        return open_invoice_ids(db, subscription_id)
+    return None
+
+
+@flow(name="dunning")
+def dunning(
+    as_of: datetime | None = None,
+    policy: DunningPolicy = DunningPolicy(),  # noqa: B008 (a frozen default, never mutated)
+    gateway: str = "",
+    output: str = "",
+    ops_output: str = "",
+    invoice_id: int = 0,
+    subscription_id: int = 0,
+    event: str = "",
+    webhook_id: int = 0,
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500,
+) -> dict:
+    """Advances every open dunning case at `as_of` (default: now), or one subscription's.
+
+    Args:
+        as_of: The moment the run acts for; earlier or later days can be replayed.
+        policy: Retry days, notices, caps, escalation and final actions (see docs/dunning.md).
+        gateway: A saved payment gateway Block as `type-slug/name`; empty uses the sandbox.
+        output: Where member emails go: an output Block; empty writes .eml files.
+        ops_output: Where tickets and alerts go (Zapier, a webhook...); empty writes .eml files.
+        invoice_id: Only this invoice (a payment-failed event's), opening its case if needed.
+        subscription_id: Only this subscription's open cases (a card-updated event's).
+        event: The memberflow event that triggered the run, if any (shown in the logs).
+        webhook_id: The inbox row of that event (`memberflow ingress inbox`).
+        batch_size: Cases per task run.
+    """
+    log, settings = get_run_logger(), get_settings()
+    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
+    db = get_engine(settings.database_url)
+    require_schema(db)
+    if event:
+        log.info("triggered by %s (webhook %s)", event, webhook_id)
+    only = _chosen_invoices(db, invoice_id, subscription_id)
+    pay, member_out = resolve_gateway(gateway), resolve_output(output, settings)
+    ops_out = resolve_ops_output(ops_output, settings)
+    channels = Channels(member=member_out.channel, ops=ops_out.channel)
+
+    opened = open_cases(db, as_of=as_of, policy=policy, invoice_ids=only)
+    total = count_open(db, only)
+    log.info("%s case(s) opened, %s open to advance", opened, total)
+    progress, done, advance = start_progress("dunning-cases", total), 0, Advance()
+    batches = cursor_loop(
+        0,
+        lambda after: advance_batch(
+            db,
+            policy=policy,
+            gateway=pay,
+            as_of=as_of,
+            after_id=after,
+            limit=batch_size,
+            channels=channels,
+            invoice_ids=only,
+        ),
+    )
+    for batch in batches:
+        advance.add(batch)
+        done += batch.counts["advanced"]
+        update_progress(progress, min(done, total), total)
+        log.info("advanced %s of %s: %s", done, total, dict(batch.counts))
+    advance.counts["opened"] += opened
+    emails = run_pipeline(NoticePipeline(), settings=settings, as_of=as_of, output=member_out)
+    tickets = run_pipeline(
+        NoticePipeline(for_ops=True), settings=settings, as_of=as_of, output=ops_out
+    )
+    advance.counts["announced"] += announce_closed(db)
+    return publish_cases(advance, as_of, emails=emails[-1], tickets=tickets[-1])

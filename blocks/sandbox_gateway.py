@@ -47,15 +47,18 @@ class SandboxGateway(PaymentGateway):
         description="When card 9995's insufficient funds clear, counted from the failure.",
     )
     _answers: dict[str, ChargeResult] = PrivateAttr(default_factory=dict)
+    _calls: list[str] = PrivateAttr(default_factory=list)
 
     @property
     def charges(self) -> list[str]:
-        """Idempotency keys charged so far, for tests and the demo."""
-        return list(self._answers)
+        """The idempotency key of every call so far, for tests and the demo."""
+        return list(self._calls)
 
     def retry_charge(self, request: ChargeRequest) -> ChargeResult:
-        if request.idempotency_key not in self._answers:
-            self._answers[request.idempotency_key] = self._outcome(request)
+        self._calls.append(request.idempotency_key)
+        if request.idempotency_key in self._answers:
+            return self._answers[request.idempotency_key]
+        self._answers[request.idempotency_key] = self._outcome(request)
         return self._answers[request.idempotency_key]
 
     def _outcome(self, request: ChargeRequest) -> ChargeResult:

@@ -18,8 +18,9 @@ from memberflow import db as database
 from memberflow import localserver, store
 from memberflow.importer import import_csv
 from memberflow.models import TouchpointStatus
-from memberflow.reminders import DEFAULT_STEPS, anchor_for, message_fields, sample_fields
+from memberflow.reminders import DEFAULT_STEPS, anchor_for, message_fields
 from memberflow.rendering import Renderer, TemplateProblem
+from memberflow.samples import sample_fields
 from memberflow.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -150,18 +151,11 @@ def _renderer() -> Renderer:
     return Renderer(settings.templates_dir, settings.default_locale)
 
 
-def _sample_fields(settings: Settings) -> dict[str, dict]:
-    """Sample merge fields for every template of every pipeline."""
-    from memberflow.dunning import notices
-
-    return {**sample_fields(settings), **notices.sample_fields(settings)}
-
-
 @templates_app.command("lint")
 def templates_lint() -> None:
     """Render every template in every locale with sample data; report every problem at once."""
     renderer = _renderer()
-    problems = renderer.lint(_sample_fields(get_settings()))
+    problems = renderer.lint(sample_fields(get_settings()))
     for problem in problems:
         typer.secho(str(problem), fg=typer.colors.RED, err=True)
     names = renderer.template_names()
@@ -178,7 +172,7 @@ def templates_preview(
 ) -> None:
     """Print the subject, text and HTML of a template for a member (or sample data)."""
     settings = get_settings()
-    samples = _sample_fields(settings)
+    samples = sample_fields(settings)
     if name not in samples:
         _fail(f"no step uses template {name!r}; known: {', '.join(sorted(samples))}")
     step = next((s for s in DEFAULT_STEPS if s.template_name == name), None)

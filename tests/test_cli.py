@@ -95,7 +95,10 @@ def test_templates_lint_and_preview(settings, tmp_path):
     french = invoke("templates", "preview", "reminders/trial_end", "--member", "m2")
     assert "Votre essai Europe se termine le 8 décembre 2026" in french.output
     unknown = runner.invoke(app, ["templates", "preview", "reminders/nope"])
-    assert unknown.exit_code == 1 and "known: reminders/card_expiry" in unknown.output
+    assert unknown.exit_code == 1 and "reminders/card_expiry, " in unknown.output
+    assert "dunning/first_notice" in unknown.output
+    dunning = invoke("templates", "preview", "dunning/first_notice")
+    assert "Subject: Your Monthly Club payment didn't go through" in dunning.output
 
 
 def test_ingress_replay_inbox_and_reapply_against_a_running_ingress(settings, monkeypatch):

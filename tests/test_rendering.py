@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from memberflow.reminders import DEFAULT_STEPS, message_fields, sample_fields, sample_row
+from memberflow.reminders import DEFAULT_STEPS, message_fields, sample_row
 from memberflow.rendering import Renderer, TemplateProblem
+from memberflow.samples import sample_fields as every_sample
 from memberflow.settings import PROJECT_ROOT, Settings
 from tests.conftest import at
 
@@ -25,8 +26,14 @@ def fields(**row):
 
 def test_the_shipped_templates_lint_clean():
     renderer = Renderer(PROJECT_ROOT / "templates")
-    assert renderer.lint(sample_fields(Settings())) == []
+    assert renderer.lint(every_sample(Settings())) == []
     assert renderer.template_names() == [
+        "dunning-ops/escalation",
+        "dunning-ops/gateway_alert",
+        "dunning/final_notice",
+        "dunning/first_notice",
+        "dunning/last_notice",
+        "dunning/reminder",
         "reminders/card_expiry",
         "reminders/renewal",
         "reminders/trial_end",
@@ -39,7 +46,7 @@ def test_lint_reports_every_problem_with_file_and_line(templates):
     subject = templates / RENEWAL / "fr" / "subject.txt"
     subject.write_text("Votre {% if %} abonnement\n")
 
-    problems = Renderer(templates).lint(sample_fields(Settings()))
+    problems = Renderer(templates).lint(every_sample(Settings()))
 
     found = {(p.template, p.line) for p in problems}
     assert ("reminders/renewal/en/body.txt", 5) in found

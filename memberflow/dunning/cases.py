@@ -342,9 +342,9 @@ class _Stepper:
 
     def _retry(self, row: Row, reason: str) -> tuple[ChargeResult, Any]:
         number = row.retries + 1
-        key = f"dunning:{row.invoice_external_id}:charge:{number}"
         card_now = rules.card_identity(row.card_last4, row.card_exp_month, row.card_exp_year)
         with self.engine.begin() as conn:  # recorded before the call: a replay reuses the key
+            key = _charge_key(conn, row, number)
             _insert_ignoring_duplicates(
                 conn,
                 attempt,
@@ -566,6 +566,23 @@ class _Stepper:
             "context": json.dumps(context),
         }
         store.insert_touchpoints(conn, [plan])
+
+
+def _charge_key(conn: Connection, row: Any, number: int) -> str:
+    """The idempotency key of retry `number`: the one a crash left pending, else a new one.
+
+    A retry the gateway answered with an error gets a new key next time, because Stripe replays
+    a saved error (even a 500) for the same key; the invoice itself can only be paid once.
+    """
+    tries = conn.execute(
+        select(attempt.c.key, attempt.c.status)
+        .where(attempt.c.case_id == row.id, attempt.c.number == number)
+        .order_by(attempt.c.id)
+    ).all()
+    if tries and tries[-1].status == AttemptStatus.pending:
+        return tries[-1].key
+    base = f"dunning:{row.invoice_external_id}:charge:{number}"
+    return f"{base}.{len(tries)}" if tries else base
 
 
 def _history(conn: Connection, row: Any) -> list[dict]:

@@ -1,0 +1,152 @@
+"""A local stand-in for Stripe's API, in its real wire format: `POST /v1/invoices/{id}/pay` and
+`GET /v1/invoices/{id}`, Stripe's error objects, and idempotency keys replayed like Stripe does.
+The official library is pointed at it through the gateway's `api_base`."""
+
+import json
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    headers: dict[str, str]
+    form: dict[str, list[str]]
+
+
+def invoice_object(invoice_id: str, status: str) -> dict:
+    paid = status == "paid"
+    return {
+        "id": invoice_id,
+        "object": "invoice",
+        "amount_due": 1999,
+        "amount_paid": 1999 if paid else 0,
+        "amount_remaining": 0 if paid else 1999,
+        "attempt_count": 2,
+        "attempted": True,
+        "auto_advance": True,
+        "collection_method": "charge_automatically",
+        "currency": "usd",
+        "customer": "cus_Q1a2B3c4D5e6F7",
+        "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_1Nv0FG/test_{invoice_id}",
+        "livemode": False,
+        "status": status,
+        "status_transitions": {"paid_at": 1764583200 if paid else None},
+    }
+
+
+def card_error(decline_code: str | None, code: str = "card_declined") -> dict:
+    error = {
+        "charge": "ch_3QfR2k2eZvKYlo2C0xYz1234",
+        "code": code,
+        "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
+        "message": "Your card was declined.",
+        "request_log_url": "https://dashboard.stripe.com/test/logs/req_8kLmNoPq",
+        "type": "card_error",
+    }
+    if decline_code:
+        error["decline_code"] = decline_code
+        error["advice_code"] = "try_again_later" if decline_code == "insufficient_funds" else None
+    return {"error": {k: v for k, v in error.items() if v is not None}}
+
+
+ERRORS = {
+    "rate_limit": (
+        429,
+        {
+            "error": {
+                "code": "rate_limit",
+                "message": "Too many requests hit the API too quickly.",
+                "type": "invalid_request_error",
+            }
+        },
+    ),
+    "api_error": (
+        500,
+        {"error": {"message": "An unknown error occurred", "type": "api_error"}},
+    ),
+    "bad_key": (
+        401,
+        {
+            "error": {
+                "message": "Invalid API Key provided: rk_test_****wxyz",
+                "type": "invalid_request_error",
+            }
+        },
+    ),
+    "already_paid": (
+        400,
+        {"error": {"message": "Invoice is already paid", "type": "invalid_request_error"}},
+    ),
+}
+
+
+class FakeStripe:
+    """Each invoice answers from its script (then succeeds); a key seen before is replayed."""
+
+    def __init__(self):
+        self.calls: list[Call] = []
+        self.scripts: dict[str, list] = {}  # invoice id -> answers: "paid", ERRORS key, or dict
+        self.status: dict[str, str] = {}
+        self.saved: dict[str, tuple[int, dict]] = {}  # idempotency key -> the first answer
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                fake.calls.append(Call("POST", self.path, dict(self.headers), parse_qs(body)))
+                self._answer(
+                    *fake.pay(self.path.split("/")[3], self.headers.get("Idempotency-Key"))
+                )
+
+            def do_GET(self):
+                fake.calls.append(Call("GET", self.path, dict(self.headers), {}))
+                invoice_id = self.path.split("/")[3].split("?")[0]
+                self._answer(200, invoice_object(invoice_id, fake.status.get(invoice_id, "open")))
+
+            def _answer(self, status, body, replayed=False):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Request-Id", "req_" + str(len(fake.calls)))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def pay(self, invoice_id: str, key: str | None) -> tuple[int, dict]:
+        if key in self.saved:
+            return self.saved[key]
+        script = self.scripts.get(invoice_id, [])
+        answer = script.pop(0) if script else "paid"
+        if answer == "paid":
+            self.status[invoice_id] = "paid"
+            result = (200, invoice_object(invoice_id, "paid"))
+        elif isinstance(answer, dict):
+            result = (402, answer)
+        else:
+            result = ERRORS[answer]
+        if result[0] not in (401, 429) and key:  # Stripe saves only requests it executed
+            self.saved[key] = result
+        return result
+
+    def posts(self) -> list[Call]:
+        return [call for call in self.calls if call.method == "POST"]
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()

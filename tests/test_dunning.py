@@ -1,0 +1,356 @@
+"""Dunning cases on a real database with the sandbox gateway: 30 simulated days per kind of
+decline, what was retried and said on which day, and nothing after the payment."""
+
+from collections import defaultdict
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from blocks.sandbox_gateway import SandboxGateway
+from memberflow.dunning import cases
+from memberflow.dunning.charges import ChargeResult, ChargeStatus
+from memberflow.dunning.policy import DunningPolicy, FinalAction, ProductDunning
+from memberflow.models import ChargeAttempt, Invoice, Subscription, Touchpoint
+from tests.conftest import at
+from tests.dunning_helpers import (
+    advance,
+    case_of,
+    deliver,
+    failed_renewal,
+    pay_invoice,
+    run_day,
+    set_card,
+)
+from tests.test_engine import Recorder
+
+FAILED = at("2026-12-01 09:30")  # day 0; the daily run is at 10:00, the retry hour (UTC members)
+
+
+def day(n: int):
+    return at("2026-12-01 10:00") + timedelta(days=n)
+
+
+class Month:
+    """30 daily runs from the failure; who got what on which day."""
+
+    def __init__(self, engine, settings, gateway=None, policy=None):
+        self.engine, self.settings = engine, settings
+        self.gateway = gateway or SandboxGateway()
+        self.policy = policy or DunningPolicy()
+        self.member, self.ops = Recorder(), Recorder()
+        self.emails: dict[int, list[str]] = defaultdict(list)
+        self.tickets: dict[int, list[str]] = defaultdict(list)
+        self.charges: dict[int, list[str]] = defaultdict(list)
+
+    def run(self, days=range(31), before_day=None):
+        for n in days:
+            if before_day:
+                before_day(n)
+            sent, tickets = len(self.member.sent), len(self.ops.sent)
+            charged = len(self.gateway.charges)
+            run_day(
+                self.engine, self.settings, self.gateway, day(n), self.member, self.ops, self.policy
+            )
+            self.emails[n] += [m.step for m in self.member.sent[sent:]]
+            self.tickets[n] += [m.step for m in self.ops.sent[tickets:]]
+            self.charges[n] += self.gateway.charges[charged:]
+        return self
+
+    def timeline(self, kind) -> dict[int, list[str]]:
+        return {n: steps for n, steps in getattr(self, kind).items() if steps}
+
+
+def subscription(engine, external_id) -> Subscription:
+    with Session(engine) as session:
+        return session.exec(
+            select(Subscription).where(Subscription.external_id == external_id)
+        ).one()
+
+
+def test_insufficient_funds_is_retried_on_schedule_until_the_money_arrives(engine, settings):
+    invoice = failed_renewal(
+        engine, "soft", card="9995", decline="insufficient_funds", failed_at=FAILED
+    )
+    month = Month(engine, settings, SandboxGateway(funds_arrive_after_days=4)).run()
+    # retries on days 1, 3, 5; the third finds the funds (4 days after the failure)
+    assert month.timeline("charges") == {
+        1: ["dunning:in_soft:charge:1"],
+        3: ["dunning:in_soft:charge:2"],
+        5: ["dunning:in_soft:charge:3"],
+    }
+    assert month.timeline("emails") == {0: ["first_notice"], 3: ["reminder"]}
+    assert month.timeline("tickets") == {3: ["escalation"]}  # after the second failed retry
+    case = case_of(engine, invoice)
+    assert (case.outcome, case.recovered_by, case.recovered_minor) == (
+        "recovered",
+        "retry 3 (schedule)",
+        1999,
+    )
+    assert subscription(engine, "sub_soft").status == "active"
+    first = month.member.sent[0]
+    assert "didn't go through" in first.subject and "it happens" in first.text.lower()
+    assert "we'll try again on December 2, 2026" in first.text
+    assert "$19.99" in first.text and settings.portal_url in first.text
+
+
+def test_a_soft_decline_that_never_clears_ends_in_the_final_action(engine, settings):
+    invoice = failed_renewal(
+        engine, "broke", card="0002", decline="generic_decline", failed_at=FAILED
+    )
+    month = Month(engine, settings).run()
+    assert sorted(month.timeline("charges")) == [1, 3, 5, 7]
+    assert month.timeline("emails") == {
+        0: ["first_notice"],
+        3: ["reminder"],
+        6: ["last_notice"],
+        8: ["final_notice"],
+    }
+    assert month.timeline("tickets") == {3: ["escalation"]}
+    case = case_of(engine, invoice)
+    assert (case.status, case.outcome, case.final_action) == ("closed", "canceled", "cancel")
+    sub = subscription(engine, "sub_broke")
+    assert (sub.status, sub.cancel_reason) == ("canceled", "payment_failed")
+    assert cases.is_involuntary(sub.cancel_reason)
+    last, final = month.member.sent[2], month.member.sent[3]
+    assert "will be canceled on December 9, 2026" in last.subject
+    assert "has been canceled" in final.subject and "not about you" in final.text
+    assert "sorry to see you go" not in final.text.lower()
+
+
+def test_an_expired_card_is_never_retried_and_the_member_is_asked_for_a_new_one(engine, settings):
+    invoice = failed_renewal(
+        engine,
+        "expired",
+        card="0069",
+        decline="expired_card",
+        failed_at=FAILED,
+        hosted_url="https://invoice.stripe.com/i/acct_1/in_expired",
+    )
+    month = Month(engine, settings).run(range(5))
+    assert month.timeline("charges") == {}
+    first = month.member.sent[0]
+    assert "ending in 0069 can't be used" in first.text and "try again" not in first.text
+    assert "https://invoice.stripe.com/i/acct_1/in_expired" in first.html  # the gateway's page
+
+    # the member puts in a new card on day 4 (payment_method.updated): retried at the next run
+    set_card(engine, "sub_expired", "4242", exp=(1, 2031))
+    month.run(range(5, 31))
+    assert month.timeline("charges") == {5: ["dunning:in_expired:charge:1"]}
+    case = case_of(engine, invoice)
+    assert (case.outcome, case.recovered_by) == ("recovered", "retry 1 (new_card)")
+    assert month.timeline("emails") == {0: ["first_notice"], 3: ["reminder"]}
+
+
+def test_a_stolen_card_is_never_charged_and_the_product_decides_the_end(engine, settings):
+    invoice = failed_renewal(
+        engine, "stolen", card="9979", decline="stolen_card", failed_at=FAILED, product="annual"
+    )
+    policy = DunningPolicy(
+        products={"annual": ProductDunning(final_action=FinalAction.unpaid, unpaid_access_days=5)}
+    )
+    month = Month(engine, settings, policy=policy).run()
+    assert month.timeline("charges") == {}
+    assert month.timeline("emails") == {
+        0: ["first_notice"],
+        3: ["reminder"],
+        6: ["last_notice"],
+        8: ["final_notice"],
+    }
+    assert month.timeline("tickets") == {}  # no retries failed, no value threshold set
+    case = case_of(engine, invoice)
+    assert (case.outcome, case.final_action) == ("unpaid", "unpaid")
+    assert case.access_until == day(8) + timedelta(days=5)
+    assert subscription(engine, "sub_stolen").status == "unpaid"
+    final = month.member.sent[-1]
+    assert (
+        "put on hold" in final.subject and "you keep access until December 14, 2026" in final.text
+    )
+
+
+def test_a_gateway_outage_alerts_ops_pauses_the_case_and_tells_the_member_nothing(engine, settings):
+    invoice = failed_renewal(
+        engine, "outage", card="0000", decline="processing_error", failed_at=FAILED
+    )
+    month = Month(engine, settings).run(range(10))
+    assert month.timeline("charges") == {1: ["dunning:in_outage:charge:1"]}
+    assert month.timeline("tickets") == {1: ["gateway_alert"]}
+    assert month.timeline("emails") == {0: ["first_notice"]}  # sent before anything went wrong
+    case = case_of(engine, invoice)
+    assert (case.status, case.retries) == ("paused", 0)  # an outage is not a failed retry
+    alert = month.ops.sent[0]
+    assert alert.to_email == settings.support_email
+    assert "memberflow cases resume in_outage" in alert.text
+
+    # ops fix the gateway and resume: retry 1 again, under a new idempotency key (Stripe would
+    # replay its saved error for the old one)
+    set_card(engine, "sub_outage", "4242")
+    assert cases.resume(engine, ["in_outage"]) == 1
+    month.run(range(10, 12))
+    assert month.timeline("charges")[10] == ["dunning:in_outage:charge:1.1"]
+    assert case_of(engine, invoice).outcome == "recovered"
+
+
+def test_a_payment_outside_memberflow_closes_the_case_and_stops_planned_emails(engine, settings):
+    invoice = failed_renewal(
+        engine, "paid", card="0002", decline="generic_decline", failed_at=FAILED
+    )
+    month = Month(engine, settings).run(range(3))
+    # day 3: the reminder is planned, then the member pays by hand before it is sent
+    advance(engine, month.gateway, day(3))
+    pay_invoice(engine, "in_paid", day(3))
+    deliver(engine, settings, day(3), month.member, month.ops)
+    with Session(engine) as session:
+        reminder = session.exec(select(Touchpoint).where(Touchpoint.step == "reminder")).one()
+    assert reminder.status == "skipped"
+    month.run(range(4, 31))
+    assert month.timeline("emails") == {0: ["first_notice"]}
+    case = case_of(engine, invoice)
+    assert (case.outcome, case.recovered_by) == ("paid_elsewhere", "outside memberflow")
+    assert month.gateway.charges == ["dunning:in_paid:charge:1", "dunning:in_paid:charge:2"]
+
+
+def test_one_case_per_invoice_whatever_duplicates_arrive(engine, settings):
+    invoice = failed_renewal(
+        engine, "dup", card="0002", decline="generic_decline", failed_at=FAILED
+    )
+    policy = DunningPolicy()
+    opened = [
+        cases.open_cases(engine, as_of=day(0), policy=policy, invoice_ids=[invoice])
+        for _ in range(3)
+    ]
+    opened.append(cases.open_cases(engine, as_of=day(0), policy=policy))
+    assert opened == [1, 0, 0, 0]
+    month = Month(engine, settings)
+    month.run(range(1)), month.run(range(1))  # the same day twice
+    assert month.timeline("emails") == {0: ["first_notice"]}
+
+
+def test_a_failure_reported_after_the_payment_opens_no_case(engine, settings):
+    invoice = failed_renewal(
+        engine, "late", card="0002", decline="generic_decline", failed_at=FAILED
+    )
+    pay_invoice(engine, "in_late", FAILED + timedelta(minutes=5))
+    assert (
+        cases.open_cases(engine, as_of=day(0), policy=DunningPolicy(), invoice_ids=[invoice]) == 0
+    )
+
+
+def test_a_failure_older_than_the_schedule_is_left_alone(engine, settings):
+    failed_renewal(engine, "old", card="0002", decline="generic_decline", failed_at=FAILED)
+    assert cases.open_cases(engine, as_of=day(9), policy=DunningPolicy()) == 0
+
+
+def test_a_replayed_retry_reuses_its_idempotency_key_after_a_crash(engine, settings):
+    invoice = failed_renewal(
+        engine, "crash", card="4242", decline="insufficient_funds", failed_at=FAILED
+    )
+    advance(engine, SandboxGateway(), day(0))
+
+    class Crashing(SandboxGateway):
+        def retry_charge(self, request):
+            self.seen = request.idempotency_key
+            raise KeyboardInterrupt  # the process dies mid-call
+
+    crashing = Crashing()
+    with pytest.raises(KeyboardInterrupt):
+        advance(crashing, day(1)) if False else advance(engine, crashing, day(1))
+    with Session(engine) as session:
+        pending = session.exec(select(ChargeAttempt)).one()
+    assert (pending.status, pending.key) == ("pending", crashing.seen)
+    replay = SandboxGateway()
+    advance(engine, replay, day(1) + timedelta(minutes=5))
+    assert replay.charges == [crashing.seen]
+    assert case_of(engine, invoice).outcome == "recovered"
+
+
+def test_a_gateway_bug_pauses_the_case_instead_of_failing_the_run(engine, settings):
+    invoice = failed_renewal(
+        engine, "bug", card="0002", decline="generic_decline", failed_at=FAILED
+    )
+
+    class Buggy(SandboxGateway):
+        def retry_charge(self, request):
+            raise ValueError("boom")
+
+    done = advance(engine, Buggy(), day(1))
+    assert done.counts["gateway_paused"] == 1
+    assert "ValueError in Buggy: boom" in case_of(engine, invoice).paused_reason
+
+
+def test_a_rate_limited_gateway_is_tried_again_at_the_next_run(engine, settings):
+    invoice = failed_renewal(
+        engine, "busy", card="0002", decline="generic_decline", failed_at=FAILED
+    )
+
+    class Busy(SandboxGateway):
+        def retry_charge(self, request):
+            self.keys = [*getattr(self, "keys", []), request.idempotency_key]
+            return ChargeResult(ChargeStatus.unavailable, message="429")
+
+    busy = Busy()
+    advance(engine, busy, day(0))
+    advance(engine, busy, day(1))
+    advance(engine, busy, day(1) + timedelta(hours=1))
+    assert busy.keys == ["dunning:in_busy:charge:1", "dunning:in_busy:charge:1.1"]
+    case = case_of(engine, invoice)
+    assert (case.status, case.retries) == ("open", 0)
+
+
+def test_a_card_is_charged_at_most_15_times_in_30_days_across_cases(engine, settings):
+    invoices = [
+        failed_renewal(engine, f"many{n}", card="0002", decline="generic_decline", failed_at=FAILED)
+        for n in range(5)
+    ]
+    # one card shared by five subscriptions (a family paying for everyone)
+    for n in range(5):
+        set_card(engine, f"sub_many{n}", "0002")
+    Month(engine, settings).run(range(9))
+    with Session(engine) as session:
+        charged = session.exec(select(ChargeAttempt)).all()
+    assert len(charged) == 15 and len({c.card for c in charged}) == 1
+    assert {case_of(engine, i).outcome for i in invoices} == {"canceled"}
+
+
+def test_valuable_members_get_a_person_at_once_with_the_history(engine, settings):
+    failed_renewal(
+        engine, "vip", card="0069", decline="expired_card", failed_at=FAILED, amount_minor=60_000
+    )
+    policy = DunningPolicy(escalate_value_minor=50_000, escalate_value="plan_price")
+    month = Month(engine, settings, policy=policy).run(range(4))
+    assert month.timeline("tickets") == {0: ["escalation"]}
+    ticket = month.ops.sent[0]
+    assert ticket.fields["email"] == "m-sub_vip@example.com"
+    assert ticket.fields["history"][0]["what"] == "payment failed: expired_card"
+    assert "Suggested message" in ticket.text and ticket.key.startswith("dunning-ops:escalation:")
+
+
+def test_french_members_get_french_emails(engine, settings):
+    failed_renewal(
+        engine,
+        "fr",
+        card="0002",
+        decline="generic_decline",
+        failed_at=FAILED,
+        locale="fr",
+        time_zone="Europe/Paris",
+    )
+    month = Month(engine, settings).run(range(1))
+    first = month.member.sent[0]
+    assert "n'a pas abouti" in first.subject and "19,99" in first.text
+    assert "nous réessaierons le 2 décembre 2026" in first.text
+
+
+def test_the_final_action_is_announced_once_as_a_closed_case(engine, settings):
+    failed_renewal(engine, "gone", card="9987", decline="lost_card", failed_at=FAILED)
+    Month(engine, settings).run(range(9))
+    closed = cases.closed_unannounced(engine)
+    assert len(closed) == 1
+    event = cases.case_event(closed[0])
+    assert event["event"] == "memberflow.dunning.canceled"
+    assert event["payload"]["involuntary_churn"] is True
+    assert event["resource"]["prefect.resource.id"] == "memberflow.subscription.sub_gone"
+    cases.mark_announced(engine, [closed[0]["id"]], day(9))
+    assert cases.closed_unannounced(engine) == []
+    with Session(engine) as session:
+        assert session.exec(select(Invoice)).one().status == "open"  # the provider decides

@@ -34,13 +34,13 @@ def resolve_ops_output(reference: str, settings: Settings) -> Output:
     )
 
 
-def _chosen_invoices(db, invoice_id: int, subscription_id: int) -> list[int] | None:
-    """A triggered run's invoices: the one that failed, or a subscription's with a new card.
+def _chosen_invoices(db, invoice_id: int, subscription_id: int, member_id: int) -> list[int] | None:
+    """A triggered run's invoices: the one that failed, or those a new card may settle.
     None (a scheduled run) means every open case."""
     if invoice_id:
         return [invoice_id]
-    if subscription_id:
-        return open_invoice_ids(db, subscription_id)
+    if subscription_id or member_id:
+        return open_invoice_ids(db, subscription_id=subscription_id, member_id=member_id)
     return None
 
 
@@ -53,6 +53,7 @@ def dunning(
     ops_output: str = "",
     invoice_id: int = 0,
     subscription_id: int = 0,
+    member_id: int = 0,
     event: str = "",
     webhook_id: int = 0,
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500,
@@ -67,6 +68,7 @@ def dunning(
         ops_output: Where tickets and alerts go (Zapier, a webhook...); empty writes .eml files.
         invoice_id: Only this invoice (a payment-failed event's), opening its case if needed.
         subscription_id: Only this subscription's open cases (a card-updated event's).
+        member_id: Only this member's open cases (a card-updated event without a subscription).
         event: The memberflow event that triggered the run, if any (shown in the logs).
         webhook_id: The inbox row of that event (`memberflow ingress inbox`).
         batch_size: Cases per task run.
@@ -77,7 +79,7 @@ def dunning(
     require_schema(db)
     if event:
         log.info("triggered by %s (webhook %s)", event, webhook_id)
-    only = _chosen_invoices(db, invoice_id, subscription_id)
+    only = _chosen_invoices(db, invoice_id, subscription_id, member_id)
     pay, member_out = resolve_gateway(gateway), resolve_output(output, settings)
     ops_out = resolve_ops_output(ops_output, settings)
     channels = Channels(member=member_out.channel, ops=ops_out.channel)

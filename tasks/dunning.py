@@ -2,7 +2,6 @@
 
 from datetime import UTC, datetime
 
-from prefect import task
 from prefect.events import emit_event
 from sqlalchemy import Engine
 
@@ -14,7 +13,7 @@ advance_batch = batch_task(cases.advance_batch, name="advance_cases")
 count_open = batch_task(cases.count_open, name="count_open_cases")
 
 
-@task(retries=2, retry_delay_seconds=5)
+@batch_task
 def announce_closed(db: Engine) -> int:
     """Emits one Prefect event per closed case not yet announced; returns how many.
 

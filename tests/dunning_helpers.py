@@ -125,3 +125,9 @@ def run_day(engine, settings, gateway, as_of, member_out, ops_out, policy=None):
     done = advance(engine, gateway, as_of, policy)
     deliver(engine, settings, as_of, member_out, ops_out)
     return done
+
+
+def subscription_of(engine: Engine, external_id: str) -> Subscription:
+    with Session(engine) as session:
+        query = select(Subscription).where(Subscription.external_id == external_id)
+        return session.exec(query).one()

@@ -5,6 +5,9 @@ from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 import blocks
 from blocks.base import Output
+from blocks.gateway import load_gateway
+from blocks.sandbox_gateway import SandboxGateway
+from blocks.stripe_gateway import StripeGateway
 
 BUILT_IN = [
     blocks.FileOutput,
@@ -19,6 +22,23 @@ class TestOutputBlocks(BlockStandardTestSuite):
     @pytest.fixture(params=BUILT_IN, ids=lambda cls: cls.__name__)
     def block(self, request):
         return request.param
+
+
+class TestGatewayBlocks(BlockStandardTestSuite):
+    @pytest.fixture(params=[SandboxGateway, StripeGateway], ids=lambda cls: cls.__name__)
+    def block(self, request):
+        return request.param
+
+
+def test_the_stripe_key_is_masked_and_a_saved_gateway_loads_by_reference(prefect_harness):
+    stripe = StripeGateway(api_key="rk_live_secretvalue")
+    assert "rk_live_secretvalue" not in repr(stripe)
+    SandboxGateway(funds_arrive_after_days=2).save("blocks-test", overwrite=True)
+    loaded = load_gateway("memberflow-sandbox-gateway/blocks-test")
+    assert isinstance(loaded, SandboxGateway) and loaded.funds_arrive_after_days == 2
+    blocks.FileOutput(directory="x").save("not-a-gateway", overwrite=True)
+    with pytest.raises(TypeError, match="not a payment gateway"):
+        load_gateway("memberflow-file-output/not-a-gateway")
 
 
 def test_every_built_in_output_is_discovered():

@@ -11,7 +11,7 @@ from blocks.sandbox_gateway import SandboxGateway
 from memberflow.dunning import cases
 from memberflow.dunning.charges import ChargeResult, ChargeStatus
 from memberflow.dunning.policy import DunningPolicy, FinalAction, ProductDunning
-from memberflow.models import ChargeAttempt, Invoice, Subscription, Touchpoint
+from memberflow.models import ChargeAttempt, Invoice, Touchpoint
 from tests.conftest import at
 from tests.dunning_helpers import (
     advance,
@@ -21,6 +21,7 @@ from tests.dunning_helpers import (
     pay_invoice,
     run_day,
     set_card,
+    subscription_of,
 )
 from tests.test_engine import Recorder
 
@@ -61,13 +62,6 @@ class Month:
         return {n: steps for n, steps in getattr(self, kind).items() if steps}
 
 
-def subscription(engine, external_id) -> Subscription:
-    with Session(engine) as session:
-        return session.exec(
-            select(Subscription).where(Subscription.external_id == external_id)
-        ).one()
-
-
 def test_insufficient_funds_is_retried_on_schedule_until_the_money_arrives(engine, settings):
     invoice = failed_renewal(
         engine, "soft", card="9995", decline="insufficient_funds", failed_at=FAILED
@@ -87,7 +81,7 @@ def test_insufficient_funds_is_retried_on_schedule_until_the_money_arrives(engin
         "retry 3 (schedule)",
         1999,
     )
-    assert subscription(engine, "sub_soft").status == "active"
+    assert subscription_of(engine, "sub_soft").status == "active"
     first = month.member.sent[0]
     assert "didn't go through" in first.subject and "it happens" in first.text.lower()
     assert "we'll try again on December 2, 2026" in first.text
@@ -109,7 +103,7 @@ def test_a_soft_decline_that_never_clears_ends_in_the_final_action(engine, setti
     assert month.timeline("tickets") == {3: ["escalation"]}
     case = case_of(engine, invoice)
     assert (case.status, case.outcome, case.final_action) == ("closed", "canceled", "cancel")
-    sub = subscription(engine, "sub_broke")
+    sub = subscription_of(engine, "sub_broke")
     assert (sub.status, sub.cancel_reason) == ("canceled", "payment_failed")
     assert cases.is_involuntary(sub.cancel_reason)
     last, final = month.member.sent[2], month.member.sent[3]
@@ -161,7 +155,7 @@ def test_a_stolen_card_is_never_charged_and_the_product_decides_the_end(engine, 
     case = case_of(engine, invoice)
     assert (case.outcome, case.final_action) == ("unpaid", "unpaid")
     assert case.access_until == day(8) + timedelta(days=5)
-    assert subscription(engine, "sub_stolen").status == "unpaid"
+    assert subscription_of(engine, "sub_stolen").status == "unpaid"
     final = month.member.sent[-1]
     assert (
         "put on hold" in final.subject and "you keep access until December 14, 2026" in final.text

@@ -135,7 +135,7 @@ def test_a_stripe_payment_failure_starts_the_triggered_deployment(ingress_settin
         assert accepted["event"] == "memberflow.payment.failed"
         again = post_signed(ingress.url, failed, ingress_settings)  # Stripe retries
         assert again["status"] == "duplicate"
-        [run] = wait_for(lambda: flow_runs_of("webhook-event/on-payment-failed"), seconds=90)
+        [run] = wait_for(lambda: flow_runs_of("dunning/on-payment-failed"), seconds=90)
         engine = database.get_engine(ingress_settings.database_url)
         assert inbox.count_unemitted(engine) == 0
 
@@ -148,9 +148,13 @@ def test_a_stripe_payment_failure_starts_the_triggered_deployment(ingress_settin
         "webhook_id": accepted["webhook_id"],
         "subscription_id": sub_id,
         "invoice_id": invoice_id,
+        # the deployment's own parameters, which ops edit in the UI
+        "gateway": "",
+        "output": "",
+        "ops_output": "",
     }
     time.sleep(3)  # a second run would have appeared by now
-    assert len(flow_runs_of("webhook-event/on-payment-failed")) == 1
+    assert len(flow_runs_of("dunning/on-payment-failed")) == 1
     assert flow_runs_of("webhook-event/on-subscription-canceled") == []
 
 

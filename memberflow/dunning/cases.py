@@ -198,12 +198,15 @@ def count_open(engine: Engine, invoice_ids: list[int] | None = None) -> int:
         return conn.execute(query).scalar_one()
 
 
-def open_invoice_ids(engine: Engine, subscription_id: int) -> list[int]:
-    """The invoices of a subscription with an open case (a new card retries them at once)."""
-    query = select(case.c.invoice_id).where(
-        case.c.subscription_id == subscription_id,
-        case.c.status.in_([CaseStatus.open, CaseStatus.paused]),
-    )
+def open_invoice_ids(engine: Engine, *, subscription_id: int = 0, member_id: int = 0) -> list[int]:
+    """The invoices with an open case of a subscription, or of all a member's subscriptions
+    (a new card is the member's: every case it can settle is retried at once)."""
+    query = select(case.c.invoice_id).where(case.c.status.in_([CaseStatus.open, CaseStatus.paused]))
+    if subscription_id:
+        query = query.where(case.c.subscription_id == subscription_id)
+    else:
+        mine = select(subscription.c.id).where(subscription.c.member_id == member_id)
+        query = query.where(case.c.subscription_id.in_(mine))
     with engine.connect() as conn:
         return list(conn.execute(query).scalars())
 

@@ -5,25 +5,13 @@ from datetime import timedelta
 from pydantic import Field, PrivateAttr
 
 from blocks.gateway import PaymentGateway
-from memberflow.dunning.charges import ChargeRequest, ChargeResult, ChargeStatus
-
-# Last four digits of Stripe's test cards (https://docs.stripe.com/testing), and what a retry of
-# an invoice on that card does here. Any other card succeeds.
-CARDS: dict[str, tuple[ChargeStatus, str | None]] = {
-    "4242": (ChargeStatus.succeeded, None),
-    "4444": (ChargeStatus.succeeded, None),
-    "9995": (ChargeStatus.declined, "insufficient_funds"),  # until the funds arrive
-    "0002": (ChargeStatus.declined, "generic_decline"),  # soft, and never clears
-    "0119": (ChargeStatus.declined, "processing_error"),
-    "0069": (ChargeStatus.declined, "expired_card"),
-    "0127": (ChargeStatus.declined, "incorrect_cvc"),
-    "3155": (ChargeStatus.declined, "authentication_required"),
-    "9987": (ChargeStatus.declined, "lost_card"),
-    "9979": (ChargeStatus.declined, "stolen_card"),
-    "0019": (ChargeStatus.declined, "fraudulent"),
-    "0000": (ChargeStatus.gateway_error, None),  # the gateway is down or misconfigured
-}
-FUNDS_ARRIVE = "9995"
+from memberflow.dunning.charges import (
+    FUNDS_ARRIVE,
+    TEST_CARDS,
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+)
 
 
 class SandboxGateway(PaymentGateway):
@@ -64,7 +52,7 @@ class SandboxGateway(PaymentGateway):
     def _outcome(self, request: ChargeRequest) -> ChargeResult:
         if not request.card_last4:
             return ChargeResult(ChargeStatus.declined, "no_payment_method", message="no card")
-        status, code = CARDS.get(request.card_last4, (ChargeStatus.succeeded, None))
+        status, code = TEST_CARDS.get(request.card_last4, (ChargeStatus.succeeded, None))
         waited = request.attempted_at - request.failed_at
         if request.card_last4 == FUNDS_ARRIVE and waited >= timedelta(
             days=self.funds_arrive_after_days

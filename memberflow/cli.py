@@ -16,8 +16,9 @@ from sqlalchemy.engine import make_url
 
 from memberflow import db as database
 from memberflow import localserver, store
+from memberflow.dunning import cases as dunning_cases
 from memberflow.importer import import_csv
-from memberflow.models import TouchpointStatus
+from memberflow.models import CaseStatus, TouchpointStatus
 from memberflow.reminders import DEFAULT_STEPS, anchor_for, message_fields
 from memberflow.rendering import Renderer, TemplateProblem
 from memberflow.samples import sample_fields
@@ -143,6 +144,62 @@ def run_reminders(
     _print_table(rows)
 
 
+@run_app.command("dunning")
+def run_dunning(
+    as_of: Annotated[str | None, typer.Option(help="ISO time, e.g. 2026-12-01T09:00:00Z.")] = None,
+    gateway: Annotated[str, typer.Option(help="Saved gateway Block; default: sandbox.")] = "",
+    output: Annotated[str, typer.Option(help="Saved output Block for member emails.")] = "",
+    ops_output: Annotated[str, typer.Option(help="Saved output Block for tickets.")] = "",
+    batch_size: Annotated[int, typer.Option(min=1)] = 500,
+) -> None:
+    """One run of the dunning flow: advance every open case at a moment (default: now)."""
+    from flows.dunning import dunning
+
+    summary = dunning(
+        as_of=_parse_moment(as_of),
+        gateway=gateway,
+        output=output,
+        ops_output=ops_output,
+        batch_size=batch_size,
+    )
+    _print_table([{"measure": name, "value": value} for name, value in summary.items()])
+
+
+# -- dunning cases ---------------------------------------------------------------------------
+
+cases_app = typer.Typer(help="Dunning cases: list them, resume paused ones.")
+app.add_typer(cases_app, name="cases")
+
+
+@cases_app.callback(invoke_without_command=True)
+def cases_list(
+    context: typer.Context,
+    status: Annotated[
+        list[CaseStatus] | None, typer.Option(help="open, paused or closed; repeat for several.")
+    ] = None,
+) -> None:
+    """One line per dunning case: its decline, retries, emails, escalation and outcome."""
+    if context.invoked_subcommand is not None:
+        return
+    rows = dunning_cases.list_cases(_engine(), [s.value for s in status or ()])
+    for row in rows:
+        for name in ("opened_at", "next_retry_at", "escalated_at"):
+            row[name] = row[name].isoformat(timespec="minutes") if row[name] else None
+    _print_table(rows)
+
+
+@cases_app.command("resume")
+def cases_resume(
+    invoices: Annotated[list[str] | None, typer.Argument(help="Invoice external ids.")] = None,
+    all_paused: Annotated[bool, typer.Option("--all", help="Every paused case.")] = False,
+) -> None:
+    """Reopen cases paused by a gateway error, once the gateway is fixed."""
+    if not invoices and not all_paused:
+        _fail("name the invoices to resume, or pass --all")
+    resumed = dunning_cases.resume(_engine(), None if all_paused else invoices)
+    print(f"{resumed} case(s) resumed; the next dunning run retries them")
+
+
 # -- templates -------------------------------------------------------------------------------
 
 
@@ -222,7 +279,14 @@ def demo(
     ] = True,
 ) -> None:
     """A demo business, then one reminder run per simulated day, under a local Prefect server."""
-    from memberflow.demo import demo_rows, demo_start, renew_due, write_csv
+    from memberflow.demo import (
+        demo_rows,
+        demo_start,
+        dunning_summary,
+        members_update_cards,
+        renew_due,
+        write_csv,
+    )
 
     settings = get_settings()
     url = make_url(settings.database_url)
@@ -245,24 +309,41 @@ def demo(
     report = import_csv(_engine(), csv_path)
     print(f"demo business: {report.loaded} subscriptions from {csv_path}\n")
 
+    from flows.dunning import dunning
     from flows.reminders import reminders
 
     daily = []
     for day in range(days):
         as_of = start + timedelta(days=day)
         total = reminders(as_of=as_of)[-1]
-        renew_due(_engine(), as_of)
+        renewed, failed = renew_due(_engine(), as_of)
+        members_update_cards(_engine(), as_of)
+        recovery = dunning(as_of=as_of + timedelta(hours=1))
         daily.append(
-            {"day": as_of.date().isoformat(), **{k: v for k, v in total.items() if k != "step"}}
+            {
+                "day": as_of.date().isoformat(),
+                **{k: v for k, v in total.items() if k != "step"},
+                "renewals_paid": renewed,
+                "renewals_failed": failed,
+                "retries": recovery["retries"],
+                "recovered": recovery["recovered"],
+                "dunning_emails": recovery["emails_sent"],
+            }
         )
         print(
-            f"  {as_of.date()}: sent {total['sent']}, expired {total['expired']}", file=sys.stderr
+            f"  {as_of.date()}: reminders sent {total['sent']}, renewals {renewed} paid "
+            f"{failed} failed, dunning recovered {recovery['recovered']}",
+            file=sys.stderr,
         )
     print()
     _print_table(daily)
     sent = sum(row["sent"] for row in daily)
     print(f"\n{sent} reminders written to {settings.outbox_dir.resolve()}/ as .eml files")
-    print(f"Runs, logs and artifacts: {api.removesuffix('/api')} (flow 'billing-reminders')")
+    print("\nFailed renewals, by how they ended and which step ended them:")
+    _print_table(dunning_summary(_engine()))
+    print("(memberflow cases lists each one; ops tickets are in the outbox's ops/ folder)")
+    ui = api.removesuffix("/api")
+    print(f"Runs, logs and artifacts: {ui} (flows 'billing-reminders' and 'dunning')")
     if started:
         print("The Prefect server keeps running; stop it with: make stop-server")
 

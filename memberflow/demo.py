@@ -5,10 +5,13 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, and_, update
+from sqlalchemy import Engine, and_, select, update
 
+from memberflow.dunning.cases import case
+from memberflow.dunning.charges import TEST_CARDS, ChargeStatus
+from memberflow.money import format_money
 from memberflow.schedule import add_interval
-from memberflow.store import subscription
+from memberflow.store import invoice, subscription
 
 PRODUCTS = [
     # external id, name, interval, amount (minor), currency, value amplifier
@@ -117,11 +120,23 @@ def demo_rows(start: datetime, members: int = 300, seed: int = 7) -> list[dict]:
                 "interval": interval,
                 "current_period_end": period_end.isoformat(),
                 "trial_end": period_end.isoformat() if status == "trialing" else "",
-                "card_last4": f"{rng.randint(0, 9999):04d}",
+                "card_last4": _demo_card(rng),
                 "card_expiry": f"{expiry.month:02d}/{expiry.year}",
             }
         )
     return rows
+
+
+# About one renewal in eight fails, for the reasons small businesses see most.
+FAILING_CARDS = ["9995"] * 5 + ["0002"] * 3 + ["0069"] * 4 + ["9979"] + ["0000"]
+
+
+def _demo_card(rng: random.Random) -> str:
+    if rng.random() < 0.12:
+        return rng.choice(FAILING_CARDS)
+    while (last4 := f"{rng.randint(0, 9999):04d}") in TEST_CARDS:
+        pass
+    return last4
 
 
 def write_csv(path: Path, rows: list[dict]) -> Path:
@@ -132,12 +147,14 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def renew_due(engine: Engine, as_of: datetime) -> int:
-    """Stands in for the payment provider: renews what fell due by `as_of`, ends finished trials.
+def renew_due(engine: Engine, as_of: datetime) -> tuple[int, int]:
+    """Stands in for the payment provider: charges what fell due by `as_of` on the member's card
+    (the sandbox's test cards decide), records the invoice, ends finished trials.
 
-    Returns how many subscriptions moved to a new period.
+    A failed charge leaves an open invoice with its decline code and the subscription past due,
+    as Stripe does; dunning takes it from there. Returns (renewed, failed).
     """
-    moved = 0
+    renewed = failed = 0
     with engine.begin() as conn:
         due = conn.execute(
             subscription.select().where(
@@ -148,14 +165,91 @@ def renew_due(engine: Engine, as_of: datetime) -> int:
             )
         ).all()
         for row in due:
-            next_end = add_interval(row.current_period_end, row.interval)
+            status, decline = TEST_CARDS.get(row.card_last4, (ChargeStatus.succeeded, None))
+            paid = status is ChargeStatus.succeeded
+            conn.execute(
+                invoice.insert().values(
+                    external_id=f"in_{row.external_id}_{row.current_period_end:%Y%m%d}",
+                    subscription_id=row.id,
+                    amount_minor=row.amount_minor,
+                    currency=row.currency,
+                    status="paid" if paid else "open",
+                    attempt_count=1,
+                    decline_code=None if paid else decline or "processing_error",
+                    paid_at=row.current_period_end if paid else None,
+                    provider_updated_at=row.current_period_end,
+                )
+            )
             conn.execute(
                 update(subscription)
                 .where(subscription.c.id == row.id)
-                .values(status="active", current_period_end=next_end, trial_end=None)
+                .values(
+                    status="active" if paid else "past_due",
+                    current_period_end=add_interval(row.current_period_end, row.interval),
+                    trial_end=None,
+                )
             )
-            moved += 1
-    return moved
+            renewed, failed = renewed + paid, failed + (not paid)
+    return renewed, failed
+
+
+def members_update_cards(engine: Engine, as_of: datetime) -> int:
+    """Half the members told their card expired put in a new one two days later."""
+    two_days_ago = as_of - timedelta(days=2)
+    with engine.begin() as conn:
+        waiting = conn.execute(
+            select(subscription.c.id)
+            .join(case, case.c.subscription_id == subscription.c.id)
+            .where(
+                case.c.status == "open",
+                case.c.decline_code == "expired_card",
+                case.c.opened_at <= two_days_ago,
+                subscription.c.card_last4 == "0069",
+                subscription.c.id % 2 == 0,
+            )
+        ).scalars()
+        ids = list(waiting)
+        conn.execute(
+            update(subscription)
+            .where(subscription.c.id.in_(ids))
+            .values(card_last4="4242", card_exp_month=12, card_exp_year=as_of.year + 3)
+        )
+    return len(ids)
+
+
+def dunning_summary(engine: Engine) -> list[dict]:
+    """Cases by how they ended and which step ended them, with the money and the days."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                case.c.status,
+                case.c.outcome,
+                case.c.recovered_by,
+                invoice.c.currency,
+                invoice.c.amount_minor,
+                case.c.opened_at,
+                case.c.closed_at,
+            ).join(invoice, invoice.c.id == case.c.invoice_id)
+        ).all()
+    groups: dict[tuple, list] = {}
+    for row in rows:
+        groups.setdefault((row.outcome or row.status, row.recovered_by or ""), []).append(row)
+    summary = []
+    for (outcome, by), members in sorted(groups.items()):
+        days = [(r.closed_at - r.opened_at).days for r in members if r.closed_at]
+        amounts: dict[str, int] = {}
+        for r in members:
+            amounts[r.currency] = amounts.get(r.currency, 0) + r.amount_minor
+        summary.append(
+            {
+                "outcome": outcome,
+                "by": by,
+                "cases": len(members),
+                "amount": ", ".join(format_money(v, c, "en") for c, v in sorted(amounts.items())),
+                "avg_days": round(sum(days) / len(days), 1) if days else None,
+            }
+        )
+    return summary
 
 
 def demo_start(today: datetime | None = None) -> datetime:

@@ -223,7 +223,7 @@ class DunningCase(SQLModel, table=True):
     decline_code: str | None = Field(default=None, max_length=64)
     advice_code: str | None = Field(default=None, max_length=64)
     opened_at: datetime = _utc()  # the failure the schedule counts from
-    card: str | None = Field(default=None, max_length=32)  # last4:mm/yyyy of the failing card
+    card: str | None = Field(default=None, max_length=300)  # member:last4:mm/yyyy that failed
     retries: int = 0  # charges memberflow attempted
     last_retry_at: datetime | None = _utc(nullable=True)
     next_retry_at: datetime | None = _utc(nullable=True)
@@ -257,7 +257,7 @@ class ChargeAttempt(SQLModel, table=True):
     case_id: int = Field(foreign_key="dunning_case.id", index=True)
     number: int  # 1 for the case's first retry
     reason: str = Field(max_length=32)  # schedule, payday, new_card
-    card: str | None = Field(default=None, max_length=32)
+    card: str | None = Field(default=None, max_length=300)
     attempted_at: datetime = _utc()
     status: str = Field(default=AttemptStatus.pending, max_length=16)
     decline_code: str | None = Field(default=None, max_length=64)

@@ -29,6 +29,7 @@ def failed_renewal(
     locale: str = "en",
     time_zone: str = "UTC",
     hosted_url: str | None = None,
+    member: str | None = None,
 ) -> int:
     """A member whose renewal on `card` (last four digits) failed with `decline`; the invoice id."""
     sub_id = add_subscription(
@@ -42,6 +43,7 @@ def failed_renewal(
         locale=locale,
         time_zone=time_zone,
         first_name=name.title(),
+        member=member,
     )
     set_card(engine, f"sub_{name}", card)
     with Session(engine) as session:

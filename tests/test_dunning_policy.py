@@ -188,6 +188,7 @@ def test_a_policy_whose_days_overrun_its_end_is_refused_with_the_reason():
 
 
 def test_card_identity_notices_a_new_card_or_a_renewed_expiry():
-    assert rules.card_identity("4242", 1, 2027) == "4242:01/2027"
-    assert rules.card_identity("4242", 1, 2027) != rules.card_identity("4242", 1, 2030)
-    assert rules.card_identity(None, 1, 2027) is None
+    assert rules.card_identity("m1", "4242", 1, 2027) == "m1:4242:01/2027"
+    assert rules.card_identity("m1", "4242", 1, 2027) != rules.card_identity("m1", "4242", 1, 2030)
+    assert rules.card_identity("m1", "4242", 1, 2027) != rules.card_identity("m2", "4242", 1, 2027)
+    assert rules.card_identity("m1", None, 1, 2027) is None

@@ -91,8 +91,10 @@ def open_cases(
             subscription.c.card_last4,
             subscription.c.card_exp_month,
             subscription.c.card_exp_year,
+            member.c.external_id.label("member_external_id"),
         )
         .join(subscription, subscription.c.id == invoice.c.subscription_id)
+        .join(member, member.c.id == subscription.c.member_id)
         .outerjoin(case, case.c.invoice_id == invoice.c.id)
         .where(
             case.c.id.is_(None),
@@ -118,7 +120,9 @@ def _new_case(row: Row) -> dict:
         "decline_code": row.decline_code,
         "advice_code": row.advice_code,
         "opened_at": _aware(row.failed_at),
-        "card": rules.card_identity(row.card_last4, row.card_exp_month, row.card_exp_year),
+        "card": rules.card_identity(
+            row.member_external_id, row.card_last4, row.card_exp_month, row.card_exp_year
+        ),
         "retries": 0,
         "notices": "",
         "recovered_minor": 0,
@@ -274,7 +278,9 @@ def _values(conn: Connection, rows: list[Row], policy: DunningPolicy) -> dict[in
 
 
 def facts_of(row: Any, card_attempts: int, value_minor: int) -> CaseFacts:
-    current = rules.card_identity(row.card_last4, row.card_exp_month, row.card_exp_year)
+    current = rules.card_identity(
+        row.member_external_id, row.card_last4, row.card_exp_month, row.card_exp_year
+    )
     return CaseFacts(
         opened_at=row.opened_at,
         time_zone=zone(row.time_zone),
@@ -337,15 +343,16 @@ class _Stepper:
             if result.status == ChargeStatus.unavailable:
                 done.counts["unavailable"] += 1
             facts = facts_of(row, cards[row.card], value_minor)
-        with self.engine.begin() as conn:
-            self._follow_up(conn, row, facts, done)
+        self._follow_up(row, facts, done)
         return done
 
     # -- retrying --------------------------------------------------------------------------
 
     def _retry(self, row: Row, reason: str) -> tuple[ChargeResult, Any]:
         number = row.retries + 1
-        card_now = rules.card_identity(row.card_last4, row.card_exp_month, row.card_exp_year)
+        card_now = rules.card_identity(
+            row.member_external_id, row.card_last4, row.card_exp_month, row.card_exp_year
+        )
         with self.engine.begin() as conn:  # recorded before the call: a replay reuses the key
             key = _charge_key(conn, row, number)
             _insert_ignoring_duplicates(
@@ -449,26 +456,34 @@ class _Stepper:
 
     # -- after any retry: notices, escalation, the final action ----------------------------
 
-    def _follow_up(self, conn: Connection, row: Row, facts: CaseFacts, done: Advance) -> None:
-        if rules.final_action_due(facts, self.policy, self.as_of):
-            action = self._final_action(conn, row)
-            done.counts[f"final_{action.value}"] += 1
+    def _follow_up(self, row: Row, facts: CaseFacts, done: Advance) -> None:
+        """Plans what is due now; most hourly runs find nothing and write nothing."""
+        policy, as_of = self.policy, self.as_of
+        final = rules.final_action_due(facts, policy, as_of)
+        notice = None if final else rules.notice_due(facts, policy, as_of)
+        escalate = not final and rules.should_escalate(facts, policy)
+        next_retry = None if final else rules.next_retry(facts, policy, as_of)
+        if not (final or notice or escalate) and next_retry == row.next_retry_at:
             return
-        values: dict[str, Any] = {"next_retry_at": rules.next_retry(facts, self.policy, self.as_of)}
-        notice = rules.notice_due(facts, self.policy, self.as_of)
-        if notice is not None:
-            context = self._context(facts, row)
-            self._plan(
-                conn, row, MEMBER_PIPELINE, notice.step, due_at=notice.due_at, context=context
-            )
-            values["notices"] = ",".join(sorted(facts.notices | {notice.step}))
-            done.counts["notices"] += 1
-        if rules.should_escalate(facts, self.policy):
-            context = self._context(facts, row) | {"history": _history(conn, row)}
-            self._plan(conn, row, OPS_PIPELINE, "escalation", due_at=self.as_of, context=context)
-            values["escalated_at"] = self.as_of
-            done.counts["escalations"] += 1
-        conn.execute(update(case).where(case.c.id == row.id).values(**values))
+        with self.engine.begin() as conn:
+            if final:
+                action = self._final_action(conn, row)
+                done.counts[f"final_{action.value}"] += 1
+                return
+            values: dict[str, Any] = {"next_retry_at": next_retry}
+            if notice is not None:
+                context = self._context(facts, row)
+                self._plan(
+                    conn, row, MEMBER_PIPELINE, notice.step, due_at=notice.due_at, context=context
+                )
+                values["notices"] = ",".join(sorted(facts.notices | {notice.step}))
+                done.counts["notices"] += 1
+            if escalate:
+                context = self._context(facts, row) | {"history": _history(conn, row)}
+                self._plan(conn, row, OPS_PIPELINE, "escalation", due_at=as_of, context=context)
+                values["escalated_at"] = as_of
+                done.counts["escalations"] += 1
+            conn.execute(update(case).where(case.c.id == row.id).values(**values))
 
     def _context(self, facts: CaseFacts, row: Row) -> dict:
         """What a message says happens next, fixed when it is planned."""

@@ -48,3 +48,22 @@ class Gateway(Protocol):
     name: str
 
     def retry_charge(self, request: ChargeRequest) -> ChargeResult: ...
+
+
+# Last four digits of Stripe's test cards (https://docs.stripe.com/testing), and what charging
+# that card does in the sandbox gateway and the demo. Any other card succeeds.
+TEST_CARDS: dict[str, tuple[ChargeStatus, str | None]] = {
+    "4242": (ChargeStatus.succeeded, None),
+    "4444": (ChargeStatus.succeeded, None),
+    "9995": (ChargeStatus.declined, "insufficient_funds"),  # until the funds arrive
+    "0002": (ChargeStatus.declined, "generic_decline"),  # soft, and never clears
+    "0119": (ChargeStatus.declined, "processing_error"),
+    "0069": (ChargeStatus.declined, "expired_card"),
+    "0127": (ChargeStatus.declined, "incorrect_cvc"),
+    "3155": (ChargeStatus.declined, "authentication_required"),
+    "9987": (ChargeStatus.declined, "lost_card"),
+    "9979": (ChargeStatus.declined, "stolen_card"),
+    "0019": (ChargeStatus.declined, "fraudulent"),
+    "0000": (ChargeStatus.gateway_error, None),  # the gateway is down or misconfigured
+}
+FUNDS_ARRIVE = "9995"

@@ -272,9 +272,12 @@ def final_action_due(facts: CaseFacts, policy: DunningPolicy, as_of: datetime) -
     return facts.status == CaseStatus.open and as_of >= final_action_at(facts, policy)
 
 
-def card_identity(last4: str | None, exp_month: int | None, exp_year: int | None) -> str | None:
-    """A card as memberflow knows it: enough to notice that the member put in a new one."""
+def card_identity(
+    member: str, last4: str | None, exp_month: int | None, exp_year: int | None
+) -> str | None:
+    """A member's card as memberflow knows it: enough to notice that they put in a new one,
+    and to count its charges across their subscriptions (never across members)."""
     if not last4:
         return None
     expiry = f"{exp_month:02d}/{exp_year}" if exp_month and exp_year else "?"
-    return f"{last4}:{expiry}"
+    return f"{member}:{last4}:{expiry}"

@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install demo test lint bench bench-ingress stop-server clean
+.PHONY: install demo test lint bench bench-ingress bench-dunning stop-server clean
 
 $(BIN)/memberflow: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +30,9 @@ bench: install  ## benchmarks: pipeline vs a plain-Python loop, printed as a tab
 
 bench-ingress: install  ## 30 s of signed Stripe webhooks: the ingress vs a plain receiver
 	$(BIN)/python -m bench.ingress
+
+bench-dunning: install  ## 20,000 open dunning cases in one run: the flow vs a plain loop
+	$(BIN)/python -m bench.dunning
 
 stop-server:
 	$(BIN)/memberflow server stop

@@ -10,16 +10,15 @@ child process of its own, on its own copy of the database.
 """
 
 import argparse
-import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from bench.child import measure, report_result, settle
 
 FAILED = datetime(2026, 12, 1, 0, tzinfo=UTC)
 DAY0 = FAILED + timedelta(hours=1)
@@ -191,23 +190,7 @@ def run_pipeline(database: Path) -> dict:
 
 def child(kind: str, database: str) -> None:
     result = {"plain": run_plain, "pipeline": run_pipeline}[kind](Path(database))
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result))
-
-
-def measure(kind: str, database: Path) -> dict:
-    command = [sys.executable, "-m", "bench.dunning", "--child", kind, str(database)]
-    env = {
-        **os.environ,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode or not lines:
-        raise RuntimeError(f"{kind} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1].removeprefix("RESULT "))
+    report_result(result)
 
 
 def main() -> None:
@@ -218,7 +201,6 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
-    from bench.reminders import settle
 
     work = Path(tempfile.mkdtemp(prefix="memberflow-bench-dunning-"))
     try:
@@ -230,7 +212,7 @@ def main() -> None:
         for kind in ("plain", "pipeline"):
             database = work / f"{kind}.db"
             shutil.copy(template, database)
-            results[kind] = measure(kind, database)
+            results[kind] = measure("bench.dunning", kind, str(database))
             print(f"  {kind}: {results[kind]}", file=sys.stderr)
         report(results)
     finally:

@@ -7,9 +7,7 @@ receiver runs in another. Printed: items, seconds, items per second, ratio, peak
 """
 
 import argparse
-import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -17,6 +15,8 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from bench.child import measure, report_result, settle
 
 RENEWAL = datetime(2026, 12, 8, 12, tzinfo=UTC)
 AS_OF = datetime(2026, 12, 1, 23, tzinfo=UTC)  # every zone's 09:00 on Dec 1 has passed
@@ -145,32 +145,10 @@ def run_selection(database: Path) -> dict:
 def child(kind: str, database: str, url: str) -> None:
     runner = {"plain": run_plain, "pipeline": run_pipeline, "selection": run_selection}[kind]
     result = runner(Path(database), url) if kind != "selection" else runner(Path(database))
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result))
+    report_result(result)
 
 
 # -- the conductor ---------------------------------------------------------------------------
-
-
-def measure(kind: str, database: Path, url: str = "") -> dict:
-    command = [sys.executable, "-m", "bench.reminders", "--child", kind, str(database), url]
-    env = {
-        **os.environ,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode or not lines:
-        raise RuntimeError(f"{kind} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1].removeprefix("RESULT "))
-
-
-def settle() -> None:
-    """Flush the build's dirty pages first, so that the next measurement does not pay for them."""
-    os.sync()
-    time.sleep(2)
 
 
 def receiver_stats(url: str) -> dict:
@@ -208,7 +186,7 @@ def main() -> None:
                 database = work / f"{kind}{due}.db"
                 shutil.copy(template, database)
                 before = receiver_stats(url)
-                result = measure(kind, database, f"{url}/hook")
+                result = measure("bench.reminders", kind, str(database), f"{url}/hook")
                 after = receiver_stats(url)
                 result["posted"] = after["requests"] - before["requests"]
                 results.append({"run": kind, "due": due, **result})
@@ -217,7 +195,7 @@ def main() -> None:
         print(f"building {args.population:,} subscriptions...", file=sys.stderr)
         build_database(population, total=args.population, due=args.population * 33 // 1000)
         settle()
-        selection = measure("selection", population)
+        selection = measure("bench.reminders", "selection", str(population), "")
         report(results, selection, args.population)
     finally:
         receiver.terminate()

@@ -143,3 +143,19 @@ def test_ingress_replay_explains_a_missing_secret_and_a_dead_ingress(settings, t
     payload.write_text("{}")
     result = runner.invoke(app, ["ingress", "replay", str(payload), "--provider", "stripe"])
     assert result.exit_code == 1 and "MEMBERFLOW_STRIPE_WEBHOOK_SECRET" in result.output
+
+
+def test_cases_are_listed_and_resume_needs_to_be_told_which(settings, engine):
+    from memberflow.dunning import cases
+    from memberflow.dunning.policy import DunningPolicy
+    from tests.dunning_helpers import failed_renewal
+
+    failed_renewal(
+        engine, "cli", card="0069", decline="expired_card", failed_at=at("2026-12-01 09:00")
+    )
+    cases.open_cases(engine, as_of=at("2026-12-01 10:00"), policy=DunningPolicy())
+    listed = invoke("cases", "--status", "open")
+    assert "in_cli" in listed.output and "needs_member" in listed.output
+    refused = runner.invoke(app, ["cases", "resume"])
+    assert refused.exit_code == 1 and "--all" in refused.output
+    assert "0 case(s) resumed" in invoke("cases", "resume", "--all").output

@@ -356,3 +356,18 @@ def test_the_final_action_is_announced_once_as_a_closed_case(engine, settings):
     assert cases.closed_unannounced(engine) == []
     with Session(engine) as session:
         assert session.exec(select(Invoice)).one().status == "open"  # the provider decides
+
+
+def test_a_voided_invoice_is_written_off_and_listed_with_its_case(engine, settings):
+    invoice = failed_renewal(
+        engine, "void", card="0002", decline="generic_decline", failed_at=FAILED
+    )
+    advance(engine, SandboxGateway(), day(0))
+    with engine.begin() as conn:
+        conn.execute(Invoice.__table__.update().values(status="void"))
+    assert advance(engine, SandboxGateway(), day(1)).counts["written_off"] == 1
+    case = case_of(engine, invoice)
+    assert (case.outcome, case.recovered_by, case.recovered_minor) == ("written_off", None, 0)
+    [listed] = cases.list_cases(engine, ["closed"])
+    assert (listed["invoice"], listed["outcome"]) == ("in_void", "written_off")
+    assert cases.list_cases(engine, ["open"]) == []

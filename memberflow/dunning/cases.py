@@ -313,8 +313,9 @@ class _Stepper:
                 if row.invoice_status == InvoiceStatus.paid
                 else CaseOutcome.written_off
             )
+            paid = outcome == CaseOutcome.paid_elsewhere
             with self.engine.begin() as conn:
-                self._close(conn, row, outcome, recovered_by="outside memberflow")
+                self._close(conn, row, outcome, recovered_by="outside memberflow" if paid else None)
             done.counts[outcome.value] += 1
             return done
         if row.status == CaseStatus.paused:
@@ -325,7 +326,6 @@ class _Stepper:
         if slot is not None:
             reason = rules.retry_reason(facts, self.policy, slot)
             result, row = self._retry(row, reason)
-            cards[row.card] += 1
             done.counts["retries"] += 1
             if result.paid:
                 outcome = (
@@ -342,6 +342,8 @@ class _Stepper:
                 return done
             if result.status == ChargeStatus.unavailable:
                 done.counts["unavailable"] += 1
+            else:
+                cards[row.card] += 1  # a decline counts against the card's 30-day cap
             facts = facts_of(row, cards[row.card], value_minor)
         self._follow_up(row, facts, done)
         return done

@@ -233,7 +233,8 @@ def dunning_summary(engine: Engine) -> list[dict]:
         ).all()
     groups: dict[tuple, list] = {}
     for row in rows:
-        groups.setdefault((row.outcome or row.status, row.recovered_by or ""), []).append(row)
+        state = row.outcome or ("gateway alert, waiting" if row.status == "paused" else "open")
+        groups.setdefault((state, row.recovered_by or ""), []).append(row)
     summary = []
     for (outcome, by), members in sorted(groups.items()):
         days = [(r.closed_at - r.opened_at).days for r in members if r.closed_at]

@@ -118,7 +118,6 @@ def run_plain(database: Path) -> dict:
             category=Category(category),
             status=CaseStatus(status),
             retries=tries,
-            failed_retries=tries,
             last_retry_at=datetime.fromisoformat(last).replace(tzinfo=UTC) if last else None,
             card_changed=current is not None and current != card,
             card_attempts_30d=charged.get(current, 0),

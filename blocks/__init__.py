@@ -5,9 +5,7 @@ import inspect
 import logging
 from importlib.metadata import entry_points
 
-from prefect.blocks.core import Block
-
-from blocks.base import Output
+from blocks.base import Output, load_block
 from blocks.file import FileOutput
 from blocks.script import ScriptOutput
 from blocks.smtp import SmtpOutput
@@ -55,7 +53,4 @@ def _concrete_subclasses(cls: type) -> list[type]:
 def load_output(reference: str) -> Output:
     """A saved output Block by `block-type-slug/name`, e.g. `memberflow-smtp-output/production`."""
     discover_outputs()  # importing plugin classes lets Prefect resolve their block types
-    block = Block.load(reference)
-    if not isinstance(block, Output):
-        raise TypeError(f"block {reference!r} is a {type(block).__name__}, not an output")
-    return block
+    return load_block(reference, Output, "an output")

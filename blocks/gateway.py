@@ -4,7 +4,7 @@ from abc import ABC, abstractmethod
 
 from prefect.blocks.core import Block
 
-from blocks.base import DOCS
+from blocks.base import DOCS, load_block
 from memberflow.dunning.charges import ChargeRequest, ChargeResult
 
 
@@ -28,7 +28,4 @@ class PaymentGateway(Block, ABC):
 
 def load_gateway(reference: str) -> PaymentGateway:
     """A saved gateway Block by `block-type-slug/name`, e.g. `memberflow-stripe-gateway/live`."""
-    block = Block.load(reference)
-    if not isinstance(block, PaymentGateway):
-        raise TypeError(f"block {reference!r} is a {type(block).__name__}, not a payment gateway")
-    return block
+    return load_block(reference, PaymentGateway, "a payment gateway")

@@ -10,14 +10,14 @@ from pydantic import Field
 from blocks import FileOutput, Output
 from blocks.gateway import PaymentGateway, load_gateway
 from blocks.sandbox_gateway import SandboxGateway
-from flows.pipeline import cursor_loop, resolve_output, run_pipeline
+from flows.pipeline import cursor_loop, resolve_output, run_pipeline, with_progress
 from memberflow.db import get_engine, require_schema
 from memberflow.dunning.cases import Advance, Channels, open_invoice_ids
 from memberflow.dunning.notices import NoticePipeline
 from memberflow.dunning.policy import DunningPolicy
 from memberflow.settings import Settings, get_settings
 from tasks.dunning import advance_batch, announce_closed, count_open, open_cases
-from tasks.report import publish_cases, start_progress, update_progress
+from tasks.report import publish_cases
 
 
 def resolve_gateway(reference: str) -> PaymentGateway:
@@ -87,7 +87,7 @@ def dunning(
     opened = open_cases(db, as_of=as_of, policy=policy, invoice_ids=only)
     total = count_open(db, only)
     log.info("%s case(s) opened, %s open to advance", opened, total)
-    progress, done, advance = start_progress("dunning-cases", total), 0, Advance()
+    advance = Advance()
     batches = cursor_loop(
         0,
         lambda after: advance_batch(
@@ -101,10 +101,10 @@ def dunning(
             invoice_ids=only,
         ),
     )
-    for batch in batches:
+    for batch, done in with_progress(
+        "dunning-cases", total, batches, lambda b: b.counts["advanced"]
+    ):
         advance.add(batch)
-        done += batch.counts["advanced"]
-        update_progress(progress, min(done, total), total)
         log.info("advanced %s of %s: %s", done, total, dict(batch.counts))
     advance.counts["opened"] += opened
     emails = run_pipeline(NoticePipeline(), settings=settings, as_of=as_of, output=member_out)

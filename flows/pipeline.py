@@ -1,9 +1,9 @@
 """The composition every touchpoint pipeline shares: plan in batches, then deliver in batches."""
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import get_run_logger
 from sqlalchemy import Engine
@@ -15,6 +15,8 @@ from memberflow.rendering import Renderer
 from memberflow.settings import Settings
 from tasks.report import publish_summary, start_progress, update_progress
 from tasks.touchpoints import count_due, deliver_batch, plan_batch, preview_batch
+
+T = TypeVar("T")
 
 
 def resolve_output(reference: str, settings: Settings) -> Output:
@@ -98,7 +100,6 @@ def _deliver(
     """Delivers every due touchpoint batch by batch, adding the outcomes to `tally`."""
     log = get_run_logger()
     total = count_due(db, pipeline, as_of=as_of, options=options)
-    progress, done = start_progress(pipeline.name, total), 0
     batches = cursor_loop(
         0,
         lambda after: deliver_batch(
@@ -114,13 +115,25 @@ def _deliver(
             enrich=enrich,
         ),
     )
-    for batch_tally in batches:
+    counted = with_progress(
+        pipeline.name, total, batches, lambda t: sum(sum(c.values()) for c in t.values())
+    )
+    for batch_tally, done in counted:
         add_tally(tally, batch_tally)
-        done += sum(sum(counts.values()) for counts in batch_tally.values())
-        update_progress(progress, min(done, total), total)
         log.info(
             "delivered %s of %s: %s", done, total, {s: dict(c) for s, c in batch_tally.items()}
         )
+
+
+def with_progress(
+    key: str, total: int, batches: Iterable[T], size: Callable[[T], int]
+) -> Iterator[tuple[T, int]]:
+    """Each batch with the running count of items done, moving the `key` progress bar."""
+    progress, done = start_progress(key, total), 0
+    for batch in batches:
+        done += size(batch)
+        update_progress(progress, min(done, total), total)
+        yield batch, done
 
 
 def cursor_loop(start: Any, run_batch: Callable[[Any], tuple[Any, Tally]]) -> Iterator[Tally]:

@@ -4,7 +4,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from memberflow.db import UTCDateTime
@@ -122,18 +122,23 @@ def subscription_rows(conn: Connection, subscription_ids: Sequence[int]) -> list
     return list(conn.execute(_subscription_view().where(subscription.c.id.in_(subscription_ids))))
 
 
-def insert_touchpoints(conn: Connection, rows: list[dict]) -> list[str]:
-    """Inserts rows whose key is new; returns the keys that were new. Never duplicates a key."""
+def insert_new(conn: Connection, table: Table, rows: list[dict], *, unique: str) -> list:
+    """Inserts the rows whose `unique` column value is new; returns those values."""
     if not rows:
         return []
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(touchpoint)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(touchpoint.c.key)
+        dialect.insert(table)
+        .on_conflict_do_nothing(index_elements=[unique])
+        .returning(table.c[unique])
     )
     # executemany: one cached statement, batched by SQLAlchemy's "insertmanyvalues"
     return list(conn.execute(statement, rows).scalars())
+
+
+def insert_touchpoints(conn: Connection, rows: list[dict]) -> list[str]:
+    """Inserts rows whose key is new; returns the keys that were new. Never duplicates a key."""
+    return insert_new(conn, touchpoint, rows, unique="key")
 
 
 def existing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:

@@ -22,7 +22,6 @@ def facts(**changes) -> CaseFacts:
         category=Category.soft,
         status=CaseStatus.open,
         retries=0,
-        failed_retries=0,
         last_retry_at=None,
         card_changed=False,
         card_attempts_30d=0,
@@ -163,8 +162,8 @@ def test_a_missed_notice_is_not_sent_beside_its_successor_nor_too_late():
 
 def test_escalation_after_two_failed_retries_or_for_a_valuable_member_once():
     policy = DunningPolicy(escalate_value_minor=50_000)
-    assert not rules.should_escalate(facts(failed_retries=1), policy)
-    assert rules.should_escalate(facts(failed_retries=2), policy)
+    assert not rules.should_escalate(facts(retries=1), policy)
+    assert rules.should_escalate(facts(retries=2), policy)
     assert rules.should_escalate(facts(value_minor=50_000), policy)
     assert not rules.should_escalate(facts(value_minor=50_000, escalated=True), policy)
     assert not rules.should_escalate(facts(value_minor=10**9), DunningPolicy())  # no threshold

@@ -17,7 +17,6 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from memberflow import store
 from memberflow.dunning import policy as rules
@@ -80,14 +79,13 @@ def open_cases(
     first thing a new case did. Any number of duplicate events opens one case (unique index).
     """
     oldest = as_of - timedelta(days=policy.final_action_day)
-    failed_at = func.coalesce(invoice.c.provider_updated_at, as_of)
     query = (
         select(
             invoice.c.id,
             invoice.c.subscription_id,
             invoice.c.decline_code,
             invoice.c.advice_code,
-            failed_at.label("failed_at"),
+            invoice.c.provider_updated_at,
             subscription.c.card_last4,
             subscription.c.card_exp_month,
             subscription.c.card_exp_year,
@@ -101,17 +99,18 @@ def open_cases(
             invoice.c.status == InvoiceStatus.open,
             (invoice.c.attempt_count > 0) | invoice.c.decline_code.is_not(None),
             subscription.c.status.not_in(["canceled"]),
+            invoice.c.provider_updated_at.is_(None)
+            | invoice.c.provider_updated_at.between(oldest, as_of),
         )
     )
     if invoice_ids is not None:
         query = query.where(invoice.c.id.in_(invoice_ids))
     with engine.begin() as conn:
-        rows = [row for row in conn.execute(query) if oldest <= _aware(row.failed_at) <= as_of]
-        new = [_new_case(row) for row in rows]
-        return len(_insert_ignoring_duplicates(conn, case, new, "invoice_id"))
+        new = [_new_case(row, as_of) for row in conn.execute(query)]
+        return len(store.insert_new(conn, case, new, unique="invoice_id"))
 
 
-def _new_case(row: Row) -> dict:
+def _new_case(row: Row, as_of: datetime) -> dict:
     return {
         "invoice_id": row.id,
         "subscription_id": row.subscription_id,
@@ -119,7 +118,7 @@ def _new_case(row: Row) -> dict:
         "category": rules.categorize(row.decline_code, row.advice_code),
         "decline_code": row.decline_code,
         "advice_code": row.advice_code,
-        "opened_at": _aware(row.failed_at),
+        "opened_at": row.provider_updated_at or as_of,  # an import may not say when it failed
         "card": rules.card_identity(
             row.member_external_id, row.card_last4, row.card_exp_month, row.card_exp_year
         ),
@@ -127,21 +126,6 @@ def _new_case(row: Row) -> dict:
         "notices": "",
         "recovered_minor": 0,
     }
-
-
-def _insert_ignoring_duplicates(conn: Connection, table, rows: list[dict], unique: str) -> list:
-    if not rows:
-        return []
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(table.c.id)
-    )
-    return list(conn.execute(statement, rows).scalars())
-
-
-def _aware(moment: datetime) -> datetime:
-    # func.coalesce loses the column type, so SQLite hands back a naive UTC datetime
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- advancing -------------------------------------------------------------------------------
@@ -287,7 +271,6 @@ def facts_of(row: Any, card_attempts: int, value_minor: int) -> CaseFacts:
         category=Category(row.category),
         status=CaseStatus(row.status),
         retries=row.retries,
-        failed_retries=row.retries,  # every answered retry of an open case failed
         last_retry_at=row.last_retry_at,
         card_changed=current is not None and current != row.card,
         card_attempts_30d=card_attempts,
@@ -357,7 +340,7 @@ class _Stepper:
         )
         with self.engine.begin() as conn:  # recorded before the call: a replay reuses the key
             key = _charge_key(conn, row, number)
-            _insert_ignoring_duplicates(
+            store.insert_new(
                 conn,
                 attempt,
                 [
@@ -371,7 +354,7 @@ class _Stepper:
                         "status": AttemptStatus.pending,
                     }
                 ],
-                "key",
+                unique="key",
             )
         result = self._charge(row, key)
         with self.engine.begin() as conn:

@@ -162,8 +162,7 @@ class CaseFacts:
     time_zone: ZoneInfo
     category: Category
     status: CaseStatus
-    retries: int  # charges memberflow attempted and the gateway answered
-    failed_retries: int
+    retries: int  # charges the gateway answered; while the case is open, each one failed
     last_retry_at: datetime | None
     card_changed: bool  # a card other than the failing one is on file
     card_attempts_30d: int
@@ -264,7 +263,7 @@ def should_escalate(facts: CaseFacts, policy: DunningPolicy) -> bool:
     valuable = (
         policy.escalate_value_minor is not None and facts.value_minor >= policy.escalate_value_minor
     )
-    return valuable or facts.failed_retries >= policy.escalate_after_failed_retries
+    return valuable or facts.retries >= policy.escalate_after_failed_retries
 
 
 def final_action_due(facts: CaseFacts, policy: DunningPolicy, as_of: datetime) -> bool:

@@ -32,13 +32,13 @@ def build_database(path: Path, cases: int) -> None:
     from sqlalchemy import insert, update
     from sqlmodel import SQLModel
 
-    import memberflow.models  # noqa: F401
+    import memberflow.core.models  # noqa: F401
     from bench.population import build
-    from memberflow.db import get_engine
-    from memberflow.dunning import cases as dunning_cases
-    from memberflow.dunning.policy import DunningPolicy
-    from memberflow.models import Invoice
-    from memberflow.store import subscription
+    from memberflow.core.db import get_engine
+    from memberflow.core.models import Invoice
+    from memberflow.messaging.store import subscription
+    from memberflow.pipelines.dunning import cases as dunning_cases
+    from memberflow.pipelines.dunning.policy import DunningPolicy
 
     engine = get_engine(f"sqlite:///{path}")
     SQLModel.metadata.create_all(engine)
@@ -80,11 +80,11 @@ def run_plain(database: Path) -> dict:
     import sqlite3
 
     from blocks.sandbox_gateway import SandboxGateway
-    from memberflow.dunning import policy as rules
-    from memberflow.dunning.charges import ChargeRequest
-    from memberflow.dunning.policy import CaseFacts, Category, DunningPolicy
-    from memberflow.models import CaseStatus
-    from memberflow.schedule import zone
+    from memberflow.core.models import CaseStatus
+    from memberflow.core.schedule import zone
+    from memberflow.pipelines.dunning import policy as rules
+    from memberflow.pipelines.dunning.charges import ChargeRequest
+    from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy
 
     gateway, policy = SandboxGateway(), DunningPolicy()
     db = sqlite3.connect(database, isolation_level=None)

@@ -116,7 +116,7 @@ def memberflow_server(database: Path, port: int) -> subprocess.Popen:
     upgrade(url)
     code = (
         "import uvicorn, logging; from memberflow.ingress.app import create_app;"
-        "from memberflow.settings import Settings;"
+        "from memberflow.core.settings import Settings;"
         f"app = create_app(Settings(database_url={url!r}, stripe_webhook_secret={SECRET!r}));"
         "logging.getLogger('memberflow.ingress').setLevel(logging.WARNING);"
         f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning', access_log=False)"

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
-from memberflow.models import Member, Product, Subscription
+from memberflow.core.models import Member, Product, Subscription
 
 ZONES = ["America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Paris", "UTC"]
 

@@ -26,9 +26,9 @@ SECRET = "bench-secret"
 def build_database(path: Path, total: int, due: int) -> None:
     from sqlmodel import SQLModel
 
-    import memberflow.models  # noqa: F401
+    import memberflow.core.models  # noqa: F401
     from bench.population import build
-    from memberflow.db import get_engine
+    from memberflow.core.db import get_engine
 
     engine = get_engine(f"sqlite:///{path}")
     SQLModel.metadata.create_all(engine)
@@ -42,15 +42,15 @@ def build_database(path: Path, total: int, due: int) -> None:
 def run_plain(database: Path, url: str) -> dict:
     """Select, render, POST with one session: no Prefect, no outbox."""
     from blocks.http import HttpOutput
-    from memberflow import store
-    from memberflow.db import get_engine
-    from memberflow.engine import compose, merge_fields
-    from memberflow.http import make_session, post_json
-    from memberflow.reminders import DEFAULT_STEPS, ReminderPipeline, anchor_for
-    from memberflow.rendering import Renderer
-    from memberflow.schedule import Timing, timing, zone
-    from memberflow.settings import Settings
-    from memberflow.signing import sign
+    from memberflow.core.db import get_engine
+    from memberflow.core.http import make_session, post_json
+    from memberflow.core.schedule import Timing, timing, zone
+    from memberflow.core.settings import Settings
+    from memberflow.core.signing import sign
+    from memberflow.messaging import store
+    from memberflow.messaging.engine import compose, merge_fields
+    from memberflow.messaging.rendering import Renderer
+    from memberflow.pipelines.reminders.pipeline import DEFAULT_STEPS, ReminderPipeline, anchor_for
 
     settings, pipeline, step = Settings(), ReminderPipeline(), DEFAULT_STEPS[0]
     renderer, session = Renderer(settings.templates_dir), make_session()
@@ -112,9 +112,13 @@ def run_pipeline(database: Path, url: str) -> dict:
 def run_selection(database: Path) -> dict:
     """Candidate rows out of the population for `renewal_7d`: the flow's own window (due now, plus
     its 48 h lateness lookback), and due now only; each in batches of 500 and as one query."""
-    from memberflow import store
-    from memberflow.db import get_engine
-    from memberflow.reminders import DEFAULT_STEPS, ReminderPipeline, selection_for
+    from memberflow.core.db import get_engine
+    from memberflow.messaging import store
+    from memberflow.pipelines.reminders.pipeline import (
+        DEFAULT_STEPS,
+        ReminderPipeline,
+        selection_for,
+    )
 
     engine = get_engine(f"sqlite:///{database}")
     flow_window = ReminderPipeline().selections(AS_OF, timedelta(0))[0][1]

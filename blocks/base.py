@@ -5,7 +5,7 @@ from typing import ClassVar
 
 from prefect.blocks.core import Block
 
-from memberflow.messages import Message, Receipt
+from memberflow.messaging.messages import Message, Receipt
 
 DOCS = "https://github.com/memberflow/memberflow/blob/main/docs/extending.md"
 
@@ -13,8 +13,8 @@ DOCS = "https://github.com/memberflow/memberflow/blob/main/docs/extending.md"
 class Output(Block, ABC):
     """Delivers rendered messages somewhere. Subclass it, set `channel`, implement `send`.
 
-    `send` raises `memberflow.messages.DeliveryError` with a short, secret-free reason when
-    delivery failed; the engine records it and a later run tries again.
+    `send` raises `memberflow.messaging.messages.DeliveryError` with a short, secret-free
+    reason when delivery failed; the engine records it and a later run tries again.
     """
 
     _documentation_url = DOCS

@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import Field
 
 from blocks.base import Output
-from memberflow.mail import build_email
-from memberflow.messages import DeliveryError, Message, Receipt
+from memberflow.messaging.mail import build_email
+from memberflow.messaging.messages import DeliveryError, Message, Receipt
 
 
 class FileOutput(Output):

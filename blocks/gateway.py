@@ -5,7 +5,7 @@ from abc import ABC, abstractmethod
 from prefect.blocks.core import Block
 
 from blocks.base import DOCS, load_block
-from memberflow.dunning.charges import ChargeRequest, ChargeResult
+from memberflow.pipelines.dunning.charges import ChargeRequest, ChargeResult
 
 
 class PaymentGateway(Block, ABC):

@@ -7,8 +7,8 @@ import requests
 from pydantic import PrivateAttr
 
 from blocks.base import Output
-from memberflow.http import make_session
-from memberflow.messages import Message
+from memberflow.core.http import make_session
+from memberflow.messaging.messages import Message
 
 
 class HttpOutput(Output, ABC):

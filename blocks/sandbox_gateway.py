@@ -5,7 +5,7 @@ from datetime import timedelta
 from pydantic import Field, PrivateAttr
 
 from blocks.gateway import PaymentGateway
-from memberflow.dunning.charges import (
+from memberflow.pipelines.dunning.charges import (
     FUNDS_ARRIVE,
     TEST_CARDS,
     ChargeRequest,

@@ -6,7 +6,7 @@ import subprocess
 from pydantic import Field
 
 from blocks.base import Output
-from memberflow.messages import DeliveryError, Message, Receipt
+from memberflow.messaging.messages import DeliveryError, Message, Receipt
 
 
 class ScriptOutput(Output):

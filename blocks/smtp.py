@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, SecretStr
 
 from blocks.base import Output
-from memberflow.mail import build_email
-from memberflow.messages import DeliveryError, Message, Receipt
+from memberflow.messaging.mail import build_email
+from memberflow.messaging.messages import DeliveryError, Message, Receipt
 
 
 class SmtpOutput(Output):

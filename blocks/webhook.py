@@ -3,14 +3,14 @@
 from pydantic import Field, SecretStr
 
 from blocks.http import HttpOutput
-from memberflow.http import post_json
-from memberflow.messages import Message, Receipt
-from memberflow.signing import sign
+from memberflow.core.http import post_json
+from memberflow.core.signing import sign
+from memberflow.messaging.messages import Message, Receipt
 
 
 class WebhookOutput(HttpOutput):
     """POSTs each message as JSON with `Memberflow-Signature: v1=<hex>` over `timestamp.body`
-    and an `Idempotency-Key` header. Receivers verify with `memberflow.signing.verify`.
+    and an `Idempotency-Key` header. Receivers verify with `memberflow.core.signing.verify`.
 
     Example:
         ```python

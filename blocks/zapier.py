@@ -3,8 +3,8 @@
 from pydantic import Field, SecretStr
 
 from blocks.http import HttpOutput
-from memberflow.http import post_json
-from memberflow.messages import Message, Receipt
+from memberflow.core.http import post_json
+from memberflow.messaging.messages import Message, Receipt
 
 
 class ZapierOutput(HttpOutput):

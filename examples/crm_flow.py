@@ -7,9 +7,9 @@ import requests
 from prefect import flow, task
 
 from flows.pipeline import run_pipeline
-from memberflow.http import make_session, post_json
-from memberflow.reminders import ReminderPipeline
-from memberflow.settings import get_settings
+from memberflow.core.http import make_session, post_json
+from memberflow.core.settings import get_settings
+from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 
 
 @task

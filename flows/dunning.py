@@ -11,11 +11,11 @@ from blocks import FileOutput, Output
 from blocks.gateway import PaymentGateway, load_gateway
 from blocks.sandbox_gateway import SandboxGateway
 from flows.pipeline import cursor_loop, resolve_output, run_pipeline, with_progress
-from memberflow.db import get_engine, require_schema
-from memberflow.dunning.cases import Advance, Channels, open_invoice_ids
-from memberflow.dunning.notices import NoticePipeline
-from memberflow.dunning.policy import DunningPolicy
-from memberflow.settings import Settings, get_settings
+from memberflow.core.db import get_engine, require_schema
+from memberflow.core.settings import Settings, get_settings
+from memberflow.pipelines.dunning.cases import Advance, Channels, open_invoice_ids
+from memberflow.pipelines.dunning.notices import NoticePipeline
+from memberflow.pipelines.dunning.policy import DunningPolicy
 from tasks.dunning import advance_batch, announce_closed, count_open, open_cases
 from tasks.report import publish_cases
 

@@ -9,10 +9,17 @@ from prefect import get_run_logger
 from sqlalchemy import Engine
 
 from blocks import FileOutput, Output, load_output
-from memberflow.db import get_engine, require_schema
-from memberflow.engine import DeliveryOptions, Enricher, Pipeline, Tally, add_tally, new_token
-from memberflow.rendering import Renderer
-from memberflow.settings import Settings
+from memberflow.core.db import get_engine, require_schema
+from memberflow.core.settings import Settings
+from memberflow.messaging.engine import (
+    DeliveryOptions,
+    Enricher,
+    Pipeline,
+    Tally,
+    add_tally,
+    new_token,
+)
+from memberflow.messaging.rendering import Renderer
 from tasks.report import publish_summary, start_progress, update_progress
 from tasks.touchpoints import count_due, deliver_batch, plan_batch, preview_batch
 

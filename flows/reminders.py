@@ -7,8 +7,8 @@ from prefect import flow
 from pydantic import Field
 
 from flows.pipeline import run_pipeline
-from memberflow.reminders import DEFAULT_STEPS, ReminderPipeline, ReminderStep
-from memberflow.settings import get_settings
+from memberflow.core.settings import get_settings
+from memberflow.pipelines.reminders.pipeline import DEFAULT_STEPS, ReminderPipeline, ReminderStep
 
 
 @flow(name="billing-reminders")

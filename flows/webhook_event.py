@@ -5,7 +5,7 @@ and the cancellation follow-up point their triggers in prefect.yaml at their own
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from memberflow.settings import get_settings
+from memberflow.core.settings import get_settings
 from tasks.webhooks import describe_webhook
 
 

@@ -14,15 +14,16 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import make_url
 
-from memberflow import db as database
-from memberflow import localserver, store
-from memberflow.dunning import cases as dunning_cases
+from memberflow import localserver
+from memberflow.core import db as database
+from memberflow.core.models import CaseStatus, TouchpointStatus
+from memberflow.core.settings import Settings, get_settings
 from memberflow.importer import import_csv
-from memberflow.models import CaseStatus, TouchpointStatus
-from memberflow.reminders import DEFAULT_STEPS, anchor_for, message_fields
-from memberflow.rendering import Renderer, TemplateProblem
+from memberflow.messaging import store
+from memberflow.messaging.rendering import Renderer, TemplateProblem
+from memberflow.pipelines.dunning import cases as dunning_cases
+from memberflow.pipelines.reminders.pipeline import DEFAULT_STEPS, anchor_for, message_fields
 from memberflow.samples import sample_fields
-from memberflow.settings import Settings, get_settings
 
 app = typer.Typer(
     help="memberflow: membership billing automation on Prefect.", no_args_is_help=True

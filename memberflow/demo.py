@@ -7,11 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, and_, select, update
 
-from memberflow.dunning.cases import case
-from memberflow.dunning.charges import TEST_CARDS, ChargeStatus
-from memberflow.money import format_money
-from memberflow.schedule import add_interval
-from memberflow.store import invoice, subscription
+from memberflow.core.money import format_money
+from memberflow.core.schedule import add_interval
+from memberflow.messaging.store import invoice, subscription
+from memberflow.pipelines.dunning.cases import case
+from memberflow.pipelines.dunning.charges import TEST_CARDS, ChargeStatus
 
 PRODUCTS = [
     # external id, name, interval, amount (minor), currency, value amplifier

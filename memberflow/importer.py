@@ -11,8 +11,8 @@ from pydantic import BaseModel, ValidationError, field_validator
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from memberflow.models import Member, Product, Subscription
-from memberflow.schedule import card_valid_until, zone
+from memberflow.core.models import Member, Product, Subscription
+from memberflow.core.schedule import card_valid_until, zone
 
 REQUIRED = [
     "member_external_id",

@@ -1,11 +1,11 @@
-"""Alembic environment: the URL comes from memberflow.db.upgrade (or alembic.ini), the schema
-from memberflow.models."""
+"""Alembic environment: the URL comes from memberflow.core.db.upgrade (or alembic.ini), the schema
+from memberflow.core.models."""
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
-import memberflow.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import memberflow.core.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

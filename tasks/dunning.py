@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from prefect.events import emit_event
 from sqlalchemy import Engine
 
-from memberflow.dunning import cases
+from memberflow.pipelines.dunning import cases
 from tasks.touchpoints import batch_task
 
 open_cases = batch_task(cases.open_cases, name="open_cases")

@@ -9,9 +9,9 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from memberflow.dunning.cases import Advance
-from memberflow.engine import Tally
-from memberflow.money import format_money
+from memberflow.core.money import format_money
+from memberflow.messaging.engine import Tally
+from memberflow.pipelines.dunning.cases import Advance
 
 OUTCOMES = ("planned", "sent", "skipped", "expired", "failed", "dead")
 DRY_RUN_OUTCOMES = ("would_send", "would_expire", "render_failed")

@@ -12,9 +12,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
-from memberflow import engine as core
-from memberflow import store
-from memberflow.engine import DeliveryOptions, Pipeline
+from memberflow.messaging import engine as core
+from memberflow.messaging import store
+from memberflow.messaging.engine import DeliveryOptions, Pipeline
 
 batch_task = partial(task, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 

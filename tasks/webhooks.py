@@ -2,7 +2,7 @@
 
 from prefect import task
 
-from memberflow import db as database
+from memberflow.core import db as database
 from memberflow.ingress import inbox
 
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
-from memberflow import db as database
-from memberflow.settings import Settings, get_settings
+from memberflow.core import db as database
+from memberflow.core.settings import Settings, get_settings
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")

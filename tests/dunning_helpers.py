@@ -5,15 +5,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
-from memberflow import engine as core
-from memberflow.dunning import cases
-from memberflow.dunning.cases import Channels
-from memberflow.dunning.notices import NoticePipeline
-from memberflow.dunning.policy import DunningPolicy
-from memberflow.engine import DeliveryOptions
-from memberflow.models import DunningCase, Invoice, Subscription
-from memberflow.rendering import Renderer
-from memberflow.settings import PROJECT_ROOT, Settings
+from memberflow.core.models import DunningCase, Invoice, Subscription
+from memberflow.core.settings import PROJECT_ROOT, Settings
+from memberflow.messaging import engine as core
+from memberflow.messaging.engine import DeliveryOptions
+from memberflow.messaging.rendering import Renderer
+from memberflow.pipelines.dunning import cases
+from memberflow.pipelines.dunning.cases import Channels
+from memberflow.pipelines.dunning.notices import NoticePipeline
+from memberflow.pipelines.dunning.policy import DunningPolicy
 from tests.factories import add_subscription
 
 

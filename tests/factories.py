@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from memberflow.models import Member, Product, Subscription
-from memberflow.schedule import card_valid_until
+from memberflow.core.models import Member, Product, Subscription
+from memberflow.core.schedule import card_valid_until
 
 
 def add_subscription(

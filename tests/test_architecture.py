@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from memberflow.settings import PROJECT_ROOT
+from memberflow.core.settings import PROJECT_ROOT
 
 LAYERS = {"memberflow": 0, "blocks": 1, "tasks": 2, "flows": 3}
 

@@ -18,7 +18,7 @@ def invoke(*args):
 
 
 def test_db_upgrade_creates_the_schema(tmp_path, monkeypatch):
-    from memberflow.settings import get_settings
+    from memberflow.core.settings import get_settings
 
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     monkeypatch.setenv("MEMBERFLOW_DATABASE_URL", url)
@@ -102,8 +102,8 @@ def test_templates_lint_and_preview(settings, tmp_path):
 
 
 def test_ingress_replay_inbox_and_reapply_against_a_running_ingress(settings, monkeypatch):
+    from memberflow.core.settings import get_settings
     from memberflow.ingress.app import create_app
-    from memberflow.settings import get_settings
     from tests.ingress_helpers import DATA, SECRETS
     from tests.servers import AppServer
 
@@ -146,8 +146,8 @@ def test_ingress_replay_explains_a_missing_secret_and_a_dead_ingress(settings, t
 
 
 def test_cases_are_listed_and_resume_needs_to_be_told_which(settings, engine):
-    from memberflow.dunning import cases
-    from memberflow.dunning.policy import DunningPolicy
+    from memberflow.pipelines.dunning import cases
+    from memberflow.pipelines.dunning.policy import DunningPolicy
     from tests.dunning_helpers import failed_renewal
 
     failed_renewal(

@@ -8,10 +8,10 @@ import pytest
 from sqlmodel import Session, select
 
 from blocks.sandbox_gateway import SandboxGateway
-from memberflow.dunning import cases
-from memberflow.dunning.charges import ChargeResult, ChargeStatus
-from memberflow.dunning.policy import DunningPolicy, FinalAction, ProductDunning
-from memberflow.models import ChargeAttempt, Invoice, Touchpoint
+from memberflow.core.models import ChargeAttempt, Invoice, Touchpoint
+from memberflow.pipelines.dunning import cases
+from memberflow.pipelines.dunning.charges import ChargeResult, ChargeStatus
+from memberflow.pipelines.dunning.policy import DunningPolicy, FinalAction, ProductDunning
 from tests.conftest import at
 from tests.dunning_helpers import (
     advance,
@@ -349,7 +349,7 @@ def test_the_final_action_is_announced_once_as_a_closed_case(engine, settings):
     closed = cases.closed_unannounced(engine)
     assert len(closed) == 1
     event = cases.case_event(closed[0])
-    assert event["event"] == "memberflow.dunning.canceled"
+    assert event["event"] == "memberflow.pipelines.dunning.canceled"
     assert event["payload"]["involuntary_churn"] is True
     assert event["resource"]["prefect.resource.id"] == "memberflow.subscription.sub_gone"
     cases.mark_announced(engine, [closed[0]["id"]], day(9))

@@ -9,8 +9,8 @@ import pytest
 from blocks import WebhookOutput
 from blocks.sandbox_gateway import SandboxGateway
 from flows.dunning import dunning
-from memberflow.dunning.policy import DunningPolicy
-from memberflow.signing import verify
+from memberflow.core.signing import verify
+from memberflow.pipelines.dunning.policy import DunningPolicy
 from tests.conftest import at
 from tests.dunning_helpers import failed_renewal, set_card, subscription_of
 from tests.servers import HttpReceiver

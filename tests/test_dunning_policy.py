@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from memberflow.dunning import policy as rules
-from memberflow.dunning.policy import CaseFacts, Category, DunningPolicy, FinalAction
-from memberflow.models import CaseStatus
+from memberflow.core.models import CaseStatus
+from memberflow.pipelines.dunning import policy as rules
+from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy, FinalAction
 from tests.conftest import at
 
 OPENED = at("2026-12-01 09:30")  # a Tuesday

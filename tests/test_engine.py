@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from memberflow import engine as core
-from memberflow.engine import DeliveryOptions
-from memberflow.messages import DeliveryError, Message, Receipt
-from memberflow.models import Touchpoint
-from memberflow.reminders import ReminderPipeline
-from memberflow.rendering import Renderer
-from memberflow.settings import PROJECT_ROOT, Settings
+from memberflow.core.models import Touchpoint
+from memberflow.core.settings import PROJECT_ROOT, Settings
+from memberflow.messaging import engine as core
+from memberflow.messaging.engine import DeliveryOptions
+from memberflow.messaging.messages import DeliveryError, Message, Receipt
+from memberflow.messaging.rendering import Renderer
+from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 from tests.conftest import at
 from tests.factories import add_subscription, update_subscription
 

@@ -11,7 +11,7 @@ from prefect.settings import PREFECT_API_URL
 
 from blocks import ScriptOutput, WebhookOutput
 from flows.reminders import reminders
-from memberflow.reminders import ReminderStep
+from memberflow.pipelines.reminders.pipeline import ReminderStep
 from tests.conftest import at
 from tests.factories import add_subscription
 from tests.servers import HttpReceiver
@@ -116,8 +116,8 @@ def test_a_dry_run_counts_and_records_nothing(settings, engine):
 
 
 def test_a_database_never_migrated_gets_a_clear_error(tmp_path, monkeypatch):
-    from memberflow.db import SchemaMissing
-    from memberflow.settings import get_settings
+    from memberflow.core.db import SchemaMissing
+    from memberflow.core.settings import get_settings
 
     monkeypatch.setenv("MEMBERFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     get_settings.cache_clear()

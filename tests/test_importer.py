@@ -4,8 +4,8 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from memberflow.core.models import Member, Product, Subscription
 from memberflow.importer import import_csv
-from memberflow.models import Member, Product, Subscription
 
 HEADER = (
     "member_external_id,email,first_name,last_name,locale,time_zone,product_external_id,"

@@ -8,10 +8,10 @@ import stripe
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from memberflow.core.models import InboxEvent, Invoice, Member, Subscription
+from memberflow.core.settings import get_settings
 from memberflow.ingress import inbox
 from memberflow.ingress.app import create_app
-from memberflow.models import InboxEvent, Invoice, Member, Subscription
-from memberflow.settings import get_settings
 from tests.conftest import at
 from tests.ingress_helpers import DATA, SECRETS, sample, send
 
@@ -105,7 +105,7 @@ def test_the_newer_invoice_shape_and_an_expanded_payment_intent(client, configur
 
 
 def _product(session):
-    from memberflow.models import Product
+    from memberflow.core.models import Product
 
     product = Product(external_id="prod_Platinum", name="Platinum")
     session.add(product)

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from memberflow import db as database
+from memberflow.core import db as database
+from memberflow.core.settings import Settings
 from memberflow.ingress import inbox, membermouse, memberpress, stripe
 from memberflow.ingress.app import create_app
 from memberflow.ingress.replay import signed_request
-from memberflow.settings import Settings
 from tests.ingress_helpers import DATA, SECRETS
 
 FUZZ = settings(

@@ -12,11 +12,11 @@ import pytest
 import requests
 from sqlmodel import SQLModel
 
-from memberflow import db as database
+from memberflow.core import db as database
+from memberflow.core.settings import PROJECT_ROOT, Settings
 from memberflow.ingress import inbox
 from memberflow.ingress.app import create_app
 from memberflow.ingress.emitter import Emitter, PrefectApi
-from memberflow.settings import PROJECT_ROOT, Settings
 from tests.ingress_helpers import SECRETS, sample
 from tests.servers import AppServer, free_port
 
@@ -170,7 +170,7 @@ def test_the_webhook_event_flow_describes_the_webhook(ingress_settings, monkeypa
     from flows.webhook_event import webhook_event
 
     monkeypatch.setenv("MEMBERFLOW_DATABASE_URL", ingress_settings.database_url)
-    from memberflow.settings import get_settings
+    from memberflow.core.settings import get_settings
 
     get_settings.cache_clear()
     with AppServer(create_app(ingress_settings)) as ingress:

@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from memberflow import db as database
+from memberflow.core import db as database
 from tests.conftest import POSTGRES_URL
 
 

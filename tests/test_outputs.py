@@ -8,9 +8,9 @@ from email import policy
 import pytest
 
 from blocks import FileOutput, ScriptOutput, SmtpOutput, WebhookOutput, ZapierOutput
-from memberflow import http
-from memberflow.messages import DeliveryError, Message
-from memberflow.signing import verify
+from memberflow.core import http
+from memberflow.core.signing import verify
+from memberflow.messaging.messages import DeliveryError, Message
 from tests.servers import HttpReceiver, Reply, SmtpSink, free_port, smtp_server
 
 

@@ -5,8 +5,10 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memberflow.engine import plan_rows
-from memberflow.reminders import (
+from memberflow.core.schedule import midday, zone
+from memberflow.core.settings import Settings
+from memberflow.messaging.engine import plan_rows
+from memberflow.pipelines.reminders.pipeline import (
     DEFAULT_STEPS,
     ReminderPipeline,
     ReminderStep,
@@ -15,8 +17,6 @@ from memberflow.reminders import (
     sample_row,
     selection_for,
 )
-from memberflow.schedule import midday, zone
-from memberflow.settings import Settings
 from tests.conftest import at
 
 STEP = {step.name: step for step in DEFAULT_STEPS}

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from memberflow.reminders import DEFAULT_STEPS, message_fields, sample_row
-from memberflow.rendering import Renderer, TemplateProblem
+from memberflow.core.settings import PROJECT_ROOT, Settings
+from memberflow.messaging.rendering import Renderer, TemplateProblem
+from memberflow.pipelines.reminders.pipeline import DEFAULT_STEPS, message_fields, sample_row
 from memberflow.samples import sample_fields as every_sample
-from memberflow.settings import PROJECT_ROOT, Settings
 from tests.conftest import at
 
 RENEWAL = "reminders/renewal"

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from memberflow.schedule import (
+from memberflow.core.schedule import (
     Timing,
     add_interval,
     card_valid_until,

@@ -9,7 +9,7 @@ import stripe
 
 import blocks.stripe_gateway as stripe_gateway
 from blocks.stripe_gateway import StripeGateway
-from memberflow.dunning.charges import ChargeRequest, ChargeStatus
+from memberflow.pipelines.dunning.charges import ChargeRequest, ChargeStatus
 from tests.conftest import at
 from tests.fake_stripe import FakeStripe, card_error
 

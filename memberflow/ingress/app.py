@@ -18,11 +18,11 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from memberflow import db as database
+from memberflow.core import db as database
+from memberflow.core.settings import Settings
 from memberflow.ingress import generic, inbox, membermouse, memberpress, stripe
 from memberflow.ingress.changes import Change, Received, Rejected
 from memberflow.ingress.emitter import Emitter, PrefectApi
-from memberflow.settings import Settings
 
 logger = logging.getLogger("memberflow.ingress")
 

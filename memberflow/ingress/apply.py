@@ -9,10 +9,10 @@ from functools import cache
 from sqlalchemy import bindparam
 from sqlmodel import Session, select, update
 
+from memberflow.core.models import InboxStatus, Invoice, Member, Product, Subscription
+from memberflow.core.schedule import card_valid_until
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change
-from memberflow.models import InboxStatus, Invoice, Member, Product, Subscription
-from memberflow.schedule import card_valid_until
 
 _REQUIRED_TO_CREATE = ("product_external_id", "amount_minor", "currency", "interval")
 _REVIVED_BY = (c.SUBSCRIPTION_CREATED, c.SUBSCRIPTION_UPDATED, c.SUBSCRIPTION_RESUMED)

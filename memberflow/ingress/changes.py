@@ -5,7 +5,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from memberflow.money import to_minor
+from memberflow.core.money import to_minor
 
 
 class Rejected(ValueError):

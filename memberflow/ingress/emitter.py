@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import requests
 from sqlalchemy import Engine
 
-from memberflow.http import make_session, safe_url
+from memberflow.core.http import make_session, safe_url
 from memberflow.ingress import inbox
 
 logger = logging.getLogger("memberflow.ingress")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from memberflow import signing
+from memberflow.core import signing
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change, Received, Rejected
 

@@ -14,11 +14,11 @@ from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from memberflow.core.models import InboxEvent, InboxStatus, Invoice, Member, Subscription
+from memberflow.core.money import to_decimal
 from memberflow.ingress import prefect_event
 from memberflow.ingress.apply import Applied, apply_change
 from memberflow.ingress.changes import Change
-from memberflow.models import InboxEvent, InboxStatus, Invoice, Member, Subscription
-from memberflow.money import to_decimal
 
 inbox = InboxEvent.__table__
 

@@ -7,9 +7,9 @@ import hmac
 import json
 from urllib.parse import parse_qsl, urlencode
 
+from memberflow.core.schedule import add_interval
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change, Received, Rejected, lookup
-from memberflow.schedule import add_interval
 
 PROVIDER = "membermouse"
 TOKEN_HEADER = "x-memberflow-token"

@@ -5,9 +5,9 @@ identified by its event name and a hash of its body, and ordered by arrival."""
 import hmac
 from datetime import UTC, datetime
 
+from memberflow.core.schedule import add_interval
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change, Received, Rejected, lookup
-from memberflow.schedule import add_interval
 
 PROVIDER = "memberpress"
 KEY_HEADER = "memberpress-webhook-key"

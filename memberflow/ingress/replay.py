@@ -6,9 +6,9 @@ from urllib.parse import urlencode
 
 import stripe
 
-from memberflow import signing
+from memberflow.core import signing
+from memberflow.core.settings import Settings
 from memberflow.ingress import membermouse, memberpress
-from memberflow.settings import Settings
 
 
 class NotConfigured(ValueError):

@@ -7,7 +7,7 @@ Create Date: 2026-11-22 11:17:36.957523
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import memberflow.db
+import memberflow.core.db
 
 
 revision = '0001'
@@ -52,8 +52,8 @@ def upgrade() -> None:
     sa.Column('amount_minor', sa.Integer(), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('interval', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
-    sa.Column('current_period_end', memberflow.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('trial_end', memberflow.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('current_period_end', memberflow.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('trial_end', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('card_last4', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=True),
     sa.Column('card_exp_month', sa.Integer(), nullable=True),
     sa.Column('card_exp_year', sa.Integer(), nullable=True),
@@ -77,16 +77,16 @@ def upgrade() -> None:
     sa.Column('step', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('subscription_id', sa.Integer(), nullable=False),
-    sa.Column('anchor_at', memberflow.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('due_at', memberflow.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('anchor_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('claimed_at', memberflow.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('sent_at', memberflow.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
     sa.Column('receipt', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
-    sa.Column('created_at', memberflow.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key')

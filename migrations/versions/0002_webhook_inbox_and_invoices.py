@@ -7,7 +7,7 @@ Create Date: 2026-11-22 13:08:39.083762
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import memberflow.db
+import memberflow.core.db
 
 
 revision = '0002'
@@ -30,9 +30,9 @@ def upgrade() -> None:
     sa.Column('advice_code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('failure_message', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
     sa.Column('hosted_url', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
-    sa.Column('next_attempt_at', memberflow.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('paid_at', memberflow.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('provider_updated_at', memberflow.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('paid_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('provider_updated_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -46,8 +46,8 @@ def upgrade() -> None:
     sa.Column('provider', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('occurred_at', memberflow.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('received_at', memberflow.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
     sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -55,7 +55,7 @@ def upgrade() -> None:
     sa.Column('subscription_id', sa.Integer(), nullable=True),
     sa.Column('invoice_id', sa.Integer(), nullable=True),
     sa.Column('prefect_event', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('emitted_at', memberflow.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('emitted_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('emit_attempts', sa.Integer(), nullable=False),
     sa.Column('emit_error', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
     sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], ),
@@ -68,14 +68,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_inbox_unemitted', ['id'], unique=False, sqlite_where=sa.text('emitted_at IS NULL AND prefect_event IS NOT NULL'), postgresql_where=sa.text('emitted_at IS NULL AND prefect_event IS NOT NULL'))
 
     with op.batch_alter_table('member', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('provider_updated_at', memberflow.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('provider_updated_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('subscription', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('canceled_at', memberflow.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('canceled_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('cancel_reason', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.add_column(sa.Column('cancel_feedback', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.add_column(sa.Column('cancel_comment', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True))
-        batch_op.add_column(sa.Column('provider_updated_at', memberflow.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('provider_updated_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True))
 
     # ### end Alembic commands ###
 

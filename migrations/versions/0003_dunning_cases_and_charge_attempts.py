@@ -7,7 +7,7 @@ Create Date: 2026-11-22 13:55:36.342114
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import memberflow.db
+import memberflow.core.db
 
 
 revision = '0003'
@@ -26,18 +26,18 @@ def upgrade() -> None:
     sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('decline_code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('advice_code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('opened_at', memberflow.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('opened_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('card', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
     sa.Column('retries', sa.Integer(), nullable=False),
-    sa.Column('last_retry_at', memberflow.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('next_retry_at', memberflow.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_retry_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_retry_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('notices', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('escalated_at', memberflow.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('escalated_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('paused_reason', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
     sa.Column('final_action', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
-    sa.Column('access_until', memberflow.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('event_emitted_at', memberflow.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', memberflow.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('access_until', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('event_emitted_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('recovered_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('recovered_minor', sa.Integer(), nullable=False),
@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.Column('number', sa.Integer(), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('card', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
-    sa.Column('attempted_at', memberflow.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attempted_at', memberflow.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('decline_code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('message', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),

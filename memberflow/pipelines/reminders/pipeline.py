@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from memberflow.money import format_date, format_money
-from memberflow.schedule import card_valid_until, due_at, local_date, midday, zone
-from memberflow.settings import Settings
-from memberflow.store import Selection
+from memberflow.core.money import format_date, format_money
+from memberflow.core.schedule import card_valid_until, due_at, local_date, midday, zone
+from memberflow.core.settings import Settings
+from memberflow.messaging.store import Selection
 
 PIPELINE = "reminders"
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 from sqlalchemy import Column, Index, text
 from sqlmodel import Field, SQLModel
 
-from memberflow.db import UTCDateTime
+from memberflow.core.db import UTCDateTime
 
 
 def _utc(index: bool = False, nullable: bool = False):
@@ -219,7 +219,9 @@ class DunningCase(SQLModel, table=True):
     invoice_id: int = Field(foreign_key="invoice.id", unique=True)  # one case per invoice
     subscription_id: int = Field(foreign_key="subscription.id", index=True)
     status: str = Field(default=CaseStatus.open, max_length=16)
-    category: str = Field(max_length=16)  # soft, needs_member, hard (memberflow.dunning.policy)
+    category: str = Field(
+        max_length=16
+    )  # soft, needs_member, hard (memberflow.pipelines.dunning.policy)
     decline_code: str | None = Field(default=None, max_length=64)
     advice_code: str | None = Field(default=None, max_length=64)
     opened_at: datetime = _utc()  # the failure the schedule counts from

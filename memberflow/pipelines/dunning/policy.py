@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, model_validator
 
-from memberflow.models import CaseStatus
-from memberflow.schedule import local_date
+from memberflow.core.models import CaseStatus
+from memberflow.core.schedule import local_date
 
 
 class Category(StrEnum):

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import requests
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt
 
-from memberflow.messages import DeliveryError
+from memberflow.messaging.messages import DeliveryError
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Connection, Row, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from memberflow.db import UTCDateTime
-from memberflow.models import (
+from memberflow.core.db import UTCDateTime
+from memberflow.core.models import (
     OPEN,
     Invoice,
     Member,

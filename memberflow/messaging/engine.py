@@ -17,13 +17,13 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, Row
 
-from memberflow import store
-from memberflow.messages import DeliveryError, Message, Receipt
-from memberflow.models import TouchpointStatus as Status
-from memberflow.rendering import Renderer, TemplateProblem
-from memberflow.schedule import Timing, local_date, timing, zone
-from memberflow.settings import Settings
-from memberflow.store import Cursor, Outcome, Selection
+from memberflow.core.models import TouchpointStatus as Status
+from memberflow.core.schedule import Timing, local_date, timing, zone
+from memberflow.core.settings import Settings
+from memberflow.messaging import store
+from memberflow.messaging.messages import DeliveryError, Message, Receipt
+from memberflow.messaging.rendering import Renderer, TemplateProblem
+from memberflow.messaging.store import Cursor, Outcome, Selection
 
 Tally = dict[str, Counter]  # step name -> counts per outcome
 Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from memberflow.dunning.cases import MEMBER_PIPELINE, OPS_PIPELINE
-from memberflow.dunning.policy import Category
-from memberflow.models import InvoiceStatus
-from memberflow.money import format_date, format_money
-from memberflow.reminders import member_recipient
-from memberflow.schedule import local_date, zone
-from memberflow.settings import Settings
+from memberflow.core.models import InvoiceStatus
+from memberflow.core.money import format_date, format_money
+from memberflow.core.schedule import local_date, zone
+from memberflow.core.settings import Settings
+from memberflow.pipelines.dunning.cases import MEMBER_PIPELINE, OPS_PIPELINE
+from memberflow.pipelines.dunning.policy import Category
+from memberflow.pipelines.reminders.pipeline import member_recipient
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate
 
-from memberflow.messages import Message
+from memberflow.messaging.messages import Message
 
 
 def message_id(key: str, from_address: str) -> str:

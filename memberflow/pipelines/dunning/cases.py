@@ -18,12 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, func, select, update
 
-from memberflow import store
-from memberflow.dunning import policy as rules
-from memberflow.dunning.charges import ChargeRequest, ChargeResult, ChargeStatus, Gateway
-from memberflow.dunning.policy import CaseFacts, Category, DunningPolicy, FinalAction
-from memberflow.engine import touchpoint_key
-from memberflow.models import (
+from memberflow.core.models import (
     AttemptStatus,
     CaseOutcome,
     CaseStatus,
@@ -33,7 +28,12 @@ from memberflow.models import (
     InvoiceStatus,
     TouchpointStatus,
 )
-from memberflow.schedule import local_date, zone
+from memberflow.core.schedule import local_date, zone
+from memberflow.messaging import store
+from memberflow.messaging.engine import touchpoint_key
+from memberflow.pipelines.dunning import policy as rules
+from memberflow.pipelines.dunning.charges import ChargeRequest, ChargeResult, ChargeStatus, Gateway
+from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy, FinalAction
 
 MEMBER_PIPELINE = "dunning"  # emails to the member
 OPS_PIPELINE = "dunning-ops"  # tickets and alerts for the business's people
@@ -688,7 +688,7 @@ def case_event(row: dict) -> dict:
     subscription_ref = f"memberflow.subscription.{row['sub_external_id']}"
     return {
         "id": uuid.uuid5(_EVENT_NAMESPACE, f"case:{row['id']}"),
-        "event": f"memberflow.dunning.{row['outcome']}",
+        "event": f"memberflow.pipelines.dunning.{row['outcome']}",
         "resource": {"prefect.resource.id": subscription_ref},
         "related": [
             {

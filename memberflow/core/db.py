@@ -8,7 +8,7 @@ from alembic.config import Config
 from sqlalchemy import DateTime, Engine, create_engine, event, inspect
 from sqlalchemy.types import TypeDecorator
 
-from memberflow.settings import PROJECT_ROOT
+from memberflow.core.settings import PROJECT_ROOT
 
 
 class UTCDateTime(TypeDecorator):

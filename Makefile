@@ -18,11 +18,13 @@ demo: install  ## a demo business, 30 simulated days of reminders, under a local
 
 test: install  ## lint, then the whole suite (also on PostgreSQL when MEMBERFLOW_TEST_DATABASE_URL is set)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/memberflow templates lint
 	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
 
 bench: install  ## benchmarks: pipeline vs a plain-Python loop, printed as a table

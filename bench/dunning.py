@@ -37,7 +37,7 @@ def build_database(path: Path, cases: int) -> None:
     from memberflow.core.db import get_engine
     from memberflow.core.models import Invoice
     from memberflow.messaging.store import subscription
-    from memberflow.pipelines.dunning import cases as dunning_cases
+    from memberflow.pipelines.dunning import queries as dunning_cases
     from memberflow.pipelines.dunning.policy import DunningPolicy
 
     engine = get_engine(f"sqlite:///{path}")

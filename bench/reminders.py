@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.child import measure, report_result, settle
@@ -43,20 +43,22 @@ def run_plain(database: Path, url: str) -> dict:
     """Select, render, POST with one session: no Prefect, no outbox."""
     from blocks.http import HttpOutput
     from memberflow.core.db import get_engine
-    from memberflow.core.http import make_session, post_json
     from memberflow.core.schedule import Timing, timing, zone
     from memberflow.core.settings import Settings
     from memberflow.core.signing import sign
     from memberflow.messaging import store
-    from memberflow.messaging.engine import compose, merge_fields
+    from memberflow.messaging.engine import compose
+    from memberflow.messaging.http import make_session, post_json
+    from memberflow.messaging.protocols import TouchpointRow
     from memberflow.messaging.rendering import Renderer
-    from memberflow.pipelines.reminders.pipeline import DEFAULT_STEPS, ReminderPipeline, anchor_for
+    from memberflow.pipelines.reminders.pipeline import ReminderPipeline
+    from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, anchor_for
 
     settings, pipeline, step = Settings(), ReminderPipeline(), DEFAULT_STEPS[0]
     renderer, session = Renderer(settings.templates_dir), make_session()
     engine = get_engine(f"sqlite:///{database}")
     started, sent = time.perf_counter(), 0
-    selection = pipeline.selections(AS_OF, timedelta(0))[0][1]
+    selection = pipeline.selections(AS_OF, AS_OF)[0][1]
     with engine.connect() as conn:
         rows = conn.execute(
             store._subscription_view().where(
@@ -70,23 +72,23 @@ def run_plain(database: Path, url: str) -> dict:
             due = step.due(anchor, zone(row.time_zone))
             if timing(due, AS_OF, step.lateness) is not Timing.due:  # the same rule as the engine
                 continue
-            view = _TouchpointView(row, step.name, anchor)
-            message = compose(pipeline, view, merge_fields(pipeline, view, settings), renderer)
+            key = f"reminders:{step.name}:{row.sub_external_id}:{anchor.date()}:webhook"
+            view = TouchpointRow.from_mapping(
+                {
+                    **row._mapping,
+                    "touchpoint_id": 0,
+                    "key": key,
+                    "step": step.name,
+                    "anchor_at": anchor,
+                    "due_at": due,
+                    "attempts": 0,
+                }
+            )
+            message = compose(pipeline, step, view, pipeline.fields(step, view, settings), renderer)
             body = HttpOutput.body(message)
             post_json(session, url, body, {"Idempotency-Key": message.key, **sign(SECRET, body)})
             sent += 1
     return {"items": sent, "seconds": time.perf_counter() - started}
-
-
-class _TouchpointView:
-    """A candidate row seen as a touchpoint row (what `compose` reads)."""
-
-    def __init__(self, row, step: str, anchor: datetime):
-        self._row, self.step, self.anchor_at = row, step, anchor
-        self.key = f"reminders:{step}:{row.sub_external_id}:{anchor.date()}:webhook"
-
-    def __getattr__(self, name):
-        return getattr(self._row, name)
 
 
 def run_pipeline(database: Path, url: str) -> dict:
@@ -114,16 +116,13 @@ def run_selection(database: Path) -> dict:
     its 48 h lateness lookback), and due now only; each in batches of 500 and as one query."""
     from memberflow.core.db import get_engine
     from memberflow.messaging import store
-    from memberflow.pipelines.reminders.pipeline import (
-        DEFAULT_STEPS,
-        ReminderPipeline,
-        selection_for,
-    )
+    from memberflow.pipelines.reminders.pipeline import ReminderPipeline
+    from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, selection_for
 
     engine = get_engine(f"sqlite:///{database}")
-    flow_window = ReminderPipeline().selections(AS_OF, timedelta(0))[0][1]
+    flow_window = ReminderPipeline().selections(AS_OF, AS_OF)[0][1]
     due_now_step = DEFAULT_STEPS[0].model_copy(update={"lateness_hours": 0})
-    due_now = selection_for(due_now_step, AS_OF, timedelta(0))
+    due_now = selection_for(due_now_step, AS_OF, AS_OF)
     results = {}
     with engine.connect() as conn:
         for name, selection in (("flow window", flow_window), ("due now", due_now)):

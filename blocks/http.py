@@ -7,7 +7,7 @@ import requests
 from pydantic import PrivateAttr
 
 from blocks.base import Output
-from memberflow.core.http import make_session
+from memberflow.messaging.http import make_session
 from memberflow.messaging.messages import Message
 
 

@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from blocks.gateway import PaymentGateway
-from memberflow.core.http import make_session
+from memberflow.messaging.http import make_session
 from memberflow.pipelines.dunning.charges import ChargeRequest, ChargeResult, ChargeStatus
 
 log = logging.getLogger(__name__)

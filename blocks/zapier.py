@@ -3,7 +3,7 @@
 from pydantic import Field, SecretStr
 
 from blocks.http import HttpOutput
-from memberflow.core.http import post_json
+from memberflow.messaging.http import post_json
 from memberflow.messaging.messages import Message, Receipt
 
 

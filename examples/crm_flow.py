@@ -6,9 +6,9 @@ from datetime import datetime
 import requests
 from prefect import flow, task
 
-from flows.pipeline import run_pipeline
-from memberflow.core.http import make_session, post_json
+from flows._compose import run_pipeline
 from memberflow.core.settings import get_settings
+from memberflow.messaging.http import make_session, post_json
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 
 

@@ -5,7 +5,7 @@ import json
 from pydantic import Field, SecretStr
 
 from blocks.http import HttpOutput
-from memberflow.core.http import post_json
+from memberflow.messaging.http import post_json
 from memberflow.messaging.messages import Message, Receipt
 
 

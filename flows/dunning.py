@@ -1,7 +1,7 @@
 """The dunning flow: open cases for failed invoices, advance each (retry, notice, escalate,
 final action), then deliver what that planned to members and to ops."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -10,14 +10,15 @@ from pydantic import Field
 from blocks import FileOutput, Output
 from blocks.gateway import PaymentGateway, load_gateway
 from blocks.sandbox_gateway import SandboxGateway
-from flows.pipeline import cursor_loop, resolve_output, run_pipeline, with_progress
+from flows._compose import cursor_loop, resolve_output, run_pipeline, with_progress
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import Settings, get_settings
-from memberflow.pipelines.dunning.cases import Advance, Channels, open_invoice_ids
+from memberflow.pipelines.dunning.advance import Advance, Channels
+from memberflow.pipelines.dunning.demo import members_update_cards, renew_due
 from memberflow.pipelines.dunning.notices import NoticePipeline
 from memberflow.pipelines.dunning.policy import DunningPolicy
-from tasks.dunning import advance_batch, announce_closed, count_open, open_cases
-from tasks.report import publish_cases
+from memberflow.pipelines.dunning.queries import open_invoice_ids
+from tasks.dunning import advance_batch, announce_closed, count_open, open_cases, publish_cases
 
 
 def resolve_gateway(reference: str) -> PaymentGateway:
@@ -113,3 +114,19 @@ def dunning(
     )
     advance.counts["announced"] += announce_closed(db)
     return publish_cases(advance, as_of, emails=emails[-1], tickets=tickets[-1])
+
+
+def demo_day(as_of: datetime) -> dict:
+    """One simulated day of `memberflow demo`: the renewals that fell due are charged (about one
+    in eight fails), some members put in a new card, and a dunning run follows an hour later."""
+    db = get_engine(get_settings().database_url)
+    renewed, failed = renew_due(db, as_of)
+    members_update_cards(db, as_of)
+    recovery = dunning(as_of=as_of + timedelta(hours=1))
+    return {
+        "renewals_paid": renewed,
+        "renewals_failed": failed,
+        "retries": recovery["retries"],
+        "recovered": recovery["recovered"],
+        "dunning_emails": recovery["emails_sent"],
+    }

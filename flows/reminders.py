@@ -6,9 +6,10 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from flows.pipeline import run_pipeline
+from flows._compose import run_pipeline
 from memberflow.core.settings import get_settings
-from memberflow.pipelines.reminders.pipeline import DEFAULT_STEPS, ReminderPipeline, ReminderStep
+from memberflow.pipelines.reminders.pipeline import ReminderPipeline
+from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, ReminderStep
 
 
 @flow(name="billing-reminders")
@@ -29,7 +30,8 @@ def reminders(
         product_steps: Whole replacement step lists for some products, by product external id.
         output: A saved output Block as `type-slug/name`; empty writes .eml files to the outbox.
         batch_size: Touchpoints per task run.
-        lookback_days: How far back to look for missed reminders (recorded as expired).
+        lookback_days: How far back the very first run looks for missed reminders; later runs
+            account for everything since the last completed run, however long ago.
         dry_run: Render and count, but record and send nothing.
     """
     pipeline = ReminderPipeline(steps=list(steps), product_steps=dict(product_steps or {}))
@@ -42,3 +44,9 @@ def reminders(
         lookback_days=lookback_days,
         dry_run=dry_run,
     )
+
+
+def demo_day(as_of: datetime) -> dict:
+    """One simulated day of `memberflow demo`: the day's reminder run, its totals."""
+    total = reminders(as_of=as_of)[-1]
+    return {outcome: count for outcome, count in total.items() if outcome != "step"}

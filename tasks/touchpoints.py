@@ -6,17 +6,14 @@ engines, blocks and pipelines, so there is nothing to hash for a cache key.
 """
 
 from datetime import datetime
-from functools import partial
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
 from memberflow.messaging import engine as core
 from memberflow.messaging import store
-from memberflow.messaging.engine import DeliveryOptions, Pipeline
-
-batch_task = partial(task, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+from memberflow.messaging.engine import DeliveryOptions
+from memberflow.messaging.protocols import Pipeline
+from tasks import batch_task
 
 plan_batch = batch_task(core.plan_batch, name="plan_batch")
 preview_batch = batch_task(core.preview_batch, name="preview_batch")
@@ -29,3 +26,17 @@ def count_due(db: Engine, pipeline: Pipeline, *, as_of: datetime, options: Deliv
     stale_before = datetime.now(as_of.tzinfo) - options.claim_timeout
     with db.connect() as conn:
         return store.count_claimable(conn, pipeline.name, as_of, stale_before)
+
+
+@batch_task
+def planned_through(db: Engine, pipeline: str) -> datetime | None:
+    """Where the pipeline's last completed planning pass got to (its watermark)."""
+    with db.connect() as conn:
+        return store.planned_through(conn, pipeline=pipeline)
+
+
+@batch_task
+def advance_watermark(db: Engine, pipeline: str, as_of: datetime) -> None:
+    """Records that every touchpoint due by `as_of` is accounted for (planned or expired)."""
+    with db.begin() as conn:
+        store.advance_watermark(conn, pipeline=pipeline, as_of=as_of)

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
+import memberflow.core.models  # noqa: F401 (registers every table on SQLModel.metadata)
 from memberflow.core import db as database
 from memberflow.core.settings import Settings, get_settings
 
@@ -17,7 +18,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 POSTGRES_URL = os.environ.get("MEMBERFLOW_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
-TABLES = "charge_attempt, dunning_case, inbox, touchpoint, invoice, subscription, member, product"
+TABLES = ", ".join(table.name for table in reversed(SQLModel.metadata.sorted_tables))
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,10 @@ from memberflow.core.settings import PROJECT_ROOT, Settings
 from memberflow.messaging import engine as core
 from memberflow.messaging.engine import DeliveryOptions
 from memberflow.messaging.rendering import Renderer
-from memberflow.pipelines.dunning import cases
-from memberflow.pipelines.dunning.cases import Channels
+from memberflow.pipelines.dunning.advance import Advance, Channels, advance_batch
 from memberflow.pipelines.dunning.notices import NoticePipeline
 from memberflow.pipelines.dunning.policy import DunningPolicy
+from memberflow.pipelines.dunning.queries import open_cases
 from tests.factories import add_subscription
 
 
@@ -86,12 +86,12 @@ def case_of(engine: Engine, invoice_id: int) -> DunningCase:
         return session.exec(select(DunningCase).where(DunningCase.invoice_id == invoice_id)).one()
 
 
-def advance(engine, gateway, as_of, policy=None, invoice_ids=None) -> cases.Advance:
+def advance(engine, gateway, as_of, policy=None, invoice_ids=None) -> Advance:
     policy = policy or DunningPolicy()
-    cases.open_cases(engine, as_of=as_of, policy=policy, invoice_ids=invoice_ids)
-    total, cursor = cases.Advance(), 0
+    open_cases(engine, as_of=as_of, policy=policy, invoice_ids=invoice_ids)
+    total, cursor = Advance(), 0
     while cursor is not None:
-        cursor, done = cases.advance_batch(
+        cursor, done = advance_batch(
             engine,
             policy=policy,
             gateway=gateway,

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memberflow.cli import app
-from memberflow.demo import demo_rows, write_csv
+from memberflow.cli.demo_business import demo_rows, write_csv
 from tests.conftest import at
 from tests.test_importer import GOOD, write
 
@@ -146,7 +146,7 @@ def test_ingress_replay_explains_a_missing_secret_and_a_dead_ingress(settings, t
 
 
 def test_cases_are_listed_and_resume_needs_to_be_told_which(settings, engine):
-    from memberflow.pipelines.dunning import cases
+    from memberflow.pipelines.dunning import queries as cases
     from memberflow.pipelines.dunning.policy import DunningPolicy
     from tests.dunning_helpers import failed_renewal
 

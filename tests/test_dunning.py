@@ -8,8 +8,10 @@ import pytest
 from sqlmodel import Session, select
 
 from blocks.sandbox_gateway import SandboxGateway
+from memberflow.core.members import is_involuntary
 from memberflow.core.models import ChargeAttempt, Invoice, Touchpoint
-from memberflow.pipelines.dunning import cases
+from memberflow.pipelines.dunning import events
+from memberflow.pipelines.dunning import queries as cases
 from memberflow.pipelines.dunning.charges import ChargeResult, ChargeStatus
 from memberflow.pipelines.dunning.policy import DunningPolicy, FinalAction, ProductDunning
 from tests.conftest import at
@@ -105,7 +107,7 @@ def test_a_soft_decline_that_never_clears_ends_in_the_final_action(engine, setti
     assert (case.status, case.outcome, case.final_action) == ("closed", "canceled", "cancel")
     sub = subscription_of(engine, "sub_broke")
     assert (sub.status, sub.cancel_reason) == ("canceled", "payment_failed")
-    assert cases.is_involuntary(sub.cancel_reason)
+    assert is_involuntary(sub.cancel_reason)
     last, final = month.member.sent[2], month.member.sent[3]
     assert "will be canceled on December 9, 2026" in last.subject
     assert "has been canceled" in final.subject and "not about you" in final.text
@@ -348,7 +350,7 @@ def test_the_final_action_is_announced_once_as_a_closed_case(engine, settings):
     Month(engine, settings).run(range(9))
     closed = cases.closed_unannounced(engine)
     assert len(closed) == 1
-    event = cases.case_event(closed[0])
+    event = events.case_event(closed[0])
     assert event["event"] == "memberflow.pipelines.dunning.canceled"
     assert event["payload"]["involuntary_churn"] is True
     assert event["resource"]["prefect.resource.id"] == "memberflow.subscription.sub_gone"

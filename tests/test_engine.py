@@ -66,7 +66,8 @@ def run(
     pipeline = pipeline or ReminderPipeline()
     options = options or DeliveryOptions(token=core.new_token())
     tally = {}
-    for step, selection in pipeline.selections(as_of, timedelta(days=7)):
+    since = as_of - timedelta(days=7)
+    for step, selection in pipeline.selections(as_of, since):
         cursor = selection.start
         while cursor is not None:
             cursor, more = core.plan_batch(
@@ -75,7 +76,7 @@ def run(
                 step,
                 selection,
                 as_of=as_of,
-                lookback=timedelta(days=7),
+                since=since,
                 channel=output.channel,
                 after=cursor,
                 limit=batch_size,
@@ -317,7 +318,7 @@ def test_a_dry_run_renders_but_writes_and_sends_nothing(engine):
     add_subscription(engine, "s1", current_period_end=RENEWS)
     pipeline = ReminderPipeline()
     seen = []
-    step, selection = pipeline.selections(AS_OF, timedelta(days=7))[0]
+    step, selection = pipeline.selections(AS_OF, AS_OF - timedelta(days=7))[0]
     _, tally = core.preview_batch(
         engine,
         pipeline,
@@ -326,7 +327,7 @@ def test_a_dry_run_renders_but_writes_and_sends_nothing(engine):
         renderer=Renderer(PROJECT_ROOT / "templates"),
         settings=Settings(),
         as_of=AS_OF,
-        lookback=timedelta(days=7),
+        since=AS_OF - timedelta(days=7),
         channel="email",
         after=selection.start,
         limit=100,

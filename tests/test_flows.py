@@ -4,14 +4,16 @@ import json
 import sys
 import threading
 from collections import Counter
+from datetime import timedelta
 
 import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL
+from sqlalchemy import text
 
 from blocks import ScriptOutput, WebhookOutput
 from flows.reminders import reminders
-from memberflow.pipelines.reminders.pipeline import ReminderStep
+from memberflow.pipelines.reminders.steps import ReminderStep
 from tests.conftest import at
 from tests.factories import add_subscription
 from tests.servers import HttpReceiver
@@ -132,3 +134,18 @@ def test_steps_are_parameters_and_products_can_have_their_own(settings, engine):
     two_weeks = ReminderStep(name="renewal_14d", anchor="renewal", days_before=14)
     rows = reminders(as_of=AS_OF, product_steps={"vip": [two_weeks]})
     assert [(r["step"], r["sent"]) for r in rows if r["sent"]] == [("renewal_14d", 1), ("total", 1)]
+
+
+def test_after_a_long_outage_every_missed_reminder_is_accounted_for(settings, engine):
+    """A run after ten days without one records what fell due meanwhile: expired when too late,
+    sent when still within its lateness. Nothing is silently dropped, however long the gap."""
+    reminders(as_of=AS_OF)  # the last run before the outage: the watermark
+    for day in range(1, 11):  # renewals whose 7-day reminder falls due on each missed day
+        add_subscription(engine, f"gap{day:02d}", current_period_end=RENEWS + timedelta(days=day))
+    after = reminders(as_of=AS_OF + timedelta(days=10))
+    renewal = next(row for row in after if row["step"] == "renewal_7d")
+    # due at 09:00 on days 1..10 after AS_OF; lateness 48 h: days 8, 9 and 10 are still sendable
+    assert (renewal["expired"], renewal["sent"]) == (7, 3)
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT count(*) FROM touchpoint WHERE key LIKE '%gap%'"))
+        assert keys.scalar_one() == 10

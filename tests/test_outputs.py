@@ -8,8 +8,8 @@ from email import policy
 import pytest
 
 from blocks import FileOutput, ScriptOutput, SmtpOutput, WebhookOutput, ZapierOutput
-from memberflow.core import http
 from memberflow.core.signing import verify
+from memberflow.messaging import http
 from memberflow.messaging.messages import DeliveryError, Message
 from tests.servers import HttpReceiver, Reply, SmtpSink, free_port, smtp_server
 

@@ -1,5 +1,6 @@
 """Which reminder applies when, and what a run plans, as plain functions (no database)."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from hypothesis import given, settings
@@ -8,13 +9,11 @@ from hypothesis import strategies as st
 from memberflow.core.schedule import midday, zone
 from memberflow.core.settings import Settings
 from memberflow.messaging.engine import plan_rows
-from memberflow.pipelines.reminders.pipeline import (
+from memberflow.pipelines.reminders.pipeline import ReminderPipeline, message_fields, sample_row
+from memberflow.pipelines.reminders.steps import (
     DEFAULT_STEPS,
-    ReminderPipeline,
     ReminderStep,
     anchor_for,
-    message_fields,
-    sample_row,
     selection_for,
 )
 from tests.conftest import at
@@ -29,7 +28,7 @@ def plan(row, step_name, as_of=AS_OF, lookback_days=7):
         STEP[step_name],
         [row],
         as_of=as_of,
-        lookback=timedelta(days=lookback_days),
+        since=as_of - timedelta(days=lookback_days),
         channel="email",
     )
 
@@ -88,7 +87,7 @@ def test_a_reminder_found_past_its_lateness_is_recorded_expired():
     assert planned["status"] == "expired"
 
 
-def test_nothing_is_planned_beyond_the_lookback():
+def test_nothing_is_planned_before_the_window():
     row = sample_row(current_period_end=at("2026-12-08 10:00"), time_zone="UTC")
     assert plan(row, "renewal_7d", as_of=at("2026-12-12 09:00"), lookback_days=7) == []
 
@@ -97,10 +96,10 @@ def test_product_steps_replace_the_defaults_for_that_product():
     special = ReminderStep(name="renewal_14d", anchor="renewal", days_before=14)
     pipeline = ReminderPipeline(product_steps={"vip": [special]})
     vip, other = sample_row(product_external_id="vip"), sample_row(product_external_id="basic")
-    assert pipeline.step_for(vip, "renewal_14d") == special
-    assert pipeline.step_for(vip, "renewal_7d") is None
-    assert pipeline.step_for(other, "renewal_7d") is not None
-    selections = pipeline.selections(AS_OF, timedelta(days=7))
+    assert pipeline.step_for(replace(vip, step="renewal_14d")) == special
+    assert pipeline.step_for(replace(vip, step="renewal_7d")) is None
+    assert pipeline.step_for(replace(other, step="renewal_7d")) is not None
+    selections = pipeline.selections(AS_OF, AS_OF - timedelta(days=7))
     assert [s.excluded_products for _, s in selections[:4]] == [["vip"]] * 4
     assert selections[-1][1].products == ["vip"]
 
@@ -140,7 +139,7 @@ def test_the_sql_window_never_drops_a_due_touchpoint(
     anchor = at("2027-03-01 00:00") + timedelta(minutes=anchor_minute)
     due = step.due(anchor, zone(zone_name))
     as_of = due + timedelta(minutes=minutes_after_due)
-    window = selection_for(step, as_of, timedelta(days=0))
+    window = selection_for(step, as_of, as_of)
     assert window.low <= anchor <= window.high
 
 
@@ -154,5 +153,5 @@ def test_the_sql_window_never_drops_a_due_card_notice(zone_name, days_after_due,
     step = STEP["card_expiry_30d"]
     anchor = midday(last_day, zone(zone_name))
     as_of = step.due(anchor, zone(zone_name)) + timedelta(days=days_after_due)
-    window = selection_for(step, as_of, timedelta(days=0))
+    window = selection_for(step, as_of, as_of)
     assert window.low <= last_day <= window.high

@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 
 from memberflow.core.settings import PROJECT_ROOT, Settings
+from memberflow.messaging.registry import sample_fields as every_sample
 from memberflow.messaging.rendering import Renderer, TemplateProblem
-from memberflow.pipelines.reminders.pipeline import DEFAULT_STEPS, message_fields, sample_row
-from memberflow.samples import sample_fields as every_sample
+from memberflow.pipelines.reminders.pipeline import message_fields, sample_row
+from memberflow.pipelines.reminders.steps import DEFAULT_STEPS
 from tests.conftest import at
 
 RENEWAL = "reminders/renewal"

@@ -139,6 +139,20 @@ class Touchpoint(SQLModel, table=True):
     context: str | None = None
 
 
+class PlanningWatermark(SQLModel, table=True):
+    """How far a pipeline's planning has got: the `as_of` of its last completed planning pass.
+
+    The next run accounts for every touchpoint due since then, however long the gap, and no
+    earlier: a daily run reads one day of anchors, not the whole history.
+    """
+
+    __tablename__ = "planning_watermark"
+
+    pipeline: str = Field(primary_key=True, max_length=32)
+    planned_through: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
 class InboxStatus(StrEnum):
     applied = "applied"  # the domain now reflects it
     stale = "stale"  # older than what the domain already holds: kept, changed nothing

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import requests
 from sqlalchemy import Engine
 
-from memberflow.core.http import make_session, safe_url
 from memberflow.ingress import inbox
+from memberflow.messaging.http import make_session, safe_url
 
 logger = logging.getLogger("memberflow.ingress")
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
-from typing import Any, Protocol
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Row
 
@@ -22,41 +22,12 @@ from memberflow.core.schedule import Timing, local_date, timing, zone
 from memberflow.core.settings import Settings
 from memberflow.messaging import store
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
+from memberflow.messaging.protocols import DatePlanner, Pipeline, Step, TouchpointRow
 from memberflow.messaging.rendering import Renderer, TemplateProblem
 from memberflow.messaging.store import Cursor, Outcome, Selection
 
 Tally = dict[str, Counter]  # step name -> counts per outcome
 Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out
-
-
-class Step(Protocol):
-    name: str
-
-    @property
-    def lateness(self) -> timedelta: ...
-
-    @property
-    def template_name(self) -> str: ...
-
-    def due(self, anchor: datetime, tz: Any) -> datetime: ...
-
-
-class Pipeline(Protocol):
-    """What a pipeline tells the engine; reminders.ReminderPipeline is the worked example."""
-
-    name: str
-
-    def selections(self, as_of: datetime, lookback: timedelta) -> list[tuple[Step, Selection]]: ...
-
-    def step_for(self, row: Row, step_name: str) -> Step | None: ...
-
-    def anchor_for(self, step: Step, row: Row) -> datetime | None: ...
-
-    def fields(self, step: Step, row: Row, anchor: datetime, settings: Settings) -> dict: ...
-
-    def recipient(self, row: Row, fields: dict) -> tuple[str, str]:
-        """(email, name) the message goes to: the member, or the business's own people."""
-        ...
 
 
 class Output(Protocol):
@@ -74,9 +45,39 @@ class DeliveryOptions:
     max_attempts: int = 5
 
 
-def touchpoint_key(pipeline: str, step: str, subscription: str, anchor_day: date, channel: str):
-    """`pipeline:step:subscription:anchor-date:channel`: the same for any rerun, retry or race."""
-    return f"{pipeline}:{step}:{subscription}:{anchor_day.isoformat()}:{channel}"
+def touchpoint_key(pipeline: str, step: str, entity: str, anchor_day: date, channel: str) -> str:
+    """`pipeline:step:entity:anchor-date:channel`, the entity being what the message is about
+    (a subscription, an invoice): the same for any rerun, retry or race."""
+    return f"{pipeline}:{step}:{entity}:{anchor_day.isoformat()}:{channel}"
+
+
+def new_touchpoint(
+    *,
+    pipeline: str,
+    step: str,
+    entity: str,
+    channel: str,
+    subscription_id: int,
+    anchor_at: datetime,
+    tz: ZoneInfo,
+    due_at: datetime,
+    status: Status = Status.pending,
+    **columns: object,
+) -> dict:
+    """The outbox row of a touchpoint, its key derived from the domain (`touchpoint_key`)."""
+    return {
+        "key": touchpoint_key(pipeline, step, entity, local_date(anchor_at, tz), channel),
+        "pipeline": pipeline,
+        "step": step,
+        "channel": channel,
+        "subscription_id": subscription_id,
+        "anchor_at": anchor_at,
+        "due_at": due_at,
+        "status": status,
+        "attempts": 0,
+        "created_at": datetime.now(UTC),
+        **columns,
+    }
 
 
 def new_token() -> str:
@@ -92,55 +93,58 @@ def add_tally(total: Tally, more: Tally) -> Tally:
 # -- planning --------------------------------------------------------------------------------
 
 
+def window_start(step: Step, as_of: datetime, since: datetime) -> datetime:
+    """The earliest due time a run at `as_of` still accounts for: everything since the last
+    completed run, and at least the step's lateness (a subscription imported or moved since
+    may owe a touchpoint that is late but still worth sending)."""
+    return min(since, as_of - step.lateness)
+
+
 def plan_rows(
-    pipeline: Pipeline,
+    planner: DatePlanner,
     step: Step,
     rows: Iterable[Row],
     *,
     as_of: datetime,
-    lookback: timedelta,
+    since: datetime,
     channel: str,
 ) -> list[dict]:
     """Touchpoints these subscriptions owe at `as_of`: due ones pending, missed ones expired."""
-    planned, now = [], datetime.now(UTC)
+    planned = []
+    earliest = window_start(step, as_of, since)
     for row in rows:
-        anchor = pipeline.anchor_for(step, row)
+        anchor = planner.anchor_for(step, row)
         if anchor is None:
             continue
         tz = zone(row.time_zone)
-        due = step.due(anchor, tz)
+        due = planner.due(step, anchor, tz)
         when = timing(due, as_of, step.lateness)
-        if when is Timing.not_yet or as_of - due > max(lookback, step.lateness):
+        if when is Timing.not_yet or due < earliest:
             continue
-        key = touchpoint_key(
-            pipeline.name, step.name, row.sub_external_id, local_date(anchor, tz), channel
-        )
-        status = Status.expired if when is Timing.expired else Status.pending
         planned.append(
-            {
-                "key": key,
-                "pipeline": pipeline.name,
-                "step": step.name,
-                "channel": channel,
-                "subscription_id": row.sub_id,
-                "anchor_at": anchor,
-                "due_at": due,
-                "status": status,
-                "attempts": 0,
-                "created_at": now,
-            }
+            new_touchpoint(
+                pipeline=planner.name,
+                step=step.name,
+                entity=row.sub_external_id,
+                channel=channel,
+                subscription_id=row.sub_id,
+                anchor_at=anchor,
+                tz=tz,
+                due_at=due,
+                status=Status.expired if when is Timing.expired else Status.pending,
+            )
         )
     return planned
 
 
 def plan_batch(
     engine: Engine,
-    pipeline: Pipeline,
+    pipeline: DatePlanner,
     step: Step,
     selection: Selection,
     *,
     as_of: datetime,
-    lookback: timedelta,
+    since: datetime,
     channel: str,
     after: Cursor,
     limit: int,
@@ -148,7 +152,7 @@ def plan_batch(
     """Plans one batch of candidates; returns the cursor for the next batch (None when done)."""
     with engine.begin() as conn:
         rows = store.select_candidates(conn, selection, after, limit)
-        planned = plan_rows(pipeline, step, rows, as_of=as_of, lookback=lookback, channel=channel)
+        planned = plan_rows(pipeline, step, rows, as_of=as_of, since=since, channel=channel)
         new_keys = set(store.insert_touchpoints(conn, planned))
     counts = Counter(
         "planned" if row["status"] == Status.pending else "expired"
@@ -167,22 +171,24 @@ def _next_cursor(rows: list[Row], selection: Selection, limit: int) -> Cursor | 
 # -- delivery --------------------------------------------------------------------------------
 
 
-def decide(pipeline: Pipeline, row: Row, as_of: datetime) -> tuple[Status, str] | None:
+def decide(
+    pipeline: Pipeline, step: Step | None, row: TouchpointRow, as_of: datetime
+) -> tuple[Status, str] | None:
     """None to send now, else the status to record and why. Conditions are checked at send time."""
-    step = pipeline.step_for(row, row.step)
     if step is None:
         return Status.skipped, f"step {row.step!r} is no longer configured for this product"
-    anchor = pipeline.anchor_for(step, row)
-    if anchor is None or anchor != row.anchor_at:
-        return Status.skipped, "no longer applies (subscription canceled or its date moved)"
+    reason = pipeline.skip_reason(step, row)
+    if reason is not None:
+        return Status.skipped, reason
     if timing(row.due_at, as_of, step.lateness) is Timing.expired:
         return Status.expired, f"more than {step.lateness} late at {as_of.isoformat()}"
     return None
 
 
-def compose(pipeline: Pipeline, row: Any, fields: dict, renderer: Renderer) -> Message:
+def compose(
+    pipeline: Pipeline, step: Step, row: TouchpointRow, fields: dict, renderer: Renderer
+) -> Message:
     """Renders the message a touchpoint stands for from its merge fields."""
-    step = pipeline.step_for(row, row.step)
     rendered = renderer.render(step.template_name, row.locale, fields)
     to_email, to_name = pipeline.recipient(row, fields)
     return Message(
@@ -196,11 +202,6 @@ def compose(pipeline: Pipeline, row: Any, fields: dict, renderer: Renderer) -> M
         html=rendered.html,
         fields=fields,
     )
-
-
-def merge_fields(pipeline: Pipeline, row: Any, settings: Settings) -> dict:
-    step = pipeline.step_for(row, row.step)
-    return pipeline.fields(step, row, row.anchor_at, settings)
 
 
 def _send(output: Output, message: Message) -> tuple[Receipt | None, str | None]:
@@ -237,31 +238,32 @@ def deliver_batch(
     # the output has accepted the message, which keeps the crash window to that instant.
     with closing(output), engine.connect() as conn:
 
-        def record(row: Any, outcome: Outcome) -> None:
+        def record(row: TouchpointRow, outcome: Outcome) -> None:
             store.record_outcome(
                 conn, touchpoint_id=row.touchpoint_id, token=options.token, outcome=outcome
             )
             conn.commit()
             tally.setdefault(row.step, Counter())[outcome.status.value] += 1
 
-        sendable = []
+        sendable: list[tuple[Step, TouchpointRow]] = []
         for row in rows:
-            verdict = decide(pipeline, row, as_of)
+            step = pipeline.step_for(row)
+            verdict = decide(pipeline, step, row, as_of)
             if verdict is None:
-                sendable.append(row)
+                sendable.append((step, row))
             else:
                 record(row, Outcome(verdict[0], row.attempts, error=verdict[1]))
-        fields = [merge_fields(pipeline, row, settings) for row in sendable]
+        fields = [pipeline.fields(step, row, settings) for step, row in sendable]
         if enrich is not None and sendable:
             try:
                 fields = _enriched(enrich, fields)
             except Exception as error:  # the CRM is down: fail the batch, a later run retries
                 reason = f"enricher failed: {type(error).__name__}: {error}"
-                for row in sendable:
+                for _, row in sendable:
                     record(row, _failure(row, reason, options))
                 sendable, fields = [], []
-        for row, row_fields in zip(sendable, fields, strict=True):
-            record(row, _deliver_one(pipeline, row, row_fields, renderer, output, options))
+        for (step, row), row_fields in zip(sendable, fields, strict=True):
+            record(row, _deliver_one(pipeline, step, row, row_fields, renderer, output, options))
     return (ids[-1] if len(ids) == limit else None), tally
 
 
@@ -272,7 +274,7 @@ def _claim_batch(
     after_id: int,
     limit: int,
     options: DeliveryOptions,
-) -> tuple[list[int], list[Row]]:
+) -> tuple[list[int], list[TouchpointRow]]:
     now = datetime.now(UTC)
     stale_before = now - options.claim_timeout
     with engine.begin() as conn:
@@ -292,8 +294,9 @@ def _claim_batch(
             token=options.token,
             now=now,
             stale_before=stale_before,
+            extend=getattr(pipeline, "extend_claim", None),
         )
-    return ids, rows
+    return ids, [TouchpointRow.from_mapping(dict(row._mapping)) for row in rows]
 
 
 def _enriched(enrich: Enricher, fields: list[dict]) -> list[dict]:
@@ -305,14 +308,15 @@ def _enriched(enrich: Enricher, fields: list[dict]) -> list[dict]:
 
 def _deliver_one(
     pipeline: Pipeline,
-    row: Any,
+    step: Step,
+    row: TouchpointRow,
     fields: dict,
     renderer: Renderer,
     output: Output,
     options: DeliveryOptions,
 ) -> Outcome:
     try:
-        message = compose(pipeline, row, fields, renderer)
+        message = compose(pipeline, step, row, fields, renderer)
     except TemplateProblem as problem:
         receipt, error = None, f"template {problem}"
     else:
@@ -324,7 +328,7 @@ def _deliver_one(
     return _failure(row, error, options)
 
 
-def _failure(row: Any, reason: str, options: DeliveryOptions) -> Outcome:
+def _failure(row: TouchpointRow, reason: str, options: DeliveryOptions) -> Outcome:
     attempts = row.attempts + 1
     status = Status.dead if attempts >= options.max_attempts else Status.failed
     return Outcome(status, attempts, error=reason[:1000])
@@ -335,14 +339,14 @@ def _failure(row: Any, reason: str, options: DeliveryOptions) -> Outcome:
 
 def preview_batch(
     engine: Engine,
-    pipeline: Pipeline,
+    pipeline: DatePlanner,
     step: Step,
     selection: Selection,
     *,
     renderer: Renderer,
     settings: Settings,
     as_of: datetime,
-    lookback: timedelta,
+    since: datetime,
     channel: str,
     after: Cursor,
     limit: int,
@@ -351,7 +355,7 @@ def preview_batch(
     """What `plan_batch` + delivery would do for new touchpoints, writing and sending nothing."""
     with engine.connect() as conn:
         rows = store.select_candidates(conn, selection, after, limit)
-        planned = plan_rows(pipeline, step, rows, as_of=as_of, lookback=lookback, channel=channel)
+        planned = plan_rows(pipeline, step, rows, as_of=as_of, since=since, channel=channel)
         known = store.existing_keys(conn, [p["key"] for p in planned])
         planned = [plan for plan in planned if plan["key"] not in known]
         full_rows = store.subscription_rows(conn, [plan["subscription_id"] for plan in planned])
@@ -363,14 +367,15 @@ def preview_batch(
             continue
         row = _as_touchpoint_row(by_sub[plan["subscription_id"]], plan)
         try:
-            on_message(compose(pipeline, row, merge_fields(pipeline, row, settings), renderer))
+            fields = pipeline.fields(step, row, settings)
+            on_message(compose(pipeline, step, row, fields, renderer))
             counts["would_send"] += 1
         except TemplateProblem:
             counts["render_failed"] += 1
     return _next_cursor(rows, selection, limit), {step.name: counts}
 
 
-def _as_touchpoint_row(row: Row, plan: dict) -> SimpleNamespace:
-    """A candidate row shaped like a claimed touchpoint row, for `compose`."""
-    touchpoint = {name: plan[name] for name in ("key", "step", "anchor_at", "due_at")}
-    return SimpleNamespace(**row._mapping, **touchpoint)
+def _as_touchpoint_row(row: Row, plan: dict) -> TouchpointRow:
+    """A candidate subscription shaped like a claimed touchpoint, for `compose`."""
+    touchpoint = {name: plan[name] for name in ("key", "step", "anchor_at", "due_at", "attempts")}
+    return TouchpointRow.from_mapping({**row._mapping, **touchpoint, "touchpoint_id": 0})

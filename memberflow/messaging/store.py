@@ -1,17 +1,28 @@
 """SQL for the engine. Large selections come back as Core rows, never ORM objects (5x faster)."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from memberflow.core.db import UTCDateTime
 from memberflow.core.models import (
     OPEN,
-    Invoice,
     Member,
+    PlanningWatermark,
     Product,
     Subscription,
     Touchpoint,
@@ -20,7 +31,7 @@ from memberflow.core.models import (
 
 member, product = Member.__table__, Product.__table__
 subscription, touchpoint = Subscription.__table__, Touchpoint.__table__
-invoice = Invoice.__table__
+watermark = PlanningWatermark.__table__
 
 RETRYABLE = (TouchpointStatus.pending, TouchpointStatus.failed)
 
@@ -141,6 +152,19 @@ def insert_touchpoints(conn: Connection, rows: list[dict]) -> list[str]:
     return insert_new(conn, touchpoint, rows, unique="key")
 
 
+def skip_unsent(conn: Connection, *, pipeline: str, reason: str, **match: object) -> None:
+    """Marks a pipeline's not yet sent touchpoints that match `match` (column=value) skipped."""
+    conn.execute(
+        update(touchpoint)
+        .where(
+            touchpoint.c.pipeline == pipeline,
+            touchpoint.c.status.in_(RETRYABLE),
+            *(touchpoint.c[column] == value for column, value in match.items()),
+        )
+        .values(status=TouchpointStatus.skipped, error=reason)
+    )
+
+
 def existing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
     if not keys:
         return set()
@@ -194,12 +218,13 @@ def claim(
     token: str,
     now: datetime,
     stale_before: datetime,
+    extend: Callable[[Select], Select] | None = None,
 ) -> list[Row]:
     """Atomically takes the still-claimable touchpoints among `ids` for this run.
 
     The conditional UPDATE is what makes two racing runs safe: a row is claimed by one of them.
-    Returns the claimed touchpoints joined with their subscription's current state (and their
-    invoice's, for a touchpoint about one bill).
+    Returns the claimed touchpoints joined with their subscription's current state, plus what
+    `extend` adds to the query (a pipeline's own joins and columns).
     """
     claimed = and_(touchpoint.c.id.in_(ids), _claimable(pipeline, as_of, stale_before))
     conn.execute(
@@ -217,18 +242,12 @@ def claim(
             touchpoint.c.due_at,
             touchpoint.c.attempts,
             touchpoint.c.context,
-            invoice.c.external_id.label("invoice_external_id"),
-            invoice.c.status.label("invoice_status"),
-            invoice.c.amount_minor.label("invoice_amount_minor"),
-            invoice.c.currency.label("invoice_currency"),
-            invoice.c.hosted_url.label("invoice_hosted_url"),
         )
         .join(touchpoint, touchpoint.c.subscription_id == subscription.c.id)
-        .outerjoin(invoice, invoice.c.id == touchpoint.c.invoice_id)
         .where(touchpoint.c.claimed_by == token, touchpoint.c.status == TouchpointStatus.sending)
         .order_by(touchpoint.c.id)
     )
-    return list(conn.execute(query))
+    return list(conn.execute(extend(query) if extend else query))
 
 
 @dataclass(frozen=True)
@@ -324,3 +343,24 @@ def list_touchpoints(
 def member_subscription_rows(conn: Connection, member_external_id: str) -> list[Row]:
     query = _subscription_view().where(member.c.external_id == member_external_id)
     return list(conn.execute(query.order_by(subscription.c.id)))
+
+
+def planned_through(conn: Connection, *, pipeline: str) -> datetime | None:
+    """The `as_of` of the pipeline's last completed planning pass, if any."""
+    query = select(watermark.c.planned_through).where(watermark.c.pipeline == pipeline)
+    return conn.execute(query).scalar_one_or_none()
+
+
+def advance_watermark(conn: Connection, *, pipeline: str, as_of: datetime) -> None:
+    """Moves the watermark to `as_of`, never back (a backfill of an earlier day leaves it)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    now = datetime.now(UTC)
+    statement = dialect.insert(watermark).values(
+        pipeline=pipeline, planned_through=as_of, updated_at=now
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["pipeline"],
+        set_={"planned_through": as_of, "updated_at": now},
+        where=watermark.c.planned_through < as_of,
+    )
+    conn.execute(statement)

@@ -1,2 +1,23 @@
-"""Dunning: recovering failed payments. `policy` decides, `cases` records and acts, `notices`
-tells the member and ops, `charges` is what a payment gateway must do."""
+"""Dunning: decline-aware retries of a failed payment, a kind email per step, a person for
+valuable members, a final action when retries run out. Registered as `dunning` in
+pyproject.toml."""
+
+from memberflow.messaging.registry import DemoHooks, Registration
+from memberflow.pipelines.dunning.demo import outcome_summary
+from memberflow.pipelines.dunning.notices import NoticePipeline, sample_fields, step_infos
+
+registration = Registration(
+    name="dunning",
+    summary="Failed payments: retries by decline reason, member emails, escalation, final action.",
+    flow="flows.dunning:dunning",
+    messages=lambda: [NoticePipeline(), NoticePipeline(for_ops=True)],
+    steps=step_infos,
+    sample_fields=sample_fields,
+    demo=DemoHooks(
+        day="flows.dunning:demo_day",
+        summary=outcome_summary,
+        summary_title="Failed renewals, by how they ended and which step ended them:",
+    ),
+    commands={"cases": "memberflow.pipelines.dunning.commands:cases_app"},
+    order=20,
+)

@@ -67,3 +67,12 @@ TEST_CARDS: dict[str, tuple[ChargeStatus, str | None]] = {
     "0000": (ChargeStatus.gateway_error, None),  # the gateway is down or misconfigured
 }
 FUNDS_ARRIVE = "9995"
+
+
+def retry_charge(gateway: Gateway, request: ChargeRequest) -> ChargeResult:
+    """The gateway's answer; a gateway that raises is a gateway error, never the member's."""
+    try:
+        return gateway.retry_charge(request)
+    except Exception as error:  # a gateway's bug is an ops problem, never the member's
+        message = f"{type(error).__name__} in {type(gateway).__name__}: {error}"
+        return ChargeResult(ChargeStatus.gateway_error, message=message[:500])

@@ -4,19 +4,23 @@
 once it is paid, from any source, nothing more about it goes to the member.
 """
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
-from memberflow.core.models import InvoiceStatus
+from sqlalchemy import Select
+
+from memberflow.core.members import member_recipient
+from memberflow.core.models import Invoice, InvoiceStatus
 from memberflow.core.money import format_date, format_money
 from memberflow.core.schedule import local_date, zone
 from memberflow.core.settings import Settings
-from memberflow.pipelines.dunning.cases import MEMBER_PIPELINE, OPS_PIPELINE
+from memberflow.messaging import store
+from memberflow.messaging.protocols import StepInfo, TouchpointRow
 from memberflow.pipelines.dunning.policy import Category
-from memberflow.pipelines.reminders.pipeline import member_recipient
+from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE, OPS_PIPELINE
+
+invoice = Invoice.__table__
 
 
 @dataclass(frozen=True)
@@ -35,9 +39,6 @@ class NoticeStep:
     @property
     def template_name(self) -> str:
         return f"{self.pipeline}/{self.name}"
-
-    def due(self, anchor: datetime, tz: Any) -> datetime:
-        return anchor  # never used: cases plan their touchpoints with the due time
 
 
 MEMBER_STEPS = {
@@ -72,30 +73,38 @@ class NoticePipeline:
     def steps(self) -> dict[str, NoticeStep]:
         return OPS_STEPS if self.for_ops else MEMBER_STEPS
 
-    def selections(self, as_of: datetime, lookback: timedelta) -> list:
-        return []  # cases plan these touchpoints; the engine only delivers them
+    def step_for(self, row: TouchpointRow) -> NoticeStep | None:
+        return self.steps.get(row.step)
 
-    def step_for(self, row: Any, step_name: str) -> NoticeStep | None:
-        return self.steps.get(step_name)
-
-    def anchor_for(self, step: NoticeStep, row: Any) -> datetime | None:
+    def skip_reason(self, step: NoticeStep, row: TouchpointRow) -> str | None:
         """The send-time check: nothing about a bill that has been paid, voided or written off."""
-        if row.invoice_status != InvoiceStatus.open and not step.after_payment:
-            return None
-        return row.anchor_at
+        status = row.extra["invoice_status"]
+        if status != InvoiceStatus.open and not step.after_payment:
+            return f"no longer applies (the invoice is {status})"
+        return None
 
-    def fields(self, step: NoticeStep, row: Any, anchor: datetime, settings: Settings) -> dict:
+    def extend_claim(self, query: Select) -> Select:
+        """The invoice each notice is about, read at send time."""
+        return query.add_columns(
+            invoice.c.external_id.label("invoice_external_id"),
+            invoice.c.status.label("invoice_status"),
+            invoice.c.amount_minor.label("invoice_amount_minor"),
+            invoice.c.currency.label("invoice_currency"),
+            invoice.c.hosted_url.label("invoice_hosted_url"),
+        ).outerjoin(invoice, invoice.c.id == store.touchpoint.c.invoice_id)
+
+    def fields(self, step: NoticeStep, row: TouchpointRow, settings: Settings) -> dict:
         return message_fields(row, settings)
 
-    def recipient(self, row: Any, fields: dict) -> tuple[str, str]:
+    def recipient(self, row: TouchpointRow, fields: dict) -> tuple[str, str]:
         if self.for_ops:
             return fields["support_email"], f"{fields['business_name']} support"
         return member_recipient(row)
 
 
-def message_fields(row: Any, settings: Settings) -> dict:
+def message_fields(row: TouchpointRow, settings: Settings) -> dict:
     """Everything a dunning template may use, in the member's language and time zone."""
-    context = json.loads(row.context or "{}")
+    context, bill = row.context, row.extra
     locale = row.locale or settings.default_locale
     tz = zone(row.time_zone)
 
@@ -110,14 +119,14 @@ def message_fields(row: Any, settings: Settings) -> dict:
         "support_email": settings.support_email,
         "portal_url": settings.portal_url,
         # the gateway's own payment page where it has one (Stripe's hosted invoice), else ours
-        "update_url": row.invoice_hosted_url or settings.portal_url,
+        "update_url": bill["invoice_hosted_url"] or settings.portal_url,
         "first_name": row.first_name or "",
         "last_name": row.last_name or "",
         "email": row.email,
         "member_external_id": row.member_external_id,
         "product_name": row.product_name,
-        "amount": format_money(row.invoice_amount_minor, row.invoice_currency, locale),
-        "invoice_number": row.invoice_external_id,
+        "amount": format_money(bill["invoice_amount_minor"], bill["invoice_currency"], locale),
+        "invoice_number": bill["invoice_external_id"],
         "subscription_number": row.sub_external_id,
         "card_last4": row.card_last4,
         "category": category,
@@ -131,50 +140,89 @@ def message_fields(row: Any, settings: Settings) -> dict:
         "history": context.get("history", []),
         "reason": context.get("reason"),
         "gateway": context.get("gateway"),
-        "value_amplifier": None,
     }
 
 
-def sample_row(**overrides: Any) -> SimpleNamespace:
+def sample_row(**overrides: Any) -> TouchpointRow:
     """A claimed dunning touchpoint as the engine sees it, for template lint and previews."""
     opened = datetime(2026, 12, 1, 9, tzinfo=UTC)
     row = {
+        "touchpoint_id": 1,
+        "key": "dunning:first_notice:in_1001:2026-12-01:email",
+        "step": "first_notice",
+        "anchor_at": opened,
+        "due_at": opened,
+        "attempts": 0,
+        "sub_id": 1,
+        "sub_external_id": "sub_1001",
+        "status": "past_due",
+        "interval": "month",
+        "current_period_end": opened + timedelta(days=30),
+        "trial_end": None,
+        "card_exp_month": 11,
+        "card_exp_year": 2027,
+        "card_valid_until": None,
+        "amount_minor": 1999,
+        "currency": "USD",
+        "card_last4": "4242",
+        "member_external_id": "mem_1001",
         "email": "ada@example.com",
         "first_name": "Ada",
         "last_name": "Lovelace",
-        "member_external_id": "mem_1001",
         "locale": "en",
         "time_zone": "Europe/London",
+        "billing_address": None,
+        "shipping_address": None,
+        "product_external_id": "monthly",
         "product_name": "Monthly Club",
-        "sub_external_id": "sub_1001",
-        "card_last4": "4242",
-        "invoice_external_id": "in_1001",
-        "invoice_status": "open",
-        "invoice_amount_minor": 1999,
-        "invoice_currency": "USD",
-        "invoice_hosted_url": "https://invoice.stripe.com/i/acct_1/in_1001",
-        "anchor_at": opened,
-        "context": json.dumps(
-            {
-                "category": "soft",
-                "decline_code": "insufficient_funds",
-                "retries": 2,
-                "next_retry_at": (opened + timedelta(days=5)).isoformat(),
-                "final_action": "cancel",
-                "final_action_at": (opened + timedelta(days=8)).isoformat(),
-                "access_until": (opened + timedelta(days=15)).isoformat(),
-                "history": [
-                    {"at": opened.isoformat(), "what": "charge failed: insufficient_funds"},
-                ],
-                "reason": "Stripe refused the API key (HTTP 401)",
-                "gateway": "memberflow-stripe-gateway",
-            }
-        ),
+        "value_amplifier": None,
+        "context": {
+            "category": "soft",
+            "decline_code": "insufficient_funds",
+            "retries": 2,
+            "next_retry_at": (opened + timedelta(days=5)).isoformat(),
+            "final_action": "cancel",
+            "final_action_at": (opened + timedelta(days=8)).isoformat(),
+            "access_until": (opened + timedelta(days=15)).isoformat(),
+            "history": [{"at": opened.isoformat(), "what": "charge failed: insufficient_funds"}],
+            "reason": "Stripe refused the API key (HTTP 401)",
+            "gateway": "memberflow-stripe-gateway",
+        },
+        "extra": {
+            "invoice_external_id": "in_1001",
+            "invoice_status": "open",
+            "invoice_amount_minor": 1999,
+            "invoice_currency": "USD",
+            "invoice_hosted_url": "https://invoice.stripe.com/i/acct_1/in_1001",
+        },
     }
-    return SimpleNamespace(**{**row, **overrides})
+    return TouchpointRow(**{**row, **overrides})
 
 
 def sample_fields(settings: Settings) -> dict[str, dict]:
     """Merge fields per template name, for `memberflow templates lint`."""
     fields = message_fields(sample_row(), settings)
     return {step.template_name: fields for step in [*MEMBER_STEPS.values(), *OPS_STEPS.values()]}
+
+
+def step_infos() -> list[StepInfo]:
+    """The steps as ops see them (`memberflow pipelines`); the policy decides the days."""
+    return [
+        StepInfo(
+            step.name,
+            WHEN[step.name],
+            "ops" if step.pipeline == OPS_PIPELINE else "member",
+            step.template_name,
+        )
+        for step in [*MEMBER_STEPS.values(), *OPS_STEPS.values()]
+    ]
+
+
+WHEN = {
+    "first_notice": "the day a payment fails (policy: notice_days[0])",
+    "reminder": "a few days into the case (policy: notice_days[1])",
+    "last_notice": "before the final action (policy: notice_days[2])",
+    "final_notice": "when the final action is taken (day 8 by default)",
+    "escalation": "once per case: a valuable member, or after repeated declines",
+    "gateway_alert": "when the payment gateway itself fails",
+}

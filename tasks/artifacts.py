@@ -9,9 +9,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from memberflow.core.money import format_money
 from memberflow.messaging.engine import Tally
-from memberflow.pipelines.dunning.cases import Advance
 
 OUTCOMES = ("planned", "sent", "skipped", "expired", "failed", "dead")
 DRY_RUN_OUTCOMES = ("would_send", "would_expire", "render_failed")
@@ -40,37 +38,3 @@ def start_progress(pipeline: str, total: int) -> UUID:
 
 def update_progress(artifact_id: UUID, done: int, total: int) -> None:
     update_progress_artifact(artifact_id, 100.0 * done / total if total else 100.0)
-
-
-CASE_COUNTS = (
-    "opened",
-    "advanced",
-    "retries",
-    "recovered",
-    "paid_elsewhere",
-    "written_off",
-    "notices",
-    "escalations",
-    "gateway_paused",
-    "waiting_for_ops",
-    "unavailable",
-    "final_cancel",
-    "final_pause",
-    "final_unpaid",
-    "announced",
-)
-
-
-def publish_cases(advance: Advance, as_of: datetime, *, emails: dict, tickets: dict) -> dict:
-    """The run's summary as a table artifact: cases, retries, money recovered, messages sent."""
-    summary = {name: advance.counts.get(name, 0) for name in CASE_COUNTS}
-    summary["recovered_amount"] = ", ".join(
-        format_money(total, currency, "en") for currency, total in sorted(advance.recovered.items())
-    )
-    summary["emails_sent"] = emails.get("sent", 0)
-    summary["tickets_sent"] = tickets.get("sent", 0)
-    rows = [{"measure": name, "value": str(value)} for name, value in summary.items()]
-    create_table_artifact(
-        rows, key="dunning-cases", description=f"Dunning run at {as_of.isoformat()}"
-    )
-    return summary

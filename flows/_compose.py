@@ -1,4 +1,5 @@
-"""The composition every touchpoint pipeline shares: plan in batches, then deliver in batches."""
+"""The composition every touchpoint pipeline shares: plan in batches, then deliver in batches.
+Not a flow itself (hence the underscore): each pipeline's flow calls `run_pipeline`."""
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -14,14 +15,21 @@ from memberflow.core.settings import Settings
 from memberflow.messaging.engine import (
     DeliveryOptions,
     Enricher,
-    Pipeline,
     Tally,
     add_tally,
     new_token,
 )
+from memberflow.messaging.protocols import DatePlanner, Pipeline
 from memberflow.messaging.rendering import Renderer
-from tasks.report import publish_summary, start_progress, update_progress
-from tasks.touchpoints import count_due, deliver_batch, plan_batch, preview_batch
+from tasks.artifacts import publish_summary, start_progress, update_progress
+from tasks.touchpoints import (
+    advance_watermark,
+    count_due,
+    deliver_batch,
+    plan_batch,
+    planned_through,
+    preview_batch,
+)
 
 T = TypeVar("T")
 
@@ -44,37 +52,23 @@ def run_pipeline(
     dry_run: bool = False,
     enrich: Enricher | None = None,
 ) -> list[dict]:
-    """One run of a pipeline at `as_of`; returns the summary rows (also a table artifact)."""
+    """One run of a pipeline at `as_of`; returns the summary rows (also a table artifact).
+
+    A `DatePlanner` is planned first, for every touchpoint due since its last completed
+    planning pass (its watermark; `lookback_days` on the very first run), however long ago.
+    Then every due touchpoint of the pipeline is delivered, whoever planned it.
+    """
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
     db = get_engine(settings.database_url)
     require_schema(db)
     sink = output if isinstance(output, Output) else resolve_output(output, settings)
     renderer = Renderer(settings.templates_dir, settings.default_locale)
-    lookback = timedelta(days=lookback_days)
-    plan = preview_batch if dry_run else plan_batch
-    extra = {"renderer": renderer, "settings": settings} if dry_run else {}
-
-    log, tally = get_run_logger(), {}
-    for step, selection in pipeline.selections(as_of, lookback):
-        tally.setdefault(step.name, Counter())  # list every step, even with nothing to do
-        batches = cursor_loop(
-            selection.start,
-            lambda after, step=step, selection=selection: plan(
-                db,
-                pipeline,
-                step,
-                selection,
-                as_of=as_of,
-                lookback=lookback,
-                channel=sink.channel,
-                after=after,
-                limit=batch_size,
-                **extra,
-            ),
-        )
-        for step_tally in batches:
-            log.info("%s: %s", step.name, dict(step_tally[step.name]))
-            add_tally(tally, step_tally)
+    tally: Tally = {}
+    if isinstance(pipeline, DatePlanner):
+        since = planned_through(db, pipeline.name) or as_of - timedelta(days=lookback_days)
+        _plan(db, pipeline, sink, renderer, settings, as_of, since, batch_size, dry_run, tally)
+        if not dry_run:
+            advance_watermark(db, pipeline.name, as_of)
     if not dry_run:
         _deliver(
             db,
@@ -89,6 +83,46 @@ def run_pipeline(
             tally=tally,
         )
     return publish_summary(pipeline.name, tally, as_of, dry_run)
+
+
+def _plan(
+    db: Engine,
+    pipeline: DatePlanner,
+    sink: Output,
+    renderer: Renderer,
+    settings: Settings,
+    as_of: datetime,
+    since: datetime,
+    batch_size: int,
+    dry_run: bool,
+    tally: Tally,
+) -> None:
+    """Plans (or, in a dry run, previews) every step's touchpoints, batch by batch."""
+    log = get_run_logger()
+    plan = preview_batch if dry_run else plan_batch
+    extra = {"renderer": renderer, "settings": settings} if dry_run else {}
+    if since < as_of - timedelta(days=3):
+        log.warning("planning since %s: the last completed run was long ago", since.isoformat())
+    for step, selection in pipeline.selections(as_of, since):
+        tally.setdefault(step.name, Counter())  # list every step, even with nothing to do
+        batches = cursor_loop(
+            selection.start,
+            lambda after, step=step, selection=selection: plan(
+                db,
+                pipeline,
+                step,
+                selection,
+                as_of=as_of,
+                since=since,
+                channel=sink.channel,
+                after=after,
+                limit=batch_size,
+                **extra,
+            ),
+        )
+        for step_tally in batches:
+            log.info("%s: %s", step.name, dict(step_tally[step.name]))
+            add_tally(tally, step_tally)
 
 
 def _deliver(

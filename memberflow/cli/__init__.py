@@ -1,0 +1,27 @@
+"""`memberflow ...`: the command line, one module per command group. The one room under
+memberflow/ that reaches up to flows/ (lazily, through the registry's `module:function`
+references), because starting a flow is what a CLI is for. Pipelines add their own groups
+through `Registration.commands`."""
+
+import typer
+
+from memberflow.cli import data, ingress, run, server, templates
+from memberflow.cli._common import load
+from memberflow.messaging import registry
+
+app = typer.Typer(
+    help="memberflow: membership billing automation on Prefect.", no_args_is_help=True
+)
+app.add_typer(data.db_app, name="db")
+app.command("import")(data.import_members)
+app.command("touchpoints")(data.touchpoints)
+app.add_typer(run.run_app)
+app.command("pipelines")(run.pipelines)
+app.add_typer(templates.templates_app, name="templates")
+app.add_typer(server.server_app, name="server")
+app.command("demo")(server.demo)
+app.add_typer(ingress.ingress_app, name="ingress")
+
+for _registration in registry.registered().values():
+    for _name, _reference in _registration.commands.items():
+        app.add_typer(load(_reference), name=_name)

@@ -1,0 +1,67 @@
+"""`memberflow db`, `import` and `touchpoints`: the database and what is in it."""
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import make_url
+
+from memberflow.cli._common import engine, fail, print_table
+from memberflow.core import db as database
+from memberflow.core.models import TouchpointStatus
+from memberflow.core.settings import get_settings
+from memberflow.importer import import_csv
+from memberflow.messaging import store
+
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database or migrate it to the current schema (SQLite or PostgreSQL)."""
+    url = get_settings().database_url
+    database.upgrade(url)
+    print(f"database at {make_url(url).render_as_string(hide_password=True)} is up to date")
+
+
+def import_members(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Load members, products and subscriptions from a CSV (columns: see the README)."""
+    report = import_csv(engine(), path)
+    print(f"loaded {report.loaded} row(s) from {path}")
+    for problem in report.problems:
+        typer.secho(f"  {problem}", fg=typer.colors.RED, err=True)
+    if report.problems:
+        fail(
+            f"{len(report.problems)} problem(s); the good rows were loaded, fix the rest and re-run"
+        )
+
+
+class Format(StrEnum):
+    table = "table"
+    jsonl = "jsonl"
+
+
+def touchpoints(
+    status: Annotated[
+        list[TouchpointStatus] | None, typer.Option(help="Repeat for several.")
+    ] = None,
+    pipeline: Annotated[str | None, typer.Option()] = None,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """What was planned, sent, failed, expired or skipped: one record per touchpoint."""
+    with engine().connect() as conn:
+        rows = store.list_touchpoints(conn, statuses=status or (), pipeline=pipeline)
+        if format is Format.jsonl:  # streamed: the outbox can be large
+            for row in rows:
+                print(json.dumps(_touchpoint_record(row)))
+        else:
+            print_table([_touchpoint_record(row) for row in rows])
+
+
+def _touchpoint_record(row) -> dict:
+    record = dict(row._mapping)
+    for name in ("due_at", "sent_at"):
+        record[name] = record[name].isoformat() if record[name] else None
+    return record

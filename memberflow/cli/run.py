@@ -1,0 +1,67 @@
+"""`memberflow run <pipeline>` and `memberflow pipelines`: every registered pipeline, by name."""
+
+import json
+from typing import Annotated
+
+import typer
+
+from memberflow.cli._common import fail, load, parse_moment, print_table
+from memberflow.messaging import registry
+
+run_app = typer.Typer(help="Run one pipeline's flow once, here and now.")
+
+
+@run_app.command("run")
+def run(
+    pipeline: Annotated[str, typer.Argument(help="A registered pipeline (memberflow pipelines).")],
+    as_of: Annotated[str | None, typer.Option(help="ISO time, e.g. 2026-12-01T09:00:00Z.")] = None,
+    output: Annotated[str, typer.Option(help="Saved output Block, type-slug/name.")] = "",
+    dry_run: Annotated[
+        bool, typer.Option(help="Render and report; send and record nothing (if supported).")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(min=1)] = 500,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="Any other flow parameter as name=value (JSON values); repeatable."),
+    ] = None,
+) -> None:
+    """One run of a pipeline's flow for a moment (default: now); prints its summary."""
+    try:
+        flow = load(registry.get(pipeline).flow)
+    except LookupError as error:
+        fail(str(error))
+    accepted = set(flow.parameters.properties)
+    parameters = {"as_of": parse_moment(as_of), "output": output, "batch_size": batch_size}
+    if dry_run:
+        parameters["dry_run"] = True
+    parameters |= dict(_parameter(text) for text in param or ())
+    unknown = sorted(set(parameters) - accepted)
+    if unknown:
+        fail(f"the {pipeline} flow takes no {', '.join(unknown)}; it takes {', '.join(accepted)}")
+    summary = flow(**parameters)
+    if isinstance(summary, dict):
+        summary = [{"measure": name, "value": value} for name, value in summary.items()]
+    print_table(summary)
+
+
+def _parameter(text: str) -> tuple[str, object]:
+    name, equals, value = text.partition("=")
+    if not equals:
+        fail(f"--param {text!r} is not name=value")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value  # a bare string
+
+
+def pipelines() -> None:
+    """The registered pipelines and their steps: when each goes out, to whom, which template."""
+    for registration in registry.registered().values():
+        print(f"{registration.name}: {registration.summary}")
+        print(f"  flow: {registration.flow}")
+        rows = [
+            {"step": s.name, "when": s.when, "to": s.audience, "template": s.template}
+            for s in registration.steps()
+        ]
+        print_table(rows)
+        print()

@@ -1,0 +1,148 @@
+"""What a pipeline gives the touchpoint engine, and the rows the engine hands back to it.
+
+Every pipeline is a `Pipeline`: the engine delivers its touchpoints. A pipeline whose touchpoints
+fall at dates of a subscription (a renewal, a trial end) is also a `DatePlanner`, and the engine
+plans them too; others (dunning) plan their own touchpoints and only use delivery.
+"""
+
+import json
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select
+
+from memberflow.messaging.store import Selection
+
+Recipient = tuple[str, str]  # (email, display name)
+
+
+@dataclass(frozen=True, slots=True)
+class TouchpointRow:
+    """One touchpoint with its subscription, member and product as they are now.
+
+    What the engine claims (or a dry run or a preview stands in for) and what a pipeline reads to
+    decide, fill in and address a message. `extra` holds the columns a pipeline added to the
+    claim (`Pipeline.extend_claim`); `context` is what the pipeline stored when it planned it.
+    """
+
+    touchpoint_id: int
+    key: str
+    step: str
+    anchor_at: datetime
+    due_at: datetime
+    attempts: int
+    context: dict[str, Any]
+    sub_id: int
+    sub_external_id: str
+    status: str
+    interval: str
+    current_period_end: datetime | None
+    trial_end: datetime | None
+    card_exp_month: int | None
+    card_exp_year: int | None
+    card_valid_until: date | None
+    time_zone: str | None
+    amount_minor: int
+    currency: str
+    card_last4: str | None
+    member_external_id: str
+    email: str
+    first_name: str | None
+    last_name: str | None
+    locale: str | None
+    billing_address: str | None
+    shipping_address: str | None
+    product_external_id: str
+    product_name: str
+    value_amplifier: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> "TouchpointRow":
+        """From a claimed row's columns: known ones become fields, the rest go to `extra`."""
+        known = {name: values[name] for name in _FIELD_NAMES if name in values}
+        context = known.get("context")
+        known["context"] = json.loads(context) if isinstance(context, str) else (context or {})
+        extra = {name: value for name, value in values.items() if name not in _FIELD_NAMES}
+        return cls(**known, extra=extra)
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(TouchpointRow)) - {"extra"}
+
+
+class Step(Protocol):
+    """One kind of message of a pipeline."""
+
+    name: str
+
+    @property
+    def lateness(self) -> timedelta:
+        """How late it may still be sent; later, it is recorded as expired."""
+        ...
+
+    @property
+    def template_name(self) -> str:
+        """`<pipeline>/<template>`: the folder under templates/."""
+        ...
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """A step as ops see it in `memberflow pipelines`."""
+
+    name: str
+    when: str
+    audience: str
+    template: str
+
+
+@runtime_checkable
+class Pipeline(Protocol):
+    """What every pipeline must give the engine so it can deliver the pipeline's touchpoints."""
+
+    name: str
+
+    def step_for(self, row: TouchpointRow) -> Step | None:
+        """The step `row.step` names, as configured for this row's product (None if gone)."""
+        ...
+
+    def skip_reason(self, step: Step, row: TouchpointRow) -> str | None:
+        """Checked at send time: None when the message still applies, else why not."""
+        ...
+
+    def fields(self, step: Step, row: TouchpointRow, settings: Any) -> dict:
+        """The merge fields of the message, formatted for the member's locale."""
+        ...
+
+    def recipient(self, row: TouchpointRow, fields: dict) -> Recipient:
+        """Who the message goes to: the member, or the business's own people."""
+        ...
+
+
+@runtime_checkable
+class DatePlanner(Protocol):
+    """A pipeline the engine also plans: its touchpoints fall at dates of a subscription."""
+
+    name: str
+
+    def selections(self, as_of: datetime, since: datetime) -> list[tuple[Step, Selection]]:
+        """For each step, the subscriptions that may owe a touchpoint due in (since, as_of]."""
+        ...
+
+    def anchor_for(self, step: Step, row: Any) -> datetime | None:
+        """The date the step counts from for this subscription, or None if it does not apply."""
+        ...
+
+    def due(self, step: Step, anchor: datetime, tz: ZoneInfo) -> datetime:
+        """When the step's touchpoint falls due for an anchor."""
+        ...
+
+
+class ExtendsClaim(Protocol):
+    """A pipeline whose send-time check or fields need more than the subscription's columns."""
+
+    def extend_claim(self, query: Select) -> Select:
+        """Adds joins and labelled columns to the claim query; they arrive in `row.extra`."""
+        ...

@@ -1,0 +1,106 @@
+"""The registered pipelines: what the CLI, template lint, previews and the demo iterate over.
+
+A pipeline registers once, as an entry point in the `memberflow.pipelines` group naming its
+`Registration` (memberflow's own in pyproject.toml; an outside package in its own). Nothing
+generic names a pipeline: it asks this registry.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from sqlalchemy import Connection
+
+from memberflow.core.settings import Settings
+from memberflow.messaging.protocols import Pipeline, StepInfo
+
+ENTRY_POINT_GROUP = "memberflow.pipelines"
+log = logging.getLogger(__name__)
+
+SampleFields = Callable[[Settings], dict[str, dict]]  # template name -> merge fields
+MemberFields = Callable[[Connection, str, str, Settings], tuple[dict, str | None] | None]
+
+
+@dataclass(frozen=True)
+class DemoHooks:
+    """How the demo drives a pipeline: `day` runs it for one simulated day (importing its flow
+    lazily, as `module:function`), returning the figures to show; `summary` tabulates the end."""
+
+    day: str
+    summary: Callable[[Any], list[dict]] | None = None
+    summary_title: str = ""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One pipeline, as the rest of memberflow sees it.
+
+    Attributes:
+        name: The pipeline's name: `memberflow run <name>`, template folder, touchpoint keys.
+        summary: One line for `memberflow pipelines`.
+        flow: The Prefect flow as `module:function`; it takes `as_of` and `output`.
+        messages: The engine-facing pipelines whose touchpoints it owns (dunning has two: the
+            member's emails and the tickets for ops).
+        steps: Its steps as ops see them.
+        sample_fields: Merge fields per template, for `templates lint` and previews.
+        member_fields: Optional: a real member's fields for a template (`preview --member`),
+            with their locale; None when the member has nothing that template would use.
+        demo: Optional: how `memberflow demo` runs it.
+        commands: Optional command groups of its own, as name -> `module:typer_app`
+            (`memberflow cases` is dunning's).
+    """
+
+    name: str
+    summary: str
+    flow: str
+    messages: Callable[[], list[Pipeline]]
+    steps: Callable[[], list[StepInfo]]
+    sample_fields: SampleFields
+    member_fields: MemberFields | None = None
+    demo: DemoHooks | None = None
+    commands: dict[str, str] = field(default_factory=dict)
+    order: int = field(default=100, compare=False)  # where the demo runs it in a day
+
+
+def registered() -> dict[str, Registration]:
+    """Every pipeline by name, in run order. A registration that fails to load is logged and
+    skipped: one broken plugin must not stop the others."""
+    found: dict[str, Registration] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            registration = entry.load()
+            if not isinstance(registration, Registration):
+                raise TypeError(f"{entry.value} is not a memberflow Registration")
+        except Exception as error:
+            log.warning("pipeline plugin %r could not be loaded: %s", entry.name, error)
+            continue
+        found[registration.name] = registration
+    return dict(sorted(found.items(), key=lambda item: (item[1].order, item[0])))
+
+
+def get(name: str) -> Registration:
+    """The pipeline called `name`; a clear error naming the known ones otherwise."""
+    pipelines = registered()
+    if name not in pipelines:
+        known = ", ".join(pipelines) or "none"
+        raise LookupError(f"no pipeline called {name!r} is registered (known: {known})")
+    return pipelines[name]
+
+
+def sample_fields(settings: Settings) -> dict[str, dict]:
+    """Every registered pipeline's sample merge fields, by template name."""
+    samples: dict[str, dict] = {}
+    for registration in registered().values():
+        samples |= registration.sample_fields(settings)
+    return samples
+
+
+def engine_pipeline(name: str) -> Pipeline | None:
+    """The engine-facing pipeline named `name` (such as `dunning-ops`), from any registration."""
+    for registration in registered().values():
+        for pipeline in registration.messages():
+            if pipeline.name == name:
+                return pipeline
+    return None

@@ -1,0 +1,411 @@
+"""Advancing dunning cases, one step each run.
+
+Advancing a case is: close it if the invoice got paid; else retry the charge if the policy says
+so; then plan the member's notice, a person's attention, or the final action. Messages are
+planned as touchpoints (the engine's outbox) and sent by the engine, which re-checks the invoice
+at send time. Each case is advanced in its own transactions, so a crash loses at most the case
+in hand, and a charge is recorded before the gateway is called, so a replay reuses its
+idempotency key and never charges twice. The decisions themselves are `policy`'s pure functions.
+"""
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, update
+
+from memberflow.core.members import INVOLUNTARY
+from memberflow.core.models import (
+    AttemptStatus,
+    CaseOutcome,
+    CaseStatus,
+    InvoiceStatus,
+)
+from memberflow.core.schedule import zone
+from memberflow.messaging import store as outbox
+from memberflow.messaging.engine import new_touchpoint
+from memberflow.pipelines.dunning import policy as rules
+from memberflow.pipelines.dunning import queries
+from memberflow.pipelines.dunning.charges import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    Gateway,
+    retry_charge,
+)
+from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy, FinalAction
+from memberflow.pipelines.dunning.queries import attempt, case, invoice, subscription
+from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE, OPS_PIPELINE
+
+SUBSCRIPTION_STATUS = {
+    FinalAction.cancel: "canceled",
+    FinalAction.pause: "paused",
+    FinalAction.unpaid: "unpaid",
+}
+OUTCOME = {
+    FinalAction.cancel: CaseOutcome.canceled,
+    FinalAction.pause: CaseOutcome.paused,
+    FinalAction.unpaid: CaseOutcome.unpaid,
+}
+
+
+@dataclass
+class Channels:
+    """The channels of the two outputs, part of every message's idempotency key."""
+
+    member: str = "email"
+    ops: str = "email"
+
+
+@dataclass
+class Advance:
+    """What a batch of cases did; added up over a run for its artifact."""
+
+    counts: Counter = field(default_factory=Counter)
+    recovered: Counter = field(default_factory=Counter)  # minor units per currency
+
+    def add(self, other: "Advance") -> "Advance":
+        self.counts.update(other.counts)
+        self.recovered.update(other.recovered)
+        return self
+
+
+def advance_batch(
+    engine: Engine,
+    *,
+    policy: DunningPolicy,
+    gateway: Gateway,
+    as_of: datetime,
+    after_id: int,
+    limit: int,
+    channels: Channels,
+    invoice_ids: list[int] | None = None,
+) -> tuple[int | None, Advance]:
+    """Advances up to `limit` open cases after `after_id`; returns the next cursor and counts."""
+    query = queries.case_rows().where(
+        case.c.status.in_([CaseStatus.open, CaseStatus.paused]), case.c.id > after_id
+    )
+    if invoice_ids is not None:
+        query = query.where(case.c.invoice_id.in_(invoice_ids))
+    with engine.connect() as conn:
+        rows = list(conn.execute(query.order_by(case.c.id).limit(limit)))
+        cards = queries.card_attempts(conn, [row.card for row in rows], as_of)
+        values = queries.member_values(conn, rows, policy)
+    done = Advance()
+    step = _Stepper(engine, policy, gateway, as_of, channels)
+    for row in rows:
+        done.add(step.advance(row, cards, values.get(row.id, 0)))
+    return (rows[-1].id if len(rows) == limit else None), done
+
+
+def facts_of(row: Any, card_attempts: int, value_minor: int) -> CaseFacts:
+    current = rules.card_identity(
+        row.member_external_id, row.card_last4, row.card_exp_month, row.card_exp_year
+    )
+    return CaseFacts(
+        opened_at=row.opened_at,
+        time_zone=zone(row.time_zone),
+        category=Category(row.category),
+        status=CaseStatus(row.status),
+        retries=row.retries,
+        last_retry_at=row.last_retry_at,
+        card_changed=current is not None and current != row.card,
+        card_attempts_30d=card_attempts,
+        notices=frozenset(filter(None, row.notices.split(","))),
+        escalated=row.escalated_at is not None,
+        value_minor=value_minor,
+    )
+
+
+class _Stepper:
+    """Advances one case at a time; holds what every case of a run shares."""
+
+    def __init__(self, engine, policy, gateway, as_of, channels):
+        self.engine, self.policy, self.gateway = engine, policy, gateway
+        self.as_of, self.channels = as_of, channels
+
+    def advance(self, row: Row, cards: Counter, value_minor: int) -> Advance:
+        done = Advance()
+        done.counts["advanced"] += 1
+        if row.invoice_status != InvoiceStatus.open:
+            outcome = (
+                CaseOutcome.paid_elsewhere
+                if row.invoice_status == InvoiceStatus.paid
+                else CaseOutcome.written_off
+            )
+            paid = outcome == CaseOutcome.paid_elsewhere
+            with self.engine.begin() as conn:
+                self._close(conn, row, outcome, recovered_by="outside memberflow" if paid else None)
+            done.counts[outcome.value] += 1
+            return done
+        if row.status == CaseStatus.paused:
+            done.counts["waiting_for_ops"] += 1
+            return done
+        facts = facts_of(row, cards[row.card], value_minor)
+        slot = rules.retry_due(facts, self.policy, self.as_of)
+        if slot is not None:
+            reason = rules.retry_reason(facts, self.policy, slot)
+            result, row = self._retry(row, reason)
+            done.counts["retries"] += 1
+            if result.paid:
+                outcome = (
+                    CaseOutcome.recovered
+                    if result.status == ChargeStatus.succeeded
+                    else CaseOutcome.paid_elsewhere
+                )
+                done.counts[outcome.value] += 1
+                if outcome == CaseOutcome.recovered:
+                    done.recovered[row.currency] += row.amount_minor
+                return done
+            if result.status == ChargeStatus.gateway_error:
+                done.counts["gateway_paused"] += 1
+                return done
+            if result.status == ChargeStatus.unavailable:
+                done.counts["unavailable"] += 1
+            else:
+                cards[row.card] += 1  # a decline counts against the card's 30-day cap
+            facts = facts_of(row, cards[row.card], value_minor)
+        self._follow_up(row, facts, done)
+        return done
+
+    # -- retrying --------------------------------------------------------------------------
+
+    def _retry(self, row: Row, reason: str) -> tuple[ChargeResult, Any]:
+        number = row.retries + 1
+        card_now = rules.card_identity(
+            row.member_external_id, row.card_last4, row.card_exp_month, row.card_exp_year
+        )
+        with self.engine.begin() as conn:  # recorded before the call: a replay reuses the key
+            key = queries.charge_key(conn, row, number)
+            outbox.insert_new(
+                conn,
+                attempt,
+                [
+                    {
+                        "key": key,
+                        "case_id": row.id,
+                        "number": number,
+                        "reason": reason,
+                        "card": card_now,
+                        "attempted_at": self.as_of,
+                        "status": AttemptStatus.pending,
+                    }
+                ],
+                unique="key",
+            )
+        result = self._charge(row, key)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(attempt)
+                .where(attempt.c.key == key)
+                .values(
+                    status=_attempt_status(result),
+                    decline_code=result.decline_code,
+                    message=result.message,
+                    attempted_at=self.as_of,
+                )
+            )
+            row = self._record_result(conn, row, result, reason, number, card_now)
+        return result, row
+
+    def _charge(self, row: Row, key: str) -> ChargeResult:
+        request = ChargeRequest(
+            idempotency_key=key,
+            invoice_external_id=row.invoice_external_id,
+            subscription_external_id=row.sub_external_id,
+            member_external_id=row.member_external_id,
+            amount_minor=row.amount_minor,
+            currency=row.currency,
+            card_last4=row.card_last4,
+            failed_at=row.opened_at,
+            attempted_at=self.as_of,
+        )
+        return retry_charge(self.gateway, request)
+
+    def _record_result(self, conn, row, result: ChargeResult, reason, number, card_now):
+        if result.paid:
+            conn.execute(
+                update(invoice)
+                .where(invoice.c.id == row.invoice_id)
+                .values(status=InvoiceStatus.paid, paid_at=self.as_of)
+            )
+            conn.execute(
+                update(subscription)
+                .where(subscription.c.id == row.subscription_id)
+                .where(subscription.c.status.in_(["past_due", "unpaid"]))
+                .values(status="active")
+            )
+            recovered = result.status == ChargeStatus.succeeded
+            outcome = CaseOutcome.recovered if recovered else CaseOutcome.paid_elsewhere
+            by = f"retry {number} ({reason})" if recovered else "outside memberflow"
+            self._close(conn, row, outcome, recovered_by=by, recovered=recovered)
+            return row
+        if result.status == ChargeStatus.unavailable:
+            return row
+        if result.status == ChargeStatus.gateway_error:
+            self._pause(conn, row, result.message or "the gateway failed")
+            return row
+        values = {
+            "retries": number,
+            "last_retry_at": self.as_of,
+            "card": card_now,
+            "category": rules.categorize(result.decline_code, result.advice_code),
+            "decline_code": result.decline_code or row.decline_code,
+            "advice_code": result.advice_code,
+        }
+        conn.execute(update(case).where(case.c.id == row.id).values(**values))
+        return _replace(row, **values)
+
+    def _pause(self, conn: Connection, row: Row, reason: str) -> None:
+        conn.execute(
+            update(case)
+            .where(case.c.id == row.id)
+            .values(status=CaseStatus.paused, paused_reason=reason[:1000])
+        )
+        self._plan(
+            conn,
+            row,
+            OPS_PIPELINE,
+            "gateway_alert",
+            entity=f"{row.invoice_external_id}#{row.retries + 1}",
+            due_at=self.as_of,
+            context={"reason": reason, "gateway": self.gateway.name},
+        )
+
+    # -- after any retry: notices, escalation, the final action ----------------------------
+
+    def _follow_up(self, row: Row, facts: CaseFacts, done: Advance) -> None:
+        """Plans what is due now; most hourly runs find nothing and write nothing."""
+        policy, as_of = self.policy, self.as_of
+        final = rules.final_action_due(facts, policy, as_of)
+        notice = None if final else rules.notice_due(facts, policy, as_of)
+        escalate = not final and rules.should_escalate(facts, policy)
+        next_retry = None if final else rules.next_retry(facts, policy, as_of)
+        if not (final or notice or escalate) and next_retry == row.next_retry_at:
+            return
+        with self.engine.begin() as conn:
+            if final:
+                action = self._final_action(conn, row)
+                done.counts[f"final_{action.value}"] += 1
+                return
+            values: dict[str, Any] = {"next_retry_at": next_retry}
+            if notice is not None:
+                context = self._context(facts, row)
+                self._plan(
+                    conn, row, MEMBER_PIPELINE, notice.step, due_at=notice.due_at, context=context
+                )
+                values["notices"] = ",".join(sorted(facts.notices | {notice.step}))
+                done.counts["notices"] += 1
+            if escalate:
+                context = self._context(facts, row) | {"history": queries.history(conn, row)}
+                self._plan(conn, row, OPS_PIPELINE, "escalation", due_at=as_of, context=context)
+                values["escalated_at"] = as_of
+                done.counts["escalations"] += 1
+            conn.execute(update(case).where(case.c.id == row.id).values(**values))
+
+    def _context(self, facts: CaseFacts, row: Row) -> dict:
+        """What a message says happens next, fixed when it is planned."""
+        ending = self.policy.ending_for(row.product_external_id)
+        next_retry = rules.next_retry(facts, self.policy, self.as_of)
+        return {
+            "category": facts.category.value,
+            "decline_code": row.decline_code,
+            "retries": facts.retries,
+            "next_retry_at": queries.iso(next_retry),
+            "final_action": ending.final_action.value,
+            "final_action_at": queries.iso(rules.final_action_at(facts, self.policy)),
+            "unpaid_access_days": ending.unpaid_access_days,
+        }
+
+    def _final_action(self, conn: Connection, row: Row) -> FinalAction:
+        ending = self.policy.ending_for(row.product_external_id)
+        action = ending.final_action
+        access_until = None
+        values: dict[str, Any] = {"status": SUBSCRIPTION_STATUS[action]}
+        if action == FinalAction.cancel:
+            values |= {"canceled_at": self.as_of, "cancel_reason": INVOLUNTARY}
+        if action == FinalAction.unpaid:
+            access_until = self.as_of + timedelta(days=ending.unpaid_access_days)
+        conn.execute(
+            update(subscription).where(subscription.c.id == row.subscription_id).values(**values)
+        )
+        conn.execute(
+            update(case)
+            .where(case.c.id == row.id)
+            .values(final_action=action, access_until=access_until, next_retry_at=None)
+        )
+        self._close(conn, row, OUTCOME[action])
+        context = {"final_action": action.value, "access_until": queries.iso(access_until)}
+        self._plan(conn, row, MEMBER_PIPELINE, "final_notice", due_at=self.as_of, context=context)
+        return action
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _close(
+        self,
+        conn: Connection,
+        row: Row,
+        outcome: CaseOutcome,
+        *,
+        recovered_by: str | None = None,
+        recovered: bool = False,
+    ) -> None:
+        conn.execute(
+            update(case)
+            .where(case.c.id == row.id)
+            .values(
+                status=CaseStatus.closed,
+                outcome=outcome,
+                closed_at=self.as_of,
+                recovered_by=recovered_by,
+                recovered_minor=row.amount_minor if recovered else 0,
+                next_retry_at=None,
+            )
+        )
+        # what was planned and not sent yet no longer applies (the send-time check agrees)
+        outbox.skip_unsent(
+            conn,
+            pipeline=MEMBER_PIPELINE,
+            invoice_id=row.invoice_id,
+            reason=f"case closed: {outcome.value}",
+        )
+
+    def _plan(
+        self,
+        conn: Connection,
+        row: Row,
+        pipeline: str,
+        step: str,
+        *,
+        due_at: datetime,
+        context: dict,
+        entity: str | None = None,
+    ) -> None:
+        plan = new_touchpoint(
+            pipeline=pipeline,
+            step=step,
+            entity=entity or row.invoice_external_id,
+            channel=self.channels.member if pipeline == MEMBER_PIPELINE else self.channels.ops,
+            subscription_id=row.subscription_id,
+            anchor_at=row.opened_at,
+            tz=zone(row.time_zone),
+            due_at=due_at,
+            invoice_id=row.invoice_id,
+            context=json.dumps(context),
+        )
+        outbox.insert_touchpoints(conn, [plan])
+
+
+def _attempt_status(result: ChargeResult) -> AttemptStatus:
+    if result.paid:
+        return AttemptStatus.succeeded
+    if result.status == ChargeStatus.declined:
+        return AttemptStatus.declined
+    return AttemptStatus.error
+
+
+def _replace(row: Row, **values) -> SimpleNamespace:
+    return SimpleNamespace(**{**row._mapping, **values})

@@ -1,0 +1,133 @@
+"""A pipeline from outside the memberflow package, registered through the entry point group at
+test time, runs end to end through the CLI and its own flow into a real HTTP receiver. No shared
+file of memberflow is edited: this is docs/extending.md's "add a pipeline"."""
+
+import shutil
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from blocks import WebhookOutput
+from memberflow.core.settings import PROJECT_ROOT, get_settings
+from tests.conftest import at
+from tests.factories import add_subscription
+from tests.servers import HttpReceiver
+
+TOY = """
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from prefect import flow
+
+from flows._compose import run_pipeline
+from memberflow.core.members import member_recipient
+from memberflow.core.settings import get_settings
+from memberflow.messaging.protocols import StepInfo
+from memberflow.messaging.registry import Registration
+from memberflow.messaging.store import Selection
+
+
+@dataclass(frozen=True)
+class Thanks:
+    name: str = "thanks_1d"
+    lateness: timedelta = timedelta(hours=24)
+    template_name: str = "toy/thanks"
+
+
+@dataclass
+class ThanksPipeline:
+    name: str = "toy"
+
+    def selections(self, as_of, since):
+        low = min(since, as_of - Thanks.lateness) + timedelta(days=1) - timedelta(hours=2)
+        return [(Thanks(), Selection("current_period_end", low, as_of + timedelta(days=2)))]
+
+    def anchor_for(self, step, row):
+        return row.current_period_end if row.status == "active" else None
+
+    def due(self, step, anchor, tz):
+        return anchor - timedelta(days=1)
+
+    def step_for(self, row):
+        return Thanks() if row.step == "thanks_1d" else None
+
+    def skip_reason(self, step, row):
+        return None if row.status == "active" else "no longer active"
+
+    def fields(self, step, row, settings):
+        return {"first_name": row.first_name, "product_name": row.product_name}
+
+    def recipient(self, row, fields):
+        return member_recipient(row)
+
+
+@flow(name="toy-thanks")
+def toy(as_of: datetime | None = None, output: str = "", batch_size: int = 500) -> list[dict]:
+    return run_pipeline(
+        ThanksPipeline(), settings=get_settings(), as_of=as_of, output=output, batch_size=batch_size
+    )
+
+
+registration = Registration(
+    name="toy",
+    summary="A thank-you the day before each renewal.",
+    flow="toy_pipeline:toy",
+    messages=lambda: [ThanksPipeline()],
+    steps=lambda: [StepInfo("thanks_1d", "1 day before renewal", "member", "toy/thanks")],
+    sample_fields=lambda settings: {"toy/thanks": {"first_name": "Ada", "product_name": "Club"}},
+)
+"""
+
+
+@pytest.fixture
+def toy_installed(tmp_path, monkeypatch):
+    """The toy pipeline as an installed distribution: a module and its entry point."""
+    site = tmp_path / "site"
+    (site / "toy_pipeline").mkdir(parents=True)
+    (site / "toy_pipeline" / "__init__.py").write_text(textwrap.dedent(TOY))
+    info = site / "toy_pipeline-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-pipeline\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[memberflow.pipelines]\ntoy = toy_pipeline:registration\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    # ops keep their templates in one folder: the project's plus the toy's
+    templates = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", templates)
+    folder = templates / "toy" / "thanks" / "en"
+    folder.mkdir(parents=True)
+    (folder / "subject.txt").write_text("Thank you, {{ first_name }}")
+    (folder / "body.txt").write_text("{{ product_name }} renews tomorrow. Thanks!\n")
+    (folder / "body.html").write_text("<p>{{ product_name }} renews tomorrow.</p>\n")
+    monkeypatch.setenv("MEMBERFLOW_TEMPLATES_DIR", str(templates))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_outside_pipeline_runs_through_the_cli_into_a_receiver(settings, engine, toy_installed):
+    from memberflow.cli import app
+
+    add_subscription(engine, "s1", current_period_end=at("2026-12-02 10:00"), first_name="Ada")
+    runner = CliRunner()
+    listed = runner.invoke(app, ["pipelines"], catch_exceptions=False)
+    assert "toy: A thank-you the day before each renewal." in listed.output
+    lint = runner.invoke(app, ["templates", "lint"], catch_exceptions=False)
+    assert lint.exit_code == 0, lint.output
+    with HttpReceiver() as receiver:
+        WebhookOutput(url=f"{receiver.url}/hook", secret="s").save("toy", overwrite=True)
+        args = ["run", "toy", "--as-of", "2026-12-01T10:30:00Z"]
+        result = runner.invoke(app, [*args, "--output", "memberflow-webhook-output/toy"])
+        again = runner.invoke(app, [*args, "--output", "memberflow-webhook-output/toy"])
+    assert result.exit_code == 0, result.output
+    assert again.exit_code == 0, again.output
+    [request] = receiver.requests  # exactly once, though it ran twice
+    body = request.json()
+    assert (body["pipeline"], body["step"], body["subject"]) == (
+        "toy",
+        "thanks_1d",
+        "Thank you, Ada",
+    )

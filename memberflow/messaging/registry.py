@@ -95,12 +95,3 @@ def sample_fields(settings: Settings) -> dict[str, dict]:
     for registration in registered().values():
         samples |= registration.sample_fields(settings)
     return samples
-
-
-def engine_pipeline(name: str) -> Pipeline | None:
-    """The engine-facing pipeline named `name` (such as `dunning-ops`), from any registration."""
-    for registration in registered().values():
-        for pipeline in registration.messages():
-            if pipeline.name == name:
-                return pipeline
-    return None

@@ -133,13 +133,18 @@ def subscription_rows(conn: Connection, subscription_ids: Sequence[int]) -> list
     return list(conn.execute(_subscription_view().where(subscription.c.id.in_(subscription_ids))))
 
 
+def _insert(conn: Connection, table: Table):
+    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 def insert_new(conn: Connection, table: Table, rows: list[dict], *, unique: str) -> list:
     """Inserts the rows whose `unique` column value is new; returns those values."""
     if not rows:
         return []
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(table)
+        _insert(conn, table)
         .on_conflict_do_nothing(index_elements=[unique])
         .returning(table.c[unique])
     )
@@ -353,9 +358,8 @@ def planned_through(conn: Connection, *, pipeline: str) -> datetime | None:
 
 def advance_watermark(conn: Connection, *, pipeline: str, as_of: datetime) -> None:
     """Moves the watermark to `as_of`, never back (a backfill of an earlier day leaves it)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     now = datetime.now(UTC)
-    statement = dialect.insert(watermark).values(
+    statement = _insert(conn, watermark).values(
         pipeline=pipeline, planned_through=as_of, updated_at=now
     )
     statement = statement.on_conflict_do_update(

@@ -5,7 +5,7 @@ once it is paid, from any source, nothing more about it goes to the member.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select
@@ -17,6 +17,7 @@ from memberflow.core.schedule import local_date, zone
 from memberflow.core.settings import Settings
 from memberflow.messaging import store
 from memberflow.messaging.protocols import StepInfo, TouchpointRow
+from memberflow.messaging.samples import SAMPLE_ANCHOR, sample_touchpoint
 from memberflow.pipelines.dunning.policy import Category
 from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE, OPS_PIPELINE
 
@@ -145,37 +146,14 @@ def message_fields(row: TouchpointRow, settings: Settings) -> dict:
 
 def sample_row(**overrides: Any) -> TouchpointRow:
     """A claimed dunning touchpoint as the engine sees it, for template lint and previews."""
-    opened = datetime(2026, 12, 1, 9, tzinfo=UTC)
-    row = {
-        "touchpoint_id": 1,
+    opened = SAMPLE_ANCHOR
+    notice = {
         "key": "dunning:first_notice:in_1001:2026-12-01:email",
         "step": "first_notice",
-        "anchor_at": opened,
-        "due_at": opened,
-        "attempts": 0,
-        "sub_id": 1,
-        "sub_external_id": "sub_1001",
         "status": "past_due",
-        "interval": "month",
-        "current_period_end": opened + timedelta(days=30),
-        "trial_end": None,
-        "card_exp_month": 11,
         "card_exp_year": 2027,
-        "card_valid_until": None,
-        "amount_minor": 1999,
-        "currency": "USD",
-        "card_last4": "4242",
-        "member_external_id": "mem_1001",
-        "email": "ada@example.com",
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "locale": "en",
-        "time_zone": "Europe/London",
         "billing_address": None,
         "shipping_address": None,
-        "product_external_id": "monthly",
-        "product_name": "Monthly Club",
-        "value_amplifier": None,
         "context": {
             "category": "soft",
             "decline_code": "insufficient_funds",
@@ -196,7 +174,7 @@ def sample_row(**overrides: Any) -> TouchpointRow:
             "invoice_hosted_url": "https://invoice.stripe.com/i/acct_1/in_1001",
         },
     }
-    return TouchpointRow(**{**row, **overrides})
+    return sample_touchpoint(**{**notice, **overrides})
 
 
 def sample_fields(settings: Settings) -> dict[str, dict]:

@@ -2,7 +2,7 @@
 says, and to whom."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from memberflow.core.schedule import local_date, zone
 from memberflow.core.settings import Settings
 from memberflow.messaging import store
 from memberflow.messaging.protocols import StepInfo, TouchpointRow
+from memberflow.messaging.samples import SAMPLE_ANCHOR, sample_touchpoint
 from memberflow.messaging.store import Selection
 from memberflow.pipelines.reminders.steps import (
     DEFAULT_STEPS,
@@ -105,40 +106,17 @@ def step_infos() -> list[StepInfo]:
 
 def sample_row(**overrides: Any) -> TouchpointRow:
     """A realistic reminder touchpoint, for template lint, previews and tests."""
-    period_end = overrides.get("current_period_end", datetime(2026, 12, 1, 9, tzinfo=UTC))
-    row = {
-        "touchpoint_id": 1,
+    period_end = overrides.get("current_period_end", SAMPLE_ANCHOR)
+    reminder = {
         "key": "reminders:renewal_7d:sub_1001:2026-12-01:email",
         "step": "renewal_7d",
         "anchor_at": period_end,
         "due_at": period_end - timedelta(days=7),
-        "attempts": 0,
-        "context": {},
-        "sub_id": 1,
-        "sub_external_id": "sub_1001",
-        "status": "active",
-        "amount_minor": 1999,
-        "currency": "USD",
-        "interval": "month",
         "current_period_end": period_end,
-        "trial_end": datetime(2026, 12, 1, 9, tzinfo=UTC),
-        "card_last4": "4242",
-        "card_exp_month": 11,
-        "card_exp_year": 2026,
-        "card_valid_until": None,
-        "member_external_id": "mem_1001",
-        "email": "ada@example.com",
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "locale": "en",
-        "time_zone": "Europe/London",
-        "billing_address": "12 St James's Square, London",
-        "shipping_address": "12 St James's Square, London",
-        "product_external_id": "monthly",
-        "product_name": "Monthly Club",
+        "trial_end": SAMPLE_ANCHOR,
         "value_amplifier": "New this month: a live Q&A with the founders.",
     }
-    return TouchpointRow(**{**row, **overrides})
+    return sample_touchpoint(**{**reminder, **overrides})
 
 
 def sample_fields(settings: Settings) -> dict[str, dict]:

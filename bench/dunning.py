@@ -79,11 +79,11 @@ def run_plain(database: Path) -> dict:
     the same exactly-once protocol (attempt committed before the call, result after)."""
     import sqlite3
 
-    from blocks.sandbox_gateway import SandboxGateway
+    from blocks.gateways.sandbox import SandboxGateway
+    from memberflow.core.charges import ChargeRequest
     from memberflow.core.models import CaseStatus
     from memberflow.core.schedule import zone
     from memberflow.pipelines.dunning import policy as rules
-    from memberflow.pipelines.dunning.charges import ChargeRequest
     from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy
 
     gateway, policy = SandboxGateway(), DunningPolicy()

@@ -41,7 +41,7 @@ def build_database(path: Path, total: int, due: int) -> None:
 
 def run_plain(database: Path, url: str) -> dict:
     """Select, render, POST with one session: no Prefect, no outbox."""
-    from blocks.http import HttpOutput
+    from blocks.outputs.http import HttpOutput
     from memberflow.core.db import get_engine
     from memberflow.core.schedule import Timing, timing, zone
     from memberflow.core.settings import Settings
@@ -97,7 +97,7 @@ def run_pipeline(database: Path, url: str) -> dict:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from blocks import WebhookOutput
+    from blocks.outputs.webhook import WebhookOutput
     from flows.reminders import reminders
 
     with (

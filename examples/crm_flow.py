@@ -3,12 +3,11 @@
 import json
 from datetime import datetime
 
-import requests
 from prefect import flow, task
 
 from flows._compose import run_pipeline
 from memberflow.core.settings import get_settings
-from memberflow.messaging.http import make_session, post_json
+from memberflow.messaging.http import TIMEOUT, make_session, post_json
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 
 
@@ -16,7 +15,7 @@ from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 def enrich_from_crm(fields: list[dict], crm_url: str) -> list[dict]:
     """One CRM call per batch (never one per member): adds each member's tier."""
     emails = [f["email"] for f in fields]
-    tiers = requests.post(crm_url, json={"emails": emails}, timeout=10).json()
+    tiers = make_session().post(crm_url, json={"emails": emails}, timeout=TIMEOUT).json()
     return [{**f, "tier": tiers.get(f["email"], "member")} for f in fields]
 
 

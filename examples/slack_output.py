@@ -4,7 +4,7 @@ import json
 
 from pydantic import Field, SecretStr
 
-from blocks.http import HttpOutput
+from blocks.outputs.http import HttpOutput
 from memberflow.messaging.http import post_json
 from memberflow.messaging.messages import Message, Receipt
 

@@ -9,7 +9,9 @@ from typing import Any, TypeVar
 from prefect import get_run_logger
 from sqlalchemy import Engine
 
-from blocks import FileOutput, Output, load_output
+from blocks.outputs import load_output
+from blocks.outputs.base import Output
+from blocks.outputs.file import FileOutput
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import Settings
 from memberflow.messaging.engine import (

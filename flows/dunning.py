@@ -7,9 +7,10 @@ from typing import Annotated
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from blocks import FileOutput, Output
-from blocks.gateway import PaymentGateway, load_gateway
-from blocks.sandbox_gateway import SandboxGateway
+from blocks.gateways import PaymentGateway, load_gateway
+from blocks.gateways.sandbox import SandboxGateway
+from blocks.outputs.base import Output
+from blocks.outputs.file import FileOutput
 from flows._compose import cursor_loop, resolve_output, run_pipeline, with_progress
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import Settings, get_settings

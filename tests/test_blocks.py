@@ -1,33 +1,48 @@
-"""Prefect's own standard test suite over every output Block, plus plugin discovery."""
+"""Prefect's own standard test suite over every discovered output and gateway Block, plus
+plugin discovery."""
 
 import pytest
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 import blocks
-from blocks.base import Output
-from blocks.gateway import load_gateway
-from blocks.sandbox_gateway import SandboxGateway
-from blocks.stripe_gateway import StripeGateway
+from blocks import registry
+from blocks.gateways import discover_gateways, load_gateway
+from blocks.gateways.sandbox import SandboxGateway
+from blocks.gateways.stripe_gateway import StripeGateway
+from blocks.outputs import discover_outputs
+from blocks.outputs.base import Output
+from blocks.outputs.file import FileOutput
+from blocks.outputs.smtp import SmtpOutput
+from blocks.outputs.webhook import WebhookOutput
 
-BUILT_IN = [
-    blocks.FileOutput,
-    blocks.SmtpOutput,
-    blocks.WebhookOutput,
-    blocks.ZapierOutput,
-    blocks.ScriptOutput,
-]
+OUTPUTS = sorted(discover_outputs().values(), key=lambda cls: cls.__name__)
+GATEWAYS = sorted(discover_gateways().values(), key=lambda cls: cls.__name__)
 
 
 class TestOutputBlocks(BlockStandardTestSuite):
-    @pytest.fixture(params=BUILT_IN, ids=lambda cls: cls.__name__)
+    @pytest.fixture(params=OUTPUTS, ids=lambda cls: cls.__name__)
     def block(self, request):
         return request.param
 
 
 class TestGatewayBlocks(BlockStandardTestSuite):
-    @pytest.fixture(params=[SandboxGateway, StripeGateway], ids=lambda cls: cls.__name__)
+    @pytest.fixture(params=GATEWAYS, ids=lambda cls: cls.__name__)
     def block(self, request):
         return request.param
+
+
+def test_the_folders_are_scanned_so_no_built_in_is_listed_by_hand():
+    kinds = {
+        slug.removeprefix("memberflow-").removesuffix("-output") for slug in discover_outputs()
+    }
+    assert {"file", "smtp", "webhook", "zapier", "script"} <= kinds
+    assert "http" not in kinds, "an abstract base is not an output"
+    assert set(discover_gateways().values()) == {SandboxGateway, StripeGateway}
+
+
+def test_importing_blocks_exposes_every_block_for_prefect_block_register():
+    for cls in OUTPUTS + GATEWAYS:
+        assert getattr(blocks, cls.__name__) is cls
 
 
 def test_the_stripe_key_is_masked_and_a_saved_gateway_loads_by_reference(prefect_harness):
@@ -36,20 +51,15 @@ def test_the_stripe_key_is_masked_and_a_saved_gateway_loads_by_reference(prefect
     SandboxGateway(funds_arrive_after_days=2).save("blocks-test", overwrite=True)
     loaded = load_gateway("memberflow-sandbox-gateway/blocks-test")
     assert isinstance(loaded, SandboxGateway) and loaded.funds_arrive_after_days == 2
-    blocks.FileOutput(directory="x").save("not-a-gateway", overwrite=True)
+    FileOutput(directory="x").save("not-a-gateway", overwrite=True)
     with pytest.raises(TypeError, match="not a payment gateway"):
         load_gateway("memberflow-file-output/not-a-gateway")
 
 
-def test_every_built_in_output_is_discovered():
-    found = blocks.discover_outputs()
-    assert set(found.values()) >= set(BUILT_IN)
-
-
 def test_secrets_are_masked_in_the_blocks_representation():
-    smtp = blocks.SmtpOutput(host="h", from_address="a@b.c", password="hunter2")
+    smtp = SmtpOutput(host="h", from_address="a@b.c", password="hunter2")
     assert "hunter2" not in repr(smtp) and "hunter2" not in str(smtp.model_dump())
-    webhook = blocks.WebhookOutput(url="http://x", secret="s3cret-value")
+    webhook = WebhookOutput(url="http://x", secret="s3cret-value")
     assert "s3cret-value" not in repr(webhook)
 
 
@@ -81,8 +91,8 @@ def test_a_broken_plugin_is_reported_not_fatal(monkeypatch, caplog):
         def load(self):
             return Good
 
-    monkeypatch.setattr(blocks, "entry_points", lambda group: [EntryPoint(), GoodEntryPoint()])
-    found = blocks.discover_outputs()
+    monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint(), GoodEntryPoint()])
+    found = discover_outputs()
     assert found["memberflow-test-good-output"] is Good
-    assert blocks.SmtpOutput in found.values()
-    assert "output plugin 'broken' could not be loaded" in caplog.text
+    assert SmtpOutput in found.values()
+    assert "memberflow.outputs plugin 'broken' could not be loaded" in caplog.text

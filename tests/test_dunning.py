@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from blocks.sandbox_gateway import SandboxGateway
+from blocks.gateways.sandbox import SandboxGateway
+from memberflow.core.charges import ChargeResult, ChargeStatus
 from memberflow.core.members import is_involuntary
 from memberflow.core.models import ChargeAttempt, Invoice, Touchpoint
 from memberflow.pipelines.dunning import events
 from memberflow.pipelines.dunning import queries as cases
-from memberflow.pipelines.dunning.charges import ChargeResult, ChargeStatus
 from memberflow.pipelines.dunning.policy import DunningPolicy, FinalAction, ProductDunning
 from tests.conftest import at
 from tests.dunning_helpers import (

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from blocks import WebhookOutput
-from blocks.sandbox_gateway import SandboxGateway
+from blocks.gateways.sandbox import SandboxGateway
+from blocks.outputs.webhook import WebhookOutput
 from flows.dunning import dunning
 from memberflow.core.signing import verify
 from memberflow.pipelines.dunning.policy import DunningPolicy

@@ -5,7 +5,7 @@ import json
 import pytest
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
-from blocks import WebhookOutput
+from blocks.outputs.webhook import WebhookOutput
 from examples.crm_flow import reminders_with_crm
 from examples.slack_output import SlackOutput
 from tests.conftest import at

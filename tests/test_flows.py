@@ -11,7 +11,8 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 from sqlalchemy import text
 
-from blocks import ScriptOutput, WebhookOutput
+from blocks.outputs.script import ScriptOutput
+from blocks.outputs.webhook import WebhookOutput
 from flows.reminders import reminders
 from memberflow.pipelines.reminders.steps import ReminderStep
 from tests.conftest import at

@@ -404,8 +404,8 @@ def test_a_nul_character_is_refused_on_every_database(client, configured, engine
 
 
 def test_a_translator_bug_keeps_the_webhook_for_reapply(client, configured, engine, monkeypatch):
-    from memberflow.ingress import stripe as stripe_events
     from memberflow.ingress.app import translate_stored
+    from memberflow.ingress.providers import stripe as stripe_events
 
     real = stripe_events.translate
     monkeypatch.setattr(stripe_events, "translate", lambda received: 1 / 0)

@@ -12,8 +12,9 @@ from sqlmodel import SQLModel
 
 from memberflow.core import db as database
 from memberflow.core.settings import Settings
-from memberflow.ingress import inbox, membermouse, memberpress, stripe
+from memberflow.ingress import inbox
 from memberflow.ingress.app import create_app
+from memberflow.ingress.providers import membermouse, memberpress, stripe
 from memberflow.ingress.replay import signed_request
 from tests.ingress_helpers import DATA, SECRETS
 

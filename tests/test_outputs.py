@@ -7,7 +7,11 @@ from email import policy
 
 import pytest
 
-from blocks import FileOutput, ScriptOutput, SmtpOutput, WebhookOutput, ZapierOutput
+from blocks.outputs.file import FileOutput
+from blocks.outputs.script import ScriptOutput
+from blocks.outputs.smtp import SmtpOutput
+from blocks.outputs.webhook import WebhookOutput
+from blocks.outputs.zapier import ZapierOutput
 from memberflow.core.signing import verify
 from memberflow.messaging import http
 from memberflow.messaging.messages import DeliveryError, Message

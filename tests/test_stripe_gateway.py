@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 import stripe
 
-import blocks.stripe_gateway as stripe_gateway
-from blocks.stripe_gateway import StripeGateway
-from memberflow.pipelines.dunning.charges import ChargeRequest, ChargeStatus
+import blocks.gateways.stripe_gateway as stripe_gateway
+from blocks.gateways.stripe_gateway import StripeGateway
+from memberflow.core.charges import ChargeRequest, ChargeStatus
 from tests.conftest import at
 from tests.fake_stripe import FakeStripe, card_error
 

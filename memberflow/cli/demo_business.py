@@ -5,7 +5,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from memberflow.pipelines.dunning.charges import TEST_CARDS
+from memberflow.core.charges import TEST_CARDS
 
 PRODUCTS = [
     # external id, name, interval, amount (minor), currency, value amplifier

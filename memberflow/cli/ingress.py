@@ -69,14 +69,18 @@ def ingress_replay(
     """Sign a payload as its provider would and send it to a running ingress."""
     import requests
 
-    from memberflow.ingress.replay import NotConfigured, signed_request
+    from memberflow.ingress.provider import NotConfigured
+    from memberflow.ingress.replay import signed_request
+    from memberflow.messaging.http import TIMEOUT, make_session
 
     try:
         target, body, headers = signed_request(provider, path.read_bytes(), get_settings())
     except NotConfigured as error:
         fail(str(error))
     try:
-        response = requests.post(url.rstrip("/") + target, data=body, headers=headers, timeout=30)
+        response = make_session().post(
+            url.rstrip("/") + target, data=body, headers=headers, timeout=TIMEOUT
+        )
     except requests.RequestException as error:
         fail(f"could not reach the ingress at {url}: {type(error).__name__} (is it running?)")
     print(f"{response.status_code} {response.text}")

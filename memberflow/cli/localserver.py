@@ -9,6 +9,8 @@ from pathlib import Path
 
 import requests
 
+from memberflow.messaging.http import make_session
+
 URL = "http://127.0.0.1:4200"
 PID_FILE = Path(".prefect-server.pid")
 LOG_FILE = Path(".prefect-server.log")
@@ -16,7 +18,7 @@ LOG_FILE = Path(".prefect-server.log")
 
 def healthy(url: str = URL) -> bool:
     try:
-        return requests.get(f"{url}/api/health", timeout=2).ok
+        return make_session().get(f"{url}/api/health", timeout=2).ok
     except requests.RequestException:
         return False
 

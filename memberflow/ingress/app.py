@@ -1,14 +1,12 @@
-"""The ingress as an ASGI app: one route per provider. Each request is size-checked,
-authenticated, translated, then stored and applied in one transaction before the 200; the
-Prefect event follows from a background emitter. Bad input gets a 4xx with a JSON error and
-stores nothing."""
+"""The ingress as an ASGI app: one route per discovered provider (`providers/`). Each request
+is size-checked, authenticated, translated, then stored and applied in one transaction before
+the 200; the Prefect event follows from a background emitter. Bad input gets a 4xx with a JSON
+error and stores nothing."""
 
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -20,9 +18,10 @@ from starlette.concurrency import run_in_threadpool
 
 from memberflow.core import db as database
 from memberflow.core.settings import Settings
-from memberflow.ingress import generic, inbox, membermouse, memberpress, stripe
+from memberflow.ingress import inbox
 from memberflow.ingress.changes import Change, Received, Rejected
 from memberflow.ingress.emitter import Emitter, PrefectApi
+from memberflow.ingress.provider import Provider, discover
 
 logger = logging.getLogger("memberflow.ingress")
 
@@ -44,46 +43,7 @@ class WebhookAccepted(BaseModel):
     note: str | None = None
 
 
-@dataclass(frozen=True)
-class Provider:
-    name: str
-    setting: str  # the Settings field holding its secret
-    authenticate: Callable[[Received, Settings], None]
-    translate: Callable[[Received, Settings], Change]
-    stored_body: Callable[[Received], bytes] = lambda received: received.body
-
-
-PROVIDERS = {
-    "stripe": Provider(
-        "stripe",
-        "stripe_webhook_secret",
-        lambda r, s: stripe.authenticate(
-            r, s.stripe_webhook_secrets(), s.webhook_tolerance_seconds
-        ),
-        lambda r, s: stripe.translate(r),
-    ),
-    "memberpress": Provider(
-        "memberpress",
-        "memberpress_webhook_key",
-        lambda r, s: memberpress.authenticate(r, s.secret("memberpress_webhook_key")),
-        lambda r, s: memberpress.translate(r, s.currency),
-    ),
-    "membermouse": Provider(
-        "membermouse",
-        "membermouse_token",
-        lambda r, s: membermouse.authenticate(r, s.secret("membermouse_token")),
-        lambda r, s: membermouse.translate(r, s.currency),
-        lambda r: membermouse.stored_body(membermouse.parameters(r)),
-    ),
-    "memberflow": Provider(
-        "memberflow",
-        "webhook_secret",
-        lambda r, s: generic.authenticate(
-            r, s.secret("webhook_secret"), s.webhook_tolerance_seconds
-        ),
-        lambda r, s: generic.translate(r),
-    ),
-}
+PROVIDERS = discover()
 
 
 def translate_stored(row, settings: Settings) -> Change:
@@ -247,31 +207,20 @@ def _add_route(app: FastAPI, provider: Provider, receive) -> None:
     async def endpoint(request: Request):
         return await receive(request, provider)
 
-    for method in ["POST", "GET"] if provider.name == "membermouse" else ["POST"]:
+    for method in provider.methods:
         app.add_api_route(
-            f"/webhooks/{provider.name}",
+            provider.path,
             endpoint,
             methods=[method],
             operation_id=f"{provider.name}_webhook_{method.lower()}",
-            summary=_DOCS[provider.name]["summary"],
+            summary=provider.summary,
             tags=["webhooks"],
             response_model=WebhookAccepted,
             responses={
                 status: {"model": Problem, "description": text} for status, text in _ERRORS.items()
             },
-            openapi_extra=_DOCS[provider.name]["openapi"] if method == "POST" else _query_form(),
+            openapi_extra=provider.get_openapi if method == "GET" else provider.openapi,
         )
-
-
-def _query_form() -> dict:
-    """MemberMouse can also send its parameters in the query string of a GET."""
-    form = _DOCS["membermouse"]["openapi"]["requestBody"]["content"]
-    schema = form["application/x-www-form-urlencoded"]["schema"]
-    parameters = [
-        {"name": name, "in": "query", "required": False, "schema": prop}
-        for name, prop in schema["properties"].items()
-    ]
-    return {"parameters": _DOCS["membermouse"]["openapi"]["parameters"] + parameters}
 
 
 _ERRORS = {
@@ -283,129 +232,16 @@ _ERRORS = {
 }
 
 
-def _header(name: str, description: str) -> dict:
-    return {
-        "name": name,
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": description,
-    }
-
-
-def _json_body(schema: dict) -> dict:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
-
-
-_OBJECT = {"type": "object"}
-_DOCS = {
-    "stripe": {
-        "summary": "Stripe events, signed with Stripe-Signature",
-        "openapi": {
-            "parameters": [_header("Stripe-Signature", "t=...,v1=... as Stripe sends it.")],
-            "requestBody": _json_body(
-                {
-                    "type": "object",
-                    "required": ["id", "type", "created", "data"],
-                    "properties": {
-                        "id": {"type": "string", "example": "evt_1"},
-                        "type": {"type": "string", "enum": list(stripe.EVENT_TYPES)},
-                        "created": {"type": "integer"},
-                        "data": {
-                            "type": "object",
-                            "required": ["object"],
-                            "properties": {"object": _OBJECT},
-                        },
-                    },
-                }
-            ),
-        },
-    },
-    "memberpress": {
-        "summary": "MemberPress Developer Tools webhooks",
-        "openapi": {
-            "parameters": [
-                _header("MemberPress-Webhook-Key", "The key from MemberPress's Developer page.")
-            ],
-            "requestBody": _json_body(
-                {
-                    "type": "object",
-                    "required": ["event", "data"],
-                    "properties": {
-                        "event": {"type": "string", "enum": list(memberpress.EVENT_TYPES)},
-                        "type": {"type": "string"},
-                        "data": _OBJECT,
-                    },
-                }
-            ),
-        },
-    },
-    "membermouse": {
-        "summary": "MemberMouse push notifications (form or query parameters)",
-        "openapi": {
-            "parameters": [
-                {"name": "token", "in": "query", "required": False, "schema": {"type": "string"}},
-                _header("X-Memberflow-Token", "The token, if not in the URL."),
-            ],
-            "requestBody": {
-                "required": False,
-                "content": {
-                    "application/x-www-form-urlencoded": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["event_type", "member_id"],
-                            "properties": {
-                                "event_type": {
-                                    "type": "string",
-                                    "enum": list(membermouse.EVENT_TYPES),
-                                },
-                                **{
-                                    name: {"type": "string"}
-                                    for name in (
-                                        "member_id",
-                                        "email",
-                                        "first_name",
-                                        "last_name",
-                                        "membership_level",
-                                        "membership_level_name",
-                                        "status",
-                                        "status_name",
-                                        "order_number",
-                                        "order_transaction_id",
-                                        "order_total",
-                                        "order_products",
-                                    )
-                                },
-                            },
-                        }
-                    }
-                },
-            },
-        },
-    },
-    "memberflow": {
-        "summary": "memberflow's own event format, signed with Memberflow-Signature",
-        "openapi": {
-            "parameters": [
-                _header("Memberflow-Timestamp", "Unix seconds when signed."),
-                _header("Memberflow-Signature", "v1=hex HMAC-SHA256 of 'timestamp.body'."),
-            ],
-            "requestBody": _json_body({"$ref": "#/components/schemas/MemberflowEvent"}),
-        },
-    },
-}
-
-
 def _openapi(app: FastAPI) -> dict:
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        event_schema = generic.MemberflowEvent.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(event_schema.pop("$defs", {}))
-        components["MemberflowEvent"] = event_schema
+        for provider in PROVIDERS.values():
+            for model in provider.schemas:
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(model_schema.pop("$defs", {}))
+                components[model.__name__] = model_schema
         app.openapi_schema = schema
     return app.openapi_schema

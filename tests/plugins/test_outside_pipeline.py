@@ -8,7 +8,7 @@ import textwrap
 import pytest
 from typer.testing import CliRunner
 
-from blocks import WebhookOutput
+from blocks.outputs.webhook import WebhookOutput
 from memberflow.core.settings import PROJECT_ROOT, get_settings
 from tests.conftest import at
 from tests.factories import add_subscription

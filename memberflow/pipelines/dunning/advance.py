@@ -17,6 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, update
 
+from memberflow.core.charges import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    Gateway,
+    retry_charge,
+)
 from memberflow.core.members import INVOLUNTARY
 from memberflow.core.models import (
     AttemptStatus,
@@ -29,13 +36,6 @@ from memberflow.messaging import store as outbox
 from memberflow.messaging.engine import new_touchpoint
 from memberflow.pipelines.dunning import policy as rules
 from memberflow.pipelines.dunning import queries
-from memberflow.pipelines.dunning.charges import (
-    ChargeRequest,
-    ChargeResult,
-    ChargeStatus,
-    Gateway,
-    retry_charge,
-)
 from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy, FinalAction
 from memberflow.pipelines.dunning.queries import attempt, case, invoice, subscription
 from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE, OPS_PIPELINE

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, select, update
 
+from memberflow.core.charges import TEST_CARDS, ChargeStatus
 from memberflow.core.money import format_money
 from memberflow.core.schedule import add_interval
-from memberflow.pipelines.dunning.charges import TEST_CARDS, ChargeStatus
 from memberflow.pipelines.dunning.queries import case, invoice, subscription
 
 

@@ -4,8 +4,8 @@ from abc import ABC, abstractmethod
 
 from prefect.blocks.core import Block
 
-from blocks.base import DOCS, load_block
-from memberflow.pipelines.dunning.charges import ChargeRequest, ChargeResult
+from blocks.registry import DOCS
+from memberflow.core.charges import ChargeRequest, ChargeResult
 
 
 class PaymentGateway(Block, ABC):
@@ -24,8 +24,3 @@ class PaymentGateway(Block, ABC):
     @abstractmethod
     def retry_charge(self, request: ChargeRequest) -> ChargeResult:
         """Charges the invoice again, once per idempotency key."""
-
-
-def load_gateway(reference: str) -> PaymentGateway:
-    """A saved gateway Block by `block-type-slug/name`, e.g. `memberflow-stripe-gateway/live`."""
-    return load_block(reference, PaymentGateway, "a payment gateway")

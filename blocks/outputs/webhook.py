@@ -2,7 +2,7 @@
 
 from pydantic import Field, SecretStr
 
-from blocks.http import HttpOutput
+from blocks.outputs.http import HttpOutput
 from memberflow.core.signing import sign
 from memberflow.messaging.http import post_json
 from memberflow.messaging.messages import Message, Receipt
@@ -14,7 +14,7 @@ class WebhookOutput(HttpOutput):
 
     Example:
         ```python
-        from blocks.webhook import WebhookOutput
+        from blocks.outputs.webhook import WebhookOutput
         output = WebhookOutput.load("BLOCK_NAME")
         ```
     """

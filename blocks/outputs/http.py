@@ -6,7 +6,7 @@ from abc import ABC
 import requests
 from pydantic import PrivateAttr
 
-from blocks.base import Output
+from blocks.outputs.base import Output
 from memberflow.messaging.http import make_session
 from memberflow.messaging.messages import Message
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr, SecretStr
 
-from blocks.base import Output
+from blocks.outputs.base import Output
 from memberflow.messaging.mail import build_email
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
 
@@ -16,7 +16,7 @@ class SmtpOutput(Output):
 
     Example:
         ```python
-        from blocks.smtp import SmtpOutput
+        from blocks.outputs.smtp import SmtpOutput
         output = SmtpOutput.load("BLOCK_NAME")
         ```
     """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from blocks.base import Output
+from blocks.outputs.base import Output
 from memberflow.messaging.mail import build_email
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
 
@@ -17,7 +17,7 @@ class FileOutput(Output):
 
     Example:
         ```python
-        from blocks.file import FileOutput
+        from blocks.outputs.file import FileOutput
         output = FileOutput.load("BLOCK_NAME")
         ```
     """

@@ -6,10 +6,19 @@ import hmac
 from datetime import UTC, datetime
 
 from memberflow.core.schedule import add_interval
+from memberflow.core.settings import Settings
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change, Received, Rejected, lookup
+from memberflow.ingress.provider import (
+    OBJECT,
+    Provider,
+    SignedRequest,
+    header,
+    json_body,
+    required_secret,
+)
 
-PROVIDER = "memberpress"
+NAME = "memberpress"
 KEY_HEADER = "memberpress-webhook-key"
 
 _PERIODS = {"days": "day", "weeks": "week", "months": "month", "years": "year"}
@@ -30,7 +39,7 @@ def translate(received: Received, currency: str) -> Change:
     envelope = c.parse_json_object(received.body)
     event_type = lookup(envelope, "event", str, required=True)
     data = lookup(envelope, "data", dict, required=True)
-    base = c.content_identified(PROVIDER, event_type, received.body, received.received_at)
+    base = c.content_identified(NAME, event_type, received.body, received.received_at)
     reader = _READERS.get(event_type)
     if reader is None:
         return c.ignored(base, f"memberflow does not act on MemberPress's {event_type}")
@@ -150,3 +159,36 @@ _READERS = {
     "member-account-updated": _member_event,
 }
 EVENT_TYPES = tuple(_READERS)
+
+
+def _sign(body: bytes, settings: Settings) -> SignedRequest:
+    key = required_secret(settings, "memberpress_webhook_key")
+    return SignedRequest(body, {"Content-Type": "application/json", KEY_HEADER: key})
+
+
+PROVIDER = Provider(
+    name=NAME,
+    setting="memberpress_webhook_key",
+    authenticate=lambda received, settings: authenticate(
+        received, settings.secret("memberpress_webhook_key")
+    ),
+    translate=lambda received, settings: translate(received, settings.currency),
+    sign=_sign,
+    summary="MemberPress Developer Tools webhooks",
+    openapi={
+        "parameters": [
+            header("MemberPress-Webhook-Key", "The key from MemberPress's Developer page.")
+        ],
+        "requestBody": json_body(
+            {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"type": "string", "enum": list(EVENT_TYPES)},
+                    "type": {"type": "string"},
+                    "data": OBJECT,
+                },
+            }
+        ),
+    },
+)

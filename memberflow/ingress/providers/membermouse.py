@@ -8,10 +8,17 @@ import json
 from urllib.parse import parse_qsl, urlencode
 
 from memberflow.core.schedule import add_interval
+from memberflow.core.settings import Settings
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change, Received, Rejected, lookup
+from memberflow.ingress.provider import (
+    Provider,
+    SignedRequest,
+    header,
+    required_secret,
+)
 
-PROVIDER = "membermouse"
+NAME = "membermouse"
 TOKEN_HEADER = "x-memberflow-token"
 TOKEN_PARAMETER = "token"
 
@@ -58,7 +65,7 @@ def stored_body(params: dict[str, str]) -> bytes:
 def translate(received: Received, currency: str) -> Change:
     params = parameters(received)
     event_type = lookup(params, "event_type", str, required=True)
-    base = c.content_identified(PROVIDER, event_type, stored_body(params), received.received_at)
+    base = c.content_identified(NAME, event_type, stored_body(params), received.received_at)
     reader = _READERS.get(event_type)
     if reader is None:
         return c.ignored(base, f"memberflow does not act on MemberMouse's {event_type}")
@@ -156,3 +163,70 @@ _READERS = {
     "mm_member_account_update": _account_update,
 }
 EVENT_TYPES = tuple(_READERS)
+
+
+def _sign(body: bytes, settings: Settings) -> SignedRequest:
+    """Stored MemberMouse bodies are form data; a JSON object of parameters is accepted too."""
+    token = required_secret(settings, "membermouse_token")
+    params = json.loads(body) if body.lstrip().startswith(b"{") else None
+    form = urlencode(params).encode() if params is not None else body
+    return SignedRequest(
+        form,
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {TOKEN_PARAMETER: token},
+    )
+
+
+_FIELDS = (
+    "member_id",
+    "email",
+    "first_name",
+    "last_name",
+    "membership_level",
+    "membership_level_name",
+    "status",
+    "status_name",
+    "order_number",
+    "order_transaction_id",
+    "order_total",
+    "order_products",
+)
+_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["event_type", "member_id"],
+    "properties": {
+        "event_type": {"type": "string", "enum": list(EVENT_TYPES)},
+        **{name: {"type": "string"} for name in _FIELDS},
+    },
+}
+_TOKEN = [
+    {"name": "token", "in": "query", "required": False, "schema": {"type": "string"}},
+    header("X-Memberflow-Token", "The token, if not in the URL."),
+]
+
+PROVIDER = Provider(
+    name=NAME,
+    setting="membermouse_token",
+    authenticate=lambda received, settings: authenticate(
+        received, settings.secret("membermouse_token")
+    ),
+    translate=lambda received, settings: translate(received, settings.currency),
+    sign=_sign,
+    summary="MemberMouse push notifications (form or query parameters)",
+    methods=("POST", "GET"),  # MemberMouse can also send its parameters in a GET's query
+    stored_body=lambda received: stored_body(parameters(received)),
+    openapi={
+        "parameters": _TOKEN,
+        "requestBody": {
+            "required": False,
+            "content": {"application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA}},
+        },
+    },
+    get_openapi={
+        "parameters": _TOKEN
+        + [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in _FORM_SCHEMA["properties"].items()
+        ]
+    },
+)

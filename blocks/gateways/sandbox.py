@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from pydantic import Field, PrivateAttr
 
-from blocks.gateway import PaymentGateway
-from memberflow.pipelines.dunning.charges import (
+from blocks.gateways.base import PaymentGateway
+from memberflow.core.charges import (
     FUNDS_ARRIVE,
     TEST_CARDS,
     ChargeRequest,
@@ -22,7 +22,7 @@ class SandboxGateway(PaymentGateway):
 
     Example:
         ```python
-        from blocks.sandbox_gateway import SandboxGateway
+        from blocks.gateways.sandbox import SandboxGateway
         gateway = SandboxGateway.load("BLOCK_NAME")
         ```
     """

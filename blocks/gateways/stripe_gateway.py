@@ -7,9 +7,9 @@ import stripe
 from pydantic import Field, SecretStr
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from blocks.gateway import PaymentGateway
+from blocks.gateways.base import PaymentGateway
+from memberflow.core.charges import ChargeRequest, ChargeResult, ChargeStatus
 from memberflow.messaging.http import make_session
-from memberflow.pipelines.dunning.charges import ChargeRequest, ChargeResult, ChargeStatus
 
 log = logging.getLogger(__name__)
 RATE_LIMIT_ATTEMPTS = 4
@@ -39,7 +39,7 @@ class StripeGateway(PaymentGateway):
 
     Example:
         ```python
-        from blocks.stripe_gateway import StripeGateway
+        from blocks.gateways.stripe_gateway import StripeGateway
         gateway = StripeGateway.load("BLOCK_NAME")
         ```
     """

@@ -5,9 +5,8 @@ from typing import ClassVar
 
 from prefect.blocks.core import Block
 
+from blocks.registry import DOCS
 from memberflow.messaging.messages import Message, Receipt
-
-DOCS = "https://github.com/memberflow/memberflow/blob/main/docs/extending.md"
 
 
 class Output(Block, ABC):
@@ -26,12 +25,3 @@ class Output(Block, ABC):
 
     def close(self) -> None:
         """Releases connections kept open across a batch (SMTP, HTTP)."""
-
-
-def load_block(reference: str, kind: type[Block], noun: str) -> Block:
-    """A saved Block by `block-type-slug/name`, refused unless it is a `kind` (an output, a
-    gateway): a typo in a deployment's parameter fails the run with what was found instead."""
-    block = Block.load(reference)
-    if not isinstance(block, kind):
-        raise TypeError(f"block {reference!r} is a {type(block).__name__}, not {noun}")
-    return block

@@ -7,10 +7,18 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from memberflow.core import signing
+from memberflow.core.settings import Settings
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change, Received, Rejected
+from memberflow.ingress.provider import (
+    Provider,
+    SignedRequest,
+    header,
+    json_body,
+    required_secret,
+)
 
-PROVIDER = "memberflow"
+NAME = "memberflow"
 EventType = Literal[tuple(name.removeprefix("memberflow.") for name in c.EVENT_NAMES)]
 
 
@@ -97,7 +105,7 @@ def translate(received: Received) -> Change:
         where = ".".join(str(part) for part in first["loc"])
         raise Rejected(422, f"`{where}`: {first['msg']}", where) from None
     return Change(
-        provider=PROVIDER,
+        provider=NAME,
         event_id=event.id,
         event_type=event.type,
         occurred_at=event.occurred_at,
@@ -124,3 +132,28 @@ def _subscription(sub: SubscriptionIn | None) -> c.SubscriptionData | None:
     if sub is None:
         return None
     return c.SubscriptionData(**_renamed(sub, product_id="product_external_id"))
+
+
+def _sign(body: bytes, settings: Settings) -> SignedRequest:
+    headers = signing.sign(required_secret(settings, "webhook_secret"), body)
+    return SignedRequest(body, {"Content-Type": "application/json", **headers})
+
+
+PROVIDER = Provider(
+    name=NAME,
+    setting="webhook_secret",
+    authenticate=lambda received, settings: authenticate(
+        received, settings.secret("webhook_secret"), settings.webhook_tolerance_seconds
+    ),
+    translate=lambda received, settings: translate(received),
+    sign=_sign,
+    summary="memberflow's own event format, signed with Memberflow-Signature",
+    openapi={
+        "parameters": [
+            header("Memberflow-Timestamp", "Unix seconds when signed."),
+            header("Memberflow-Signature", "v1=hex HMAC-SHA256 of 'timestamp.body'."),
+        ],
+        "requestBody": json_body({"$ref": "#/components/schemas/MemberflowEvent"}),
+    },
+    schemas=(MemberflowEvent,),
+)

@@ -5,7 +5,7 @@ import subprocess
 
 from pydantic import Field
 
-from blocks.base import Output
+from blocks.outputs.base import Output
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
 
 
@@ -17,7 +17,7 @@ class ScriptOutput(Output):
 
     Example:
         ```python
-        from blocks.script import ScriptOutput
+        from blocks.outputs.script import ScriptOutput
         output = ScriptOutput.load("BLOCK_NAME")
         ```
     """

@@ -5,10 +5,19 @@ from datetime import UTC, datetime
 
 import stripe
 
+from memberflow.core.settings import Settings
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change, Received, Rejected, lookup
+from memberflow.ingress.provider import (
+    OBJECT,
+    Provider,
+    SignedRequest,
+    header,
+    json_body,
+    required_secret,
+)
 
-PROVIDER = "stripe"
+NAME = "stripe"
 SIGNATURE_HEADER = "stripe-signature"
 
 # Stripe's statuses, in memberflow's words (the rest are kept as they are).
@@ -41,7 +50,7 @@ def translate(received: Received) -> Change:
     event = c.parse_json_object(received.body)
     event_type = lookup(event, "type", str, required=True)
     base = {
-        "provider": PROVIDER,
+        "provider": NAME,
         "event_id": lookup(event, "id", str, required=True),
         "event_type": event_type,
         "occurred_at": _time(lookup(event, "created", int, required=True)),
@@ -261,3 +270,43 @@ _READERS = {
     **dict.fromkeys(_SUBSCRIPTION_EVENTS, _subscription),
 }
 EVENT_TYPES = tuple(_READERS)
+
+
+def _sign(body: bytes, settings: Settings) -> SignedRequest:
+    required_secret(settings, "stripe_webhook_secret")
+    secret = settings.stripe_webhook_secrets()[-1]  # the newest, while rolling
+    header_value = stripe.WebhookSignature.generate_signature_header(body.decode(), secret)
+    return SignedRequest(
+        body, {"Content-Type": "application/json", "Stripe-Signature": header_value}
+    )
+
+
+PROVIDER = Provider(
+    name=NAME,
+    setting="stripe_webhook_secret",
+    authenticate=lambda received, settings: authenticate(
+        received, settings.stripe_webhook_secrets(), settings.webhook_tolerance_seconds
+    ),
+    translate=lambda received, settings: translate(received),
+    sign=_sign,
+    summary="Stripe events, signed with Stripe-Signature",
+    openapi={
+        "parameters": [header("Stripe-Signature", "t=...,v1=... as Stripe sends it.")],
+        "requestBody": json_body(
+            {
+                "type": "object",
+                "required": ["id", "type", "created", "data"],
+                "properties": {
+                    "id": {"type": "string", "example": "evt_1"},
+                    "type": {"type": "string", "enum": list(EVENT_TYPES)},
+                    "created": {"type": "integer"},
+                    "data": {
+                        "type": "object",
+                        "required": ["object"],
+                        "properties": {"object": OBJECT},
+                    },
+                },
+            }
+        ),
+    },
+)

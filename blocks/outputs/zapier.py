@@ -2,7 +2,7 @@
 
 from pydantic import Field, SecretStr
 
-from blocks.http import HttpOutput
+from blocks.outputs.http import HttpOutput
 from memberflow.messaging.http import post_json
 from memberflow.messaging.messages import Message, Receipt
 
@@ -12,7 +12,7 @@ class ZapierOutput(HttpOutput):
 
     Example:
         ```python
-        from blocks.zapier import ZapierOutput
+        from blocks.outputs.zapier import ZapierOutput
         output = ZapierOutput.load("BLOCK_NAME")
         ```
     """

@@ -1,6 +1,6 @@
-"""What dunning asks of a payment gateway: retry one invoice's charge, say what happened.
+"""What a pipeline asks of a payment gateway: retry one invoice's charge, say what happened.
 
-Gateways are Prefect Blocks (`blocks/gateway.py`); the core sees only this interface.
+Gateways are Prefect Blocks (`blocks/gateways/`); pipelines see only this interface.
 """
 
 from dataclasses import dataclass

@@ -1,0 +1,1 @@
+"""One file per webhook provider, each defining `PROVIDER` (see memberflow.ingress.provider)."""

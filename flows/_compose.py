@@ -22,6 +22,7 @@ from memberflow.messaging.engine import (
     new_token,
 )
 from memberflow.messaging.protocols import DatePlanner, Pipeline
+from memberflow.messaging.registry import template_folders
 from memberflow.messaging.rendering import Renderer
 from tasks.artifacts import publish_summary, start_progress, update_progress
 from tasks.touchpoints import (
@@ -64,7 +65,7 @@ def run_pipeline(
     db = get_engine(settings.database_url)
     require_schema(db)
     sink = output if isinstance(output, Output) else resolve_output(output, settings)
-    renderer = Renderer(settings.templates_dir, settings.default_locale)
+    renderer = Renderer(template_folders(settings), settings.default_locale)
     tally: Tally = {}
     if isinstance(pipeline, DatePlanner):
         since = planned_through(db, pipeline.name) or as_of - timedelta(days=lookback_days)

@@ -3,22 +3,17 @@ MEMBERFLOW_TEST_DATABASE_URL is set (.ci/run sets it). One Prefect harness per s
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
-import memberflow.core.models  # noqa: F401 (registers every table on SQLModel.metadata)
 from memberflow.core import db as database
 from memberflow.core.settings import Settings, get_settings
+from tests.support.databases import BACKENDS, POSTGRES_URL, TABLES
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
-
-POSTGRES_URL = os.environ.get("MEMBERFLOW_TEST_DATABASE_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
-TABLES = ", ".join(table.name for table in reversed(SQLModel.metadata.sorted_tables))
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +64,3 @@ def prefect_harness():
         # a sync flow otherwise waits about 1 s at exit for its heartbeat thread
         with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield
-
-
-def at(text_value: str) -> datetime:
-    """`at("2026-12-01 09:00")` is that moment in UTC."""
-    return datetime.fromisoformat(text_value).replace(tzinfo=UTC)

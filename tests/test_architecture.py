@@ -1,6 +1,7 @@
 """Imports go one way (pyproject.toml's import-linter contracts), every registered pipeline
 and every deployment resolves."""
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -40,3 +41,19 @@ def test_every_deployment_entrypoint_imports_a_flow():
         flow = getattr(module, name)
         assert flow.__class__.__name__ == "Flow", deployment["name"]
         assert set(deployment.get("parameters", {})) <= set(flow.parameters.properties)
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in tests/support; a test module never imports from another one."""
+    tests = PROJECT_ROOT / "tests"
+    offenders = []
+    for path in tests.rglob("*.py"):
+        if "support" in path.relative_to(tests).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name.startswith("tests.") and not name.startswith("tests.support"):
+                    offenders.append(f"{path.relative_to(tests)} imports {name}")
+    assert offenders == []

@@ -7,14 +7,14 @@ import typer
 from memberflow.cli._common import engine, fail
 from memberflow.core.settings import get_settings
 from memberflow.messaging import registry
-from memberflow.messaging.rendering import Renderer, TemplateProblem
+from memberflow.messaging.rendering import Renderer, TemplateProblem, business_fields
 
 templates_app = typer.Typer(help="Check and preview message templates.", no_args_is_help=True)
 
 
 def _renderer() -> Renderer:
     settings = get_settings()
-    return Renderer(settings.templates_dir, settings.default_locale)
+    return Renderer(registry.template_folders(settings), settings.default_locale)
 
 
 @templates_app.command("lint")
@@ -51,6 +51,7 @@ def templates_preview(
         if found is None:
             fail(f"no member with external id {member!r} (or they have no subscription)")
         fields, member_locale = found
+        fields = {**business_fields(settings), **fields}
     try:
         rendered = _renderer().render(name, locale or member_locale or "en", fields)
     except TemplateProblem as problem:

@@ -23,7 +23,7 @@ from memberflow.core.settings import Settings
 from memberflow.messaging import store
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
 from memberflow.messaging.protocols import DatePlanner, Pipeline, Step, TouchpointRow
-from memberflow.messaging.rendering import Renderer, TemplateProblem
+from memberflow.messaging.rendering import Renderer, TemplateProblem, business_fields
 from memberflow.messaging.store import Cursor, Outcome, Selection
 
 Tally = dict[str, Counter]  # step name -> counts per outcome
@@ -253,7 +253,8 @@ def deliver_batch(
                 sendable.append((step, row))
             else:
                 record(row, Outcome(verdict[0], row.attempts, error=verdict[1]))
-        fields = [pipeline.fields(step, row, settings) for step, row in sendable]
+        shared = business_fields(settings)
+        fields = [{**shared, **pipeline.fields(step, row, settings)} for step, row in sendable]
         if enrich is not None and sendable:
             try:
                 fields = _enriched(enrich, fields)
@@ -367,7 +368,7 @@ def preview_batch(
             continue
         row = _as_touchpoint_row(by_sub[plan["subscription_id"]], plan)
         try:
-            fields = pipeline.fields(step, row, settings)
+            fields = {**business_fields(settings), **pipeline.fields(step, row, settings)}
             on_message(compose(pipeline, step, row, fields, renderer))
             counts["would_send"] += 1
         except TemplateProblem:

@@ -9,12 +9,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
 
 from memberflow.core.settings import Settings
 from memberflow.messaging.protocols import Pipeline, StepInfo
+from memberflow.messaging.rendering import business_fields
 
 ENTRY_POINT_GROUP = "memberflow.pipelines"
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class Registration:
         demo: Optional: how `memberflow demo` runs it.
         commands: Optional command groups of its own, as name -> `module:typer_app`
             (`memberflow cases` is dunning's).
+        templates: Optional: the folder holding its `<name>/...` templates, for a pipeline
+            shipped outside memberflow (memberflow's own live in the project's templates/).
     """
 
     name: str
@@ -61,6 +65,7 @@ class Registration:
     member_fields: MemberFields | None = None
     demo: DemoHooks | None = None
     commands: dict[str, str] = field(default_factory=dict)
+    templates: Path | None = None
     order: int = field(default=100, compare=False)  # where the demo runs it in a day
 
 
@@ -90,8 +95,17 @@ def get(name: str) -> Registration:
 
 
 def sample_fields(settings: Settings) -> dict[str, dict]:
-    """Every registered pipeline's sample merge fields, by template name."""
+    """Every registered pipeline's sample merge fields, by template name, over the fields every
+    template may use."""
     samples: dict[str, dict] = {}
     for registration in registered().values():
         samples |= registration.sample_fields(settings)
-    return samples
+    shared = business_fields(settings)
+    return {name: {**shared, **fields} for name, fields in samples.items()}
+
+
+def template_folders(settings: Settings) -> list[Path]:
+    """Where templates are looked up: the project's folder first (ops' copies override), then
+    each registered pipeline's own."""
+    shipped = [r.templates for r in registered().values() if r.templates is not None]
+    return [settings.templates_dir, *shipped]

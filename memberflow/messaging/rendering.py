@@ -1,6 +1,7 @@
 """Templates are untrusted input: a sandboxed, strict, autoescaping Jinja environment."""
 
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,18 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
+from memberflow.core.settings import Settings
+
 PARTS = ("subject.txt", "body.txt", "body.html")
+
+
+def business_fields(settings: Settings) -> dict:
+    """What every template may use whichever pipeline sends it: the shared layouts need them."""
+    return {
+        "business_name": settings.business_name,
+        "support_email": settings.support_email,
+        "portal_url": settings.portal_url,
+    }
 
 
 @dataclass(frozen=True)
@@ -34,13 +46,18 @@ class TemplateProblem(Exception):
 
 
 class Renderer:
-    """Renders `<name>/<locale>/{subject.txt, body.txt, body.html}` under the templates folder."""
+    """Renders `<name>/<locale>/{subject.txt, body.txt, body.html}` under the templates folders.
 
-    def __init__(self, templates_dir: Path, default_locale: str = "en"):
-        self.templates_dir = Path(templates_dir)
+    The first folder is the project's (MEMBERFLOW_TEMPLATES_DIR: ops edit it, and a copy of a
+    template there overrides the original); then come the folders outside pipelines ship.
+    """
+
+    def __init__(self, templates_dirs: Path | Sequence[Path], default_locale: str = "en"):
+        dirs = [templates_dirs] if isinstance(templates_dirs, str | Path) else templates_dirs
+        self.search_path = list(dict.fromkeys(Path(folder) for folder in dirs))
         self.default_locale = default_locale
         self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(self.templates_dir),
+            loader=FileSystemLoader(self.search_path),
             autoescape=select_autoescape(["html"]),
             undefined=StrictUndefined,
             trim_blocks=True,
@@ -48,18 +65,28 @@ class Renderer:
             keep_trailing_newline=True,
         )
 
+    def folder_of(self, name: str) -> Path:
+        """Where template `name` lives: the first folder of the search path that has it."""
+        for root in self.search_path:
+            if (root / name).is_dir():
+                return root / name
+        return self.search_path[0] / name
+
     def locale_for(self, name: str, locale: str | None) -> str:
         """The member's locale when the template has it, else the default (en)."""
-        if locale and (self.templates_dir / name / locale).is_dir():
+        folder = self.folder_of(name)
+        if locale and (folder / locale).is_dir():
             return locale
         base = (locale or "").split("-")[0].split("_")[0]
-        if base and (self.templates_dir / name / base).is_dir():
+        if base and (folder / base).is_dir():
             return base
         return self.default_locale
 
     def render(self, name: str, locale: str | None, fields: dict) -> Rendered:
         """Subject, text and HTML; raises `TemplateProblem` naming the file and line."""
-        folder = f"{name}/{self.locale_for(name, locale)}"
+        chosen = self.locale_for(name, locale)
+        fields = {"lang": chosen, **fields}  # the layout's <html lang>
+        folder = f"{name}/{chosen}"
         subject, text, html = (self._render_part(f"{folder}/{part}", fields) for part in PARTS)
         return Rendered(" ".join(subject.split()), text, html)
 
@@ -76,22 +103,24 @@ class Renderer:
 
     def _where(self, error: Exception, fallback: str) -> tuple[str, int | None]:
         # Jinja rewrites tracebacks so template frames carry the template's file and line.
-        root = str(self.templates_dir.resolve())
+        roots = [folder.resolve() for folder in self.search_path]
         for frame in reversed(traceback.extract_tb(error.__traceback__)):
-            if frame.filename.startswith(root):
-                return str(Path(frame.filename).relative_to(root)), frame.lineno
+            for root in roots:
+                if Path(frame.filename).is_relative_to(root):
+                    return str(Path(frame.filename).relative_to(root)), frame.lineno
         return fallback, None
 
     def template_names(self) -> list[str]:
         """Every `<pipeline>/<template>` folder that holds locale folders."""
         names = {
-            str(path.parent.parent.relative_to(self.templates_dir))
-            for path in self.templates_dir.glob("*/*/*/subject.txt")
+            str(path.parent.parent.relative_to(root))
+            for root in self.search_path
+            for path in root.glob("*/*/*/subject.txt")
         }
         return sorted(names)
 
     def locales(self, name: str) -> list[str]:
-        return sorted(p.name for p in (self.templates_dir / name).iterdir() if p.is_dir())
+        return sorted(p.name for p in self.folder_of(name).iterdir() if p.is_dir())
 
     def lint(self, samples: dict[str, dict]) -> list[TemplateProblem]:
         """Renders every template in every locale with sample fields; returns every problem."""
@@ -104,7 +133,7 @@ class Renderer:
             for locale in self.locales(name):
                 for part in PARTS:
                     try:
-                        self._render_part(f"{name}/{locale}/{part}", fields)
+                        self._render_part(f"{name}/{locale}/{part}", {"lang": locale, **fields})
                     except TemplateProblem as problem:
                         problems.append(problem)
         return problems

@@ -2,21 +2,21 @@
 test time, runs end to end through the CLI and its own flow into a real HTTP receiver. No shared
 file of memberflow is edited: this is docs/extending.md's "add a pipeline"."""
 
-import shutil
 import textwrap
 
 import pytest
 from typer.testing import CliRunner
 
 from blocks.outputs.webhook import WebhookOutput
-from memberflow.core.settings import PROJECT_ROOT, get_settings
-from tests.conftest import at
-from tests.factories import add_subscription
-from tests.servers import HttpReceiver
+from tests.support.clock import at
+from tests.support.factories import add_subscription
+from tests.support.servers import HttpReceiver
 
 TOY = """
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from pathlib import Path
 
 from prefect import flow
 
@@ -71,6 +71,7 @@ def toy(as_of: datetime | None = None, output: str = "", batch_size: int = 500) 
 
 registration = Registration(
     name="toy",
+    templates=Path(__file__).parent / "templates",
     summary="A thank-you the day before each renewal.",
     flow="toy_pipeline:toy",
     messages=lambda: [ThanksPipeline()],
@@ -93,18 +94,13 @@ def toy_installed(tmp_path, monkeypatch):
         "[memberflow.pipelines]\ntoy = toy_pipeline:registration\n"
     )
     monkeypatch.syspath_prepend(str(site))
-    # ops keep their templates in one folder: the project's plus the toy's
-    templates = tmp_path / "templates"
-    shutil.copytree(PROJECT_ROOT / "templates", templates)
-    folder = templates / "toy" / "thanks" / "en"
+    # the package ships its own templates beside its code, extending memberflow's layout
+    folder = site / "toy_pipeline" / "templates" / "toy" / "thanks" / "en"
     folder.mkdir(parents=True)
     (folder / "subject.txt").write_text("Thank you, {{ first_name }}")
     (folder / "body.txt").write_text("{{ product_name }} renews tomorrow. Thanks!\n")
-    (folder / "body.html").write_text("<p>{{ product_name }} renews tomorrow.</p>\n")
-    monkeypatch.setenv("MEMBERFLOW_TEMPLATES_DIR", str(templates))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    layout = '{% extends "_layouts/email.html" %}{% block content %}<p>{{ product_name }} '
+    (folder / "body.html").write_text(layout + "renews tomorrow.</p>{% endblock %}\n")
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -126,6 +122,7 @@ def test_an_outside_pipeline_runs_through_the_cli_into_a_receiver(settings, engi
     assert again.exit_code == 0, again.output
     [request] = receiver.requests  # exactly once, though it ran twice
     body = request.json()
+    assert "renews tomorrow." in body["html"] and "<html" in body["html"].lower()
     assert (body["pipeline"], body["step"], body["subject"]) == (
         "toy",
         "thanks_1d",

@@ -116,9 +116,6 @@ def message_fields(row: TouchpointRow, settings: Settings) -> dict:
 
     category = context.get("category", Category.soft.value)
     return {
-        "business_name": settings.business_name,
-        "support_email": settings.support_email,
-        "portal_url": settings.portal_url,
         # the gateway's own payment page where it has one (Stripe's hosted invoice), else ours
         "update_url": bill["invoice_hosted_url"] or settings.portal_url,
         "first_name": row.first_name or "",

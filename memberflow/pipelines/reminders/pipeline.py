@@ -72,9 +72,6 @@ def message_fields(step: ReminderStep, row: Any, anchor: datetime, settings: Set
     locale = row.locale or settings.default_locale
     tz = zone(row.time_zone)
     return {
-        "business_name": settings.business_name,
-        "support_email": settings.support_email,
-        "portal_url": settings.portal_url,
         "first_name": row.first_name or "",
         "last_name": row.last_name or "",
         "email": row.email,

@@ -16,7 +16,7 @@ from memberflow.pipelines.reminders.steps import (
     anchor_for,
     selection_for,
 )
-from tests.conftest import at
+from tests.support.clock import at
 
 STEP = {step.name: step for step in DEFAULT_STEPS}
 AS_OF = at("2026-12-01 09:00")

@@ -16,7 +16,7 @@ from memberflow.ingress import inbox
 from memberflow.ingress.app import create_app
 from memberflow.ingress.providers import membermouse, memberpress, stripe
 from memberflow.ingress.replay import signed_request
-from tests.ingress_helpers import DATA, SECRETS
+from tests.support.webhooks import DATA, SECRETS
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -11,10 +11,10 @@ from blocks.outputs.webhook import WebhookOutput
 from flows.dunning import dunning
 from memberflow.core.signing import verify
 from memberflow.pipelines.dunning.policy import DunningPolicy
-from tests.conftest import at
-from tests.dunning_helpers import failed_renewal, set_card, subscription_of
-from tests.servers import HttpReceiver
-from tests.test_flows import flow_run_artifacts
+from tests.support.clock import at
+from tests.support.dunning import failed_renewal, set_card, subscription_of
+from tests.support.prefect_api import flow_run_artifacts
+from tests.support.servers import HttpReceiver
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

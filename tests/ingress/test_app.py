@@ -12,8 +12,8 @@ from memberflow.core.models import InboxEvent, Invoice, Member, Subscription
 from memberflow.core.settings import get_settings
 from memberflow.ingress import inbox
 from memberflow.ingress.app import create_app
-from tests.conftest import at
-from tests.ingress_helpers import DATA, SECRETS, sample, send
+from tests.support.clock import at
+from tests.support.webhooks import DATA, SECRETS, sample, send
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import pytest
 
 from memberflow.core.settings import PROJECT_ROOT, Settings
 from memberflow.messaging.registry import sample_fields as every_sample
-from memberflow.messaging.rendering import Renderer, TemplateProblem
+from memberflow.messaging.rendering import Renderer, TemplateProblem, business_fields
 from memberflow.pipelines.reminders.pipeline import message_fields, sample_row
 from memberflow.pipelines.reminders.steps import DEFAULT_STEPS
-from tests.conftest import at
+from tests.support.clock import at
 
 RENEWAL = "reminders/renewal"
 
@@ -22,7 +22,9 @@ def templates(tmp_path) -> Path:
 
 
 def fields(**row):
-    return message_fields(DEFAULT_STEPS[0], sample_row(**row), at("2026-12-08 10:00"), Settings())
+    settings = Settings()
+    own = message_fields(DEFAULT_STEPS[0], sample_row(**row), at("2026-12-08 10:00"), settings)
+    return {**business_fields(settings), **own}
 
 
 def test_the_shipped_templates_lint_clean():

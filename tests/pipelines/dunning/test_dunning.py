@@ -14,8 +14,8 @@ from memberflow.core.models import ChargeAttempt, Invoice, Touchpoint
 from memberflow.pipelines.dunning import events
 from memberflow.pipelines.dunning import queries as cases
 from memberflow.pipelines.dunning.policy import DunningPolicy, FinalAction, ProductDunning
-from tests.conftest import at
-from tests.dunning_helpers import (
+from tests.support.clock import at
+from tests.support.dunning import (
     advance,
     case_of,
     deliver,
@@ -25,7 +25,7 @@ from tests.dunning_helpers import (
     set_card,
     subscription_of,
 )
-from tests.test_engine import Recorder
+from tests.support.outputs import Recorder
 
 FAILED = at("2026-12-01 09:30")  # day 0; the daily run is at 10:00, the retry hour (UTC members)
 

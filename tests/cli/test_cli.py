@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 
 from memberflow.cli import app
 from memberflow.cli.demo_business import demo_rows, write_csv
-from tests.conftest import at
-from tests.test_importer import GOOD, write
+from tests.support.clock import at
+from tests.support.member_files import GOOD, write
 
 runner = CliRunner()
 
@@ -104,8 +104,8 @@ def test_templates_lint_and_preview(settings, tmp_path):
 def test_ingress_replay_inbox_and_reapply_against_a_running_ingress(settings, monkeypatch):
     from memberflow.core.settings import get_settings
     from memberflow.ingress.app import create_app
-    from tests.ingress_helpers import DATA, SECRETS
-    from tests.servers import AppServer
+    from tests.support.servers import AppServer
+    from tests.support.webhooks import DATA, SECRETS
 
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
@@ -148,7 +148,7 @@ def test_ingress_replay_explains_a_missing_secret_and_a_dead_ingress(settings, t
 def test_cases_are_listed_and_resume_needs_to_be_told_which(settings, engine):
     from memberflow.pipelines.dunning import queries as cases
     from memberflow.pipelines.dunning.policy import DunningPolicy
-    from tests.dunning_helpers import failed_renewal
+    from tests.support.dunning import failed_renewal
 
     failed_renewal(
         engine, "cli", card="0069", decline="expired_card", failed_at=at("2026-12-01 09:00")

@@ -1,7 +1,6 @@
 """The touchpoint engine on a real database: exactly once, whatever reruns, races or crashes."""
 
 import threading
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -12,39 +11,14 @@ from memberflow.core.models import Touchpoint
 from memberflow.core.settings import PROJECT_ROOT, Settings
 from memberflow.messaging import engine as core
 from memberflow.messaging.engine import DeliveryOptions
-from memberflow.messaging.messages import DeliveryError, Message, Receipt
 from memberflow.messaging.rendering import Renderer
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
-from tests.conftest import at
-from tests.factories import add_subscription, update_subscription
+from tests.support.clock import at
+from tests.support.factories import add_subscription, update_subscription
+from tests.support.outputs import Recorder
 
 AS_OF = at("2026-12-01 09:00")
 RENEWS = at("2026-12-08 10:00")  # renewal_7d is due 2026-12-01 09:00 UTC
-
-
-class Recorder:
-    """An output that keeps what it was given (the sink under test)."""
-
-    channel = "email"
-
-    def __init__(self, fail_on: set[str] = frozenset(), delay: float = 0.0):
-        self.sent: list[Message] = []
-        self.fail_on, self.delay = fail_on, delay
-        self.lock = threading.Lock()
-
-    def send(self, message: Message) -> Receipt:
-        time.sleep(self.delay)
-        if message.key.split(":")[2] in self.fail_on:
-            raise DeliveryError("mailbox full")
-        with self.lock:
-            self.sent.append(message)
-        return Receipt(f"recorded {len(self.sent)}")
-
-    def close(self) -> None:
-        pass
-
-    def keys(self) -> Counter:
-        return Counter(message.key for message in self.sent)
 
 
 class Crash(BaseException):

@@ -6,7 +6,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from memberflow.core import db as database
-from tests.conftest import POSTGRES_URL
+from tests.support.databases import POSTGRES_URL
 
 
 def test_migrations_match_the_models(tmp_path):

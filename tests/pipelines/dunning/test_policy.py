@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from memberflow.core.models import CaseStatus
 from memberflow.pipelines.dunning import policy as rules
 from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy, FinalAction
-from tests.conftest import at
+from tests.support.clock import at
 
 OPENED = at("2026-12-01 09:30")  # a Tuesday
 UTC_ZONE = ZoneInfo("UTC")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from memberflow.ingress.replay import signed_request
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 SECRETS = {
     "MEMBERFLOW_STRIPE_WEBHOOK_SECRET": "whsec_test_old,whsec_test_new",

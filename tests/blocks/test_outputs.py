@@ -14,23 +14,9 @@ from blocks.outputs.webhook import WebhookOutput
 from blocks.outputs.zapier import ZapierOutput
 from memberflow.core.signing import verify
 from memberflow.messaging import http
-from memberflow.messaging.messages import DeliveryError, Message
-from tests.servers import HttpReceiver, Reply, SmtpSink, free_port, smtp_server
-
-
-def message(n: int = 1, **overrides) -> Message:
-    values = {
-        "key": f"reminders:renewal_7d:sub_{n}:2026-12-08:email",
-        "pipeline": "reminders",
-        "step": "renewal_7d",
-        "to_email": f"member{n}@example.com",
-        "to_name": "Ada <Lovelace>",
-        "subject": "Your membership renews on December 8, 2026",
-        "text": "Hi Ada,\nplain text body\n",
-        "html": "<p>Hi Ada,</p><p>html body</p>",
-        "fields": {"first_name": "Ada", "amount": "$19.99"},
-    }
-    return Message(**{**values, **overrides})
+from memberflow.messaging.messages import DeliveryError
+from tests.support.outputs import message
+from tests.support.servers import HttpReceiver, Reply, SmtpSink, free_port, smtp_server
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import stripe
 import blocks.gateways.stripe_gateway as stripe_gateway
 from blocks.gateways.stripe_gateway import StripeGateway
 from memberflow.core.charges import ChargeRequest, ChargeStatus
-from tests.conftest import at
-from tests.fake_stripe import FakeStripe, card_error
+from tests.support.clock import at
+from tests.support.fake_stripe import FakeStripe, card_error
 
 
 @pytest.fixture

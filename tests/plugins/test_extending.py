@@ -8,10 +8,10 @@ from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from blocks.outputs.webhook import WebhookOutput
 from examples.crm_flow import reminders_with_crm
 from examples.slack_output import SlackOutput
-from tests.conftest import at
-from tests.factories import add_subscription
-from tests.servers import HttpReceiver
-from tests.test_outputs import message
+from tests.support.clock import at
+from tests.support.factories import add_subscription
+from tests.support.outputs import message
+from tests.support.servers import HttpReceiver
 
 
 class TestSlackOutputBlock(BlockStandardTestSuite):

@@ -13,7 +13,7 @@ from memberflow.core.schedule import (
     timing,
     zone,
 )
-from tests.conftest import at
+from tests.support.clock import at
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from memberflow.pipelines.dunning.advance import Advance, Channels, advance_batc
 from memberflow.pipelines.dunning.notices import NoticePipeline
 from memberflow.pipelines.dunning.policy import DunningPolicy
 from memberflow.pipelines.dunning.queries import open_cases
-from tests.factories import add_subscription
+from tests.support.factories import add_subscription
 
 
 def failed_renewal(

@@ -17,8 +17,8 @@ from memberflow.core.settings import PROJECT_ROOT, Settings
 from memberflow.ingress import inbox
 from memberflow.ingress.app import create_app
 from memberflow.ingress.emitter import Emitter, PrefectApi
-from tests.ingress_helpers import SECRETS, sample
-from tests.servers import AppServer, free_port
+from tests.support.servers import AppServer, free_port
+from tests.support.webhooks import SECRETS, sample
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

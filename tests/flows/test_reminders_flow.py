@@ -6,32 +6,22 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
-import httpx
 import pytest
-from prefect.settings import PREFECT_API_URL
 from sqlalchemy import text
 
 from blocks.outputs.script import ScriptOutput
 from blocks.outputs.webhook import WebhookOutput
 from flows.reminders import reminders
 from memberflow.pipelines.reminders.steps import ReminderStep
-from tests.conftest import at
-from tests.factories import add_subscription
-from tests.servers import HttpReceiver
+from tests.support.clock import at
+from tests.support.factories import add_subscription
+from tests.support.prefect_api import flow_run_artifacts
+from tests.support.servers import HttpReceiver
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 AS_OF = at("2026-12-01 09:00")
 RENEWS = at("2026-12-08 10:00")
-
-
-def flow_run_artifacts(flow_run_id) -> list[dict]:
-    """Straight from the REST API: prefect 3.8.8's client joins on task runs and drops
-    flow-level artifacts."""
-    filter_ = {"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}}
-    response = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter", json=filter_)
-    response.raise_for_status()
-    return response.json()
 
 
 def total(rows):

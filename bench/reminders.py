@@ -171,7 +171,7 @@ def main() -> None:
         return
 
     from bench.receiver import __file__ as _  # noqa: F401  (fail early if missing)
-    from tests.servers import free_port
+    from tests.support.servers import free_port
 
     work = Path(tempfile.mkdtemp(prefix="memberflow-bench-"))
     port = free_port()

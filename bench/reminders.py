@@ -50,7 +50,7 @@ def run_plain(database: Path, url: str) -> dict:
     from memberflow.messaging.engine import compose
     from memberflow.messaging.http import make_session, post_json
     from memberflow.messaging.protocols import TouchpointRow
-    from memberflow.messaging.rendering import Renderer
+    from memberflow.messaging.rendering import Renderer, business_fields
     from memberflow.pipelines.reminders.pipeline import ReminderPipeline
     from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, anchor_for
 
@@ -84,7 +84,8 @@ def run_plain(database: Path, url: str) -> dict:
                     "attempts": 0,
                 }
             )
-            message = compose(pipeline, step, view, pipeline.fields(step, view, settings), renderer)
+            fields = {**business_fields(settings), **pipeline.fields(step, view, settings)}
+            message = compose(pipeline, step, view, fields, renderer)
             body = HttpOutput.body(message)
             post_json(session, url, body, {"Idempotency-Key": message.key, **sign(SECRET, body)})
             sent += 1

@@ -50,6 +50,9 @@ class ImportRow(BaseModel):
     trial_end: datetime | None = None
     card_last4: str | None = None
     card_expiry: str | None = None  # MM/YYYY
+    marketing_consent: bool | None = None  # empty: leave what memberflow knows
+    canceled_at: datetime | None = None
+    cancel_reason: str | None = None
 
     @field_validator("email")
     @classmethod
@@ -79,7 +82,7 @@ class ImportRow(BaseModel):
             raise ValueError("must not be negative")
         return value
 
-    @field_validator("current_period_end", "trial_end")
+    @field_validator("current_period_end", "trial_end", "canceled_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
@@ -177,6 +180,7 @@ def upsert_row(session: Session, row: ImportRow) -> Subscription:
                 "shipping_address",
             }
         ),
+        **({} if row.marketing_consent is None else {"marketing_consent": row.marketing_consent}),
     )
     month, year = _card_expiry(row.card_expiry)
     return _upsert(
@@ -197,6 +201,8 @@ def upsert_row(session: Session, row: ImportRow) -> Subscription:
                 "current_period_end",
                 "trial_end",
                 "card_last4",
+                "canceled_at",
+                "cancel_reason",
             }
         ),
     )

@@ -10,13 +10,13 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from memberflow.messaging import engine as core
-from memberflow.messaging import store
+from memberflow.messaging import preview, store
 from memberflow.messaging.engine import DeliveryOptions
 from memberflow.messaging.protocols import Pipeline
 from tasks import batch_task
 
 plan_batch = batch_task(core.plan_batch, name="plan_batch")
-preview_batch = batch_task(core.preview_batch, name="preview_batch")
+preview_batch = batch_task(preview.preview_batch, name="preview_batch")
 deliver_batch = batch_task(core.deliver_batch, name="deliver_batch")
 
 

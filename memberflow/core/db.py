@@ -5,7 +5,8 @@ from functools import lru_cache
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, DateTime, Engine, Table, create_engine, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
 from memberflow.core.settings import PROJECT_ROOT
@@ -74,3 +75,23 @@ def upgrade(url: str, revision: str = "head") -> None:
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, revision)
+
+
+def dialect_insert(conn: Connection, table: Table):
+    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def insert_new(conn: Connection, table: Table, rows: list[dict], *, unique: str) -> list:
+    """The one upsert: inserts the rows whose `unique` column value is new; returns those values.
+    A rerun, a retry or a racing process inserts nothing twice."""
+    if not rows:
+        return []
+    statement = (
+        dialect_insert(conn, table)
+        .on_conflict_do_nothing(index_elements=[unique])
+        .returning(table.c[unique])
+    )
+    # executemany: one cached statement, batched by SQLAlchemy's "insertmanyvalues"
+    return list(conn.execute(statement, rows).scalars())

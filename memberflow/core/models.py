@@ -20,7 +20,8 @@ class TouchpointStatus(StrEnum):
     failed = "failed"  # last try failed; a later run tries again
     dead = "dead"  # failed too often; needs a person
     expired = "expired"  # found too late to be right any more
-    skipped = "skipped"  # no longer applies (canceled, date moved)
+    skipped = "skipped"  # no longer applies (canceled, date moved, no consent, unsubscribed)
+    held = "held"  # the contact cap held it back until it was too late
 
 
 OPEN = (TouchpointStatus.pending, TouchpointStatus.failed, TouchpointStatus.sending)
@@ -46,6 +47,11 @@ class Member(SQLModel, table=True):
     shipping_address: str | None = None
     # the provider's time of the newest event applied, so an older one arriving late is ignored
     provider_updated_at: datetime | None = _utc(nullable=True)
+    # marketing messages (win-backs, surveys) go only to members who agreed and never after an
+    # unsubscribe; an erased member gets nothing at all (docs/consent.md)
+    marketing_consent: bool = Field(default=False)
+    unsubscribed_at: datetime | None = _utc(nullable=True)
+    erased_at: datetime | None = _utc(nullable=True)
 
 
 class Subscription(SQLModel, table=True):
@@ -54,6 +60,7 @@ class Subscription(SQLModel, table=True):
         Index("ix_subscription_renewal", "current_period_end", "id"),
         Index("ix_subscription_trial_end", "trial_end", "id"),
         Index("ix_subscription_card_valid_until", "card_valid_until", "id"),
+        Index("ix_subscription_canceled_at", "canceled_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -74,7 +81,10 @@ class Subscription(SQLModel, table=True):
     cancel_reason: str | None = Field(default=None, max_length=64)
     cancel_feedback: str | None = Field(default=None, max_length=64)
     cancel_comment: str | None = Field(default=None, max_length=1000)
+    # canceled by the member, effective at current_period_end: still active until then
+    cancel_at_period_end: bool = Field(default=False)
     provider_updated_at: datetime | None = _utc(nullable=True)
+    created_at: datetime | None = _utc(nullable=True)  # when memberflow first heard of it
 
 
 class InvoiceStatus(StrEnum):
@@ -137,6 +147,41 @@ class Touchpoint(SQLModel, table=True):
     invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
     # what the pipeline knew when it planned the message (JSON), e.g. the next retry's date
     context: str | None = None
+
+
+class Cancellation(SQLModel, table=True):
+    """One member leaving one subscription, in every provider's words: when they asked, when
+    access ends, whether it was their choice, what they said; and, if they came back, when and
+    after which message. Read by the follow-up pipeline, the surveys and the analytics."""
+
+    __table_args__ = (Index("ix_cancellation_open", "subscription_id", "returned_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)  # subscription id and when: recorded once
+    subscription_id: int = Field(foreign_key="subscription.id")
+    member_id: int = Field(foreign_key="member.id", index=True)
+    canceled_at: datetime = _utc()  # when it was asked for (or happened)
+    access_end: datetime = _utc()  # when access ends (a cancellation at period end: later)
+    involuntary: bool = False  # failed payments ended it, not the member
+    reason: str | None = Field(default=None, max_length=64)  # the provider's
+    feedback: str | None = Field(default=None, max_length=64)
+    comment: str | None = Field(default=None, max_length=1000)
+    recorded_at: datetime = _utc()
+    returned_at: datetime | None = _utc(nullable=True)
+    returned_how: str | None = Field(default=None, max_length=32)  # reactivated, new_subscription
+    # the last marketing message sent before the return, within the attribution window
+    won_back_by: str | None = Field(default=None, max_length=400)  # its touchpoint key
+    won_back_offer: str | None = Field(default=None, max_length=64)
+
+
+class SigningKey(SQLModel, table=True):
+    """Keys memberflow makes for itself when none is configured (the links in emails)."""
+
+    __tablename__ = "signing_key"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=200)
+    created_at: datetime = _utc()
 
 
 class PlanningWatermark(SQLModel, table=True):

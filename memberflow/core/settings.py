@@ -27,6 +27,20 @@ class Settings(BaseSettings):
         "https://example.com/account/billing", description="Where members update payment details."
     )
     default_locale: str = Field("en", description="Locale for members without a supported one.")
+    public_url: str = Field(
+        "http://127.0.0.1:8787",
+        description="Where members reach memberflow's own pages (unsubscribe): the ingress's URL.",
+    )
+    link_secret: SecretStr | None = Field(
+        None,
+        description="Signs the links in emails; unset, memberflow makes one and keeps it in the "
+        "database (every process sharing the database then agrees on it).",
+    )
+    link_lifetime_days: int = Field(180, description="How long an unsubscribe link works.")
+    contact_cap: str = Field(
+        "1/3d,2/7d",
+        description="At most N marketing messages per member per rolling window: N/<days>d, ...",
+    )
 
     # The webhook ingress (`memberflow ingress serve`). A provider whose secret is unset is refused.
     stripe_webhook_secret: SecretStr | None = Field(

@@ -50,6 +50,8 @@ def _apply(session: Session, change: Change) -> Applied:
         if previous_status == "canceled" and subscription.status in ("active", "trialing"):
             if change.event in _REVIVED_BY:
                 applied.event = c.SUBSCRIPTION_REACTIVATED
+        if not stale and change.subscription.cancel_at_period_end is not None:
+            applied.event = _scheduled_cancel_event(subscription, change, applied.event)
     if change.invoice is not None:
         if applied.subscription is None:
             raise Unmatched("an invoice without a subscription")
@@ -61,6 +63,23 @@ def _apply(session: Session, change: Change) -> Applied:
     if change.card is not None:
         _card(session, member, applied.subscription, change.card)
     return applied
+
+
+def _scheduled_cancel_event(subscription: Subscription, change: Change, event: str | None):
+    """A cancellation at period end is a cancellation (the member is told now); taking it back
+    before the end is a reactivation. Both arrive as plain subscription updates."""
+    was_scheduled = subscription.cancel_at_period_end
+    scheduled = bool(change.subscription.cancel_at_period_end)
+    subscription.cancel_at_period_end = scheduled
+    if scheduled and not was_scheduled and subscription.status != "canceled":
+        subscription.canceled_at = subscription.canceled_at or change.occurred_at
+        return c.SUBSCRIPTION_CANCELED
+    if was_scheduled and not scheduled and subscription.status != "canceled":
+        subscription.canceled_at = None
+        subscription.cancel_reason = subscription.cancel_feedback = None
+        subscription.cancel_comment = None
+        return c.SUBSCRIPTION_REACTIVATED
+    return event
 
 
 def _stale(applied: Applied, why: str) -> Applied:
@@ -137,6 +156,7 @@ def _subscription(
             currency=data.currency,
             interval=data.interval,
             current_period_end=data.current_period_end or data.trial_end,
+            created_at=change.occurred_at,
         )
     previous_status = subscription.status if subscription.id else None
     if subscription.id is not None and not _newer(
@@ -144,7 +164,7 @@ def _subscription(
     ):
         return subscription, previous_status, True
     values = {f.name: getattr(data, f.name) for f in fields(data)}
-    for name in ("external_id", "product_external_id", "product_name"):
+    for name in ("external_id", "product_external_id", "product_name", "cancel_at_period_end"):
         values.pop(name)
     if data.product_external_id:
         values["product_id"] = _product(session, data).id

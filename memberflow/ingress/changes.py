@@ -81,6 +81,8 @@ class SubscriptionData:
     cancel_reason: str | None = None
     cancel_feedback: str | None = None
     cancel_comment: str | None = None
+    # canceled by the member, effective at current_period_end (False: that was taken back)
+    cancel_at_period_end: bool | None = None
 
 
 @dataclass

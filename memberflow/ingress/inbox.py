@@ -14,8 +14,7 @@ from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from memberflow.core.models import InboxEvent, InboxStatus, Invoice, Member, Subscription
-from memberflow.core.money import to_decimal
+from memberflow.core.models import InboxEvent, InboxStatus
 from memberflow.ingress import prefect_event
 from memberflow.ingress.apply import Applied, apply_change
 from memberflow.ingress.changes import Change
@@ -237,29 +236,3 @@ def reapply(
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def describe(engine: Engine, webhook_id: int) -> dict:
-    """A stored webhook with the member, subscription and invoice it touched, for people."""
-    with Session(engine) as session:
-        row = session.get(InboxEvent, webhook_id)
-        if row is None:
-            raise LookupError(f"no webhook {webhook_id} in the inbox")
-        member = session.get(Member, row.member_id) if row.member_id else None
-        sub = session.get(Subscription, row.subscription_id) if row.subscription_id else None
-        invoice = session.get(Invoice, row.invoice_id) if row.invoice_id else None
-        return {
-            "webhook": f"{row.provider} {row.event_type} {row.event_id} ({row.status})",
-            "received_at": row.received_at.isoformat(),
-            "member": f"{member.external_id} <{member.email}>" if member else None,
-            "subscription": f"{sub.external_id} ({sub.status})" if sub else None,
-            "invoice": (
-                f"{invoice.external_id}: {to_decimal(invoice.amount_minor, invoice.currency)} "
-                f"{invoice.currency} {invoice.status}, "
-                f"attempt {invoice.attempt_count}, decline {invoice.decline_code or '-'} "
-                f"/ advice {invoice.advice_code or '-'}"
-                if invoice
-                else None
-            ),
-            "note": row.note,
-        }

@@ -10,17 +10,19 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Row
 
+from memberflow.core.links import link_secret, member_link
 from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.schedule import Timing, local_date, timing, zone
 from memberflow.core.settings import Settings
 from memberflow.messaging import store
+from memberflow.messaging.consent import ContactCap, Kind, consent_reason, kind_of
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
 from memberflow.messaging.protocols import DatePlanner, Pipeline, Step, TouchpointRow
 from memberflow.messaging.rendering import Renderer, TemplateProblem, business_fields
@@ -28,6 +30,7 @@ from memberflow.messaging.store import Cursor, Outcome, Selection
 
 Tally = dict[str, Counter]  # step name -> counts per outcome
 Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out
+LinkMaker = Callable[[str, str], str]  # (member external id, purpose) -> signed URL
 
 
 class Output(Protocol):
@@ -159,10 +162,10 @@ def plan_batch(
         for row in planned
         if row["key"] in new_keys
     )
-    return _next_cursor(rows, selection, limit), {step.name: counts}
+    return next_cursor(rows, selection, limit), {step.name: counts}
 
 
-def _next_cursor(rows: list[Row], selection: Selection, limit: int) -> Cursor | None:
+def next_cursor(rows: list[Row], selection: Selection, limit: int) -> Cursor | None:
     if len(rows) < limit:
         return None
     return getattr(rows[-1], selection.column), rows[-1].sub_id
@@ -177,12 +180,22 @@ def decide(
     """None to send now, else the status to record and why. Conditions are checked at send time."""
     if step is None:
         return Status.skipped, f"step {row.step!r} is no longer configured for this product"
-    reason = pipeline.skip_reason(step, row)
+    reason = pipeline.skip_reason(step, row) or consent_reason(kind_of(step), row)
     if reason is not None:
         return Status.skipped, reason
     if timing(row.due_at, as_of, step.lateness) is Timing.expired:
         return Status.expired, f"more than {step.lateness} late at {as_of.isoformat()}"
     return None
+
+
+def message_fields(
+    pipeline: Pipeline, step: Step, row: TouchpointRow, settings: Settings, link: LinkMaker
+) -> dict:
+    """The business's fields, the pipeline's, and for marketing the member's unsubscribe link."""
+    fields = {**business_fields(settings), **pipeline.fields(step, row, settings)}
+    if kind_of(step) is Kind.marketing:
+        fields["unsubscribe_url"] = link(row.member_external_id, "unsubscribe")
+    return fields
 
 
 def compose(
@@ -201,6 +214,8 @@ def compose(
         text=rendered.text,
         html=rendered.html,
         fields=fields,
+        unsubscribe_url=fields.get("unsubscribe_url"),
+        locale=renderer.locale_for(step.template_name, row.locale),
     )
 
 
@@ -253,8 +268,16 @@ def deliver_batch(
                 sendable.append((step, row))
             else:
                 record(row, Outcome(verdict[0], row.attempts, error=verdict[1]))
-        shared = business_fields(settings)
-        fields = [{**shared, **pipeline.fields(step, row, settings)} for step, row in sendable]
+        sendable = _within_cap(
+            conn, sendable, ContactCap.parse(settings.contact_cap), as_of, record
+        )
+        secret = link_secret(conn, settings) if sendable else ""
+        conn.commit()
+
+        def link(member_external_id: str, purpose: str) -> str:
+            return member_link(secret, settings, member_external_id, purpose, as_of)
+
+        fields = [message_fields(pipeline, step, row, settings, link) for step, row in sendable]
         if enrich is not None and sendable:
             try:
                 fields = _enriched(enrich, fields)
@@ -264,8 +287,32 @@ def deliver_batch(
                     record(row, _failure(row, reason, options))
                 sendable, fields = [], []
         for (step, row), row_fields in zip(sendable, fields, strict=True):
-            record(row, _deliver_one(pipeline, step, row, row_fields, renderer, output, options))
+            outcome = _deliver_one(pipeline, step, row, row_fields, renderer, output, options)
+            record(row, _dated(outcome, as_of))
     return (ids[-1] if len(ids) == limit else None), tally
+
+
+def _within_cap(conn, sendable, cap: ContactCap, as_of: datetime, record) -> list:
+    """The touchpoints the contact cap lets through now. Marketing held back goes back to
+    pending for a later run while it can still be on time, else it is recorded `held`.
+    Everything sent counts, transactional included; so do the sends of this very batch."""
+    member_ids = sorted({row.member_id for _, row in sendable if row.member_id is not None})
+    if not cap.rules or not member_ids:
+        return sendable
+    recent = store.recent_sends(conn, member_ids, as_of - cap.longest)
+    allowed = []
+    for step, row in sendable:
+        contacts = recent.setdefault(row.member_id, [])
+        wait = cap.next_allowed(contacts, as_of) if kind_of(step) is Kind.marketing else None
+        if wait is None:
+            contacts.append(as_of)
+            allowed.append((step, row))
+        elif timing(row.due_at, wait, step.lateness) is Timing.expired:
+            record(row, Outcome(Status.held, row.attempts, error="held by the contact cap"))
+        else:
+            why = f"held by the contact cap until {wait.isoformat(timespec='minutes')}"
+            record(row, Outcome(Status.pending, row.attempts, error=why))
+    return allowed
 
 
 def _claim_batch(
@@ -329,54 +376,16 @@ def _deliver_one(
     return _failure(row, error, options)
 
 
+def _dated(outcome: Outcome, as_of: datetime) -> Outcome:
+    """A run for a later moment than now (a simulation, the demo) sends "at" that moment, so
+    the contact cap and the analytics see the messages where the run put them; a backfill for
+    an earlier moment sends now, and says so."""
+    if outcome.sent_at is None or outcome.sent_at >= as_of:
+        return outcome
+    return replace(outcome, sent_at=as_of)
+
+
 def _failure(row: TouchpointRow, reason: str, options: DeliveryOptions) -> Outcome:
     attempts = row.attempts + 1
     status = Status.dead if attempts >= options.max_attempts else Status.failed
     return Outcome(status, attempts, error=reason[:1000])
-
-
-# -- dry run ---------------------------------------------------------------------------------
-
-
-def preview_batch(
-    engine: Engine,
-    pipeline: DatePlanner,
-    step: Step,
-    selection: Selection,
-    *,
-    renderer: Renderer,
-    settings: Settings,
-    as_of: datetime,
-    since: datetime,
-    channel: str,
-    after: Cursor,
-    limit: int,
-    on_message: Callable[[Message], None] = lambda message: None,
-) -> tuple[Cursor | None, Tally]:
-    """What `plan_batch` + delivery would do for new touchpoints, writing and sending nothing."""
-    with engine.connect() as conn:
-        rows = store.select_candidates(conn, selection, after, limit)
-        planned = plan_rows(pipeline, step, rows, as_of=as_of, since=since, channel=channel)
-        known = store.existing_keys(conn, [p["key"] for p in planned])
-        planned = [plan for plan in planned if plan["key"] not in known]
-        full_rows = store.subscription_rows(conn, [plan["subscription_id"] for plan in planned])
-    by_sub = {row.sub_id: row for row in full_rows}
-    counts = Counter()
-    for plan in planned:
-        if plan["status"] == Status.expired:
-            counts["would_expire"] += 1
-            continue
-        row = _as_touchpoint_row(by_sub[plan["subscription_id"]], plan)
-        try:
-            fields = {**business_fields(settings), **pipeline.fields(step, row, settings)}
-            on_message(compose(pipeline, step, row, fields, renderer))
-            counts["would_send"] += 1
-        except TemplateProblem:
-            counts["render_failed"] += 1
-    return _next_cursor(rows, selection, limit), {step.name: counts}
-
-
-def _as_touchpoint_row(row: Row, plan: dict) -> TouchpointRow:
-    """A candidate subscription shaped like a claimed touchpoint, for `compose`."""
-    touchpoint = {name: plan[name] for name in ("key", "step", "anchor_at", "due_at", "attempts")}
-    return TouchpointRow.from_mapping({**row._mapping, **touchpoint, "touchpoint_id": 0})

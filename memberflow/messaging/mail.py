@@ -23,6 +23,12 @@ def build_email(message: Message, from_address: str, from_name: str = "") -> MIM
     mail["Date"] = formatdate(localtime=False)
     mail["Message-ID"] = message_id(message.key, from_address)
     mail["X-Memberflow-Key"] = message.key
+    if message.locale:
+        mail["Content-Language"] = message.locale
+    if message.unsubscribe_url:
+        # RFC 8058: mail clients show "Unsubscribe" and POST to the URL, no page, no login
+        mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     mail.attach(MIMEText(message.text, "plain", "utf-8"))
     mail.attach(MIMEText(message.html, "html", "utf-8"))
     return mail

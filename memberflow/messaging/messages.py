@@ -17,6 +17,9 @@ class Message:
     text: str
     html: str
     fields: dict[str, Any] = field(default_factory=dict)  # the merge fields, for Zapier & co.
+    # marketing only: the member's one-click unsubscribe (List-Unsubscribe, RFC 8058)
+    unsubscribe_url: str | None = None
+    locale: str | None = None  # the language it was written in (Content-Language)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

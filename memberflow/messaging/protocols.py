@@ -57,6 +57,10 @@ class TouchpointRow:
     product_external_id: str
     product_name: str
     value_amplifier: str | None
+    member_id: int | None = None
+    marketing_consent: bool = False
+    unsubscribed_at: datetime | None = None
+    erased_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

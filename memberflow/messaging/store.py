@@ -8,7 +8,6 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
-    Table,
     and_,
     bindparam,
     func,
@@ -16,9 +15,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
-from memberflow.core.db import UTCDateTime
+from memberflow.core.db import UTCDateTime, dialect_insert, insert_new
 from memberflow.core.models import (
     OPEN,
     Member,
@@ -77,7 +75,11 @@ def _subscription_view():
             subscription.c.amount_minor,
             subscription.c.currency,
             subscription.c.card_last4,
+            member.c.id.label("member_id"),
             member.c.external_id.label("member_external_id"),
+            member.c.marketing_consent,
+            member.c.unsubscribed_at,
+            member.c.erased_at,
             member.c.email,
             member.c.first_name,
             member.c.last_name,
@@ -131,25 +133,6 @@ def _candidates(selection: Selection, *conditions):
 def subscription_rows(conn: Connection, subscription_ids: Sequence[int]) -> list[Row]:
     """Whole rows (member, product and all) for these subscription ids."""
     return list(conn.execute(_subscription_view().where(subscription.c.id.in_(subscription_ids))))
-
-
-def _insert(conn: Connection, table: Table):
-    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
-def insert_new(conn: Connection, table: Table, rows: list[dict], *, unique: str) -> list:
-    """Inserts the rows whose `unique` column value is new; returns those values."""
-    if not rows:
-        return []
-    statement = (
-        _insert(conn, table)
-        .on_conflict_do_nothing(index_elements=[unique])
-        .returning(table.c[unique])
-    )
-    # executemany: one cached statement, batched by SQLAlchemy's "insertmanyvalues"
-    return list(conn.execute(statement, rows).scalars())
 
 
 def insert_touchpoints(conn: Connection, rows: list[dict]) -> list[str]:
@@ -253,6 +236,27 @@ def claim(
         .order_by(touchpoint.c.id)
     )
     return list(conn.execute(extend(query) if extend else query))
+
+
+def recent_sends(
+    conn: Connection, member_ids: Sequence[int], since: datetime
+) -> dict[int, list[datetime]]:
+    """When each of these members was sent anything, by any pipeline, since `since`."""
+    if not member_ids:
+        return {}
+    query = (
+        select(subscription.c.member_id, touchpoint.c.sent_at)
+        .join(subscription, subscription.c.id == touchpoint.c.subscription_id)
+        .where(
+            subscription.c.member_id.in_(member_ids),
+            touchpoint.c.status == TouchpointStatus.sent,
+            touchpoint.c.sent_at > since,
+        )
+    )
+    found: dict[int, list[datetime]] = {member_id: [] for member_id in member_ids}
+    for member_id, sent_at in conn.execute(query):
+        found[member_id].append(sent_at)
+    return found
 
 
 @dataclass(frozen=True)
@@ -359,7 +363,7 @@ def planned_through(conn: Connection, *, pipeline: str) -> datetime | None:
 def advance_watermark(conn: Connection, *, pipeline: str, as_of: datetime) -> None:
     """Moves the watermark to `as_of`, never back (a backfill of an earlier day leaves it)."""
     now = datetime.now(UTC)
-    statement = _insert(conn, watermark).values(
+    statement = dialect_insert(conn, watermark).values(
         pipeline=pipeline, planned_through=as_of, updated_at=now
     )
     statement = statement.on_conflict_do_update(

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from memberflow.core.settings import PROJECT_ROOT, Settings
+from memberflow.messaging import registry
 from memberflow.messaging.registry import sample_fields as every_sample
 from memberflow.messaging.rendering import Renderer, TemplateProblem, business_fields
 from memberflow.pipelines.reminders.pipeline import message_fields, sample_row
@@ -30,17 +31,8 @@ def fields(**row):
 def test_the_shipped_templates_lint_clean():
     renderer = Renderer(PROJECT_ROOT / "templates")
     assert renderer.lint(every_sample(Settings())) == []
-    assert renderer.template_names() == [
-        "dunning-ops/escalation",
-        "dunning-ops/gateway_alert",
-        "dunning/final_notice",
-        "dunning/first_notice",
-        "dunning/last_notice",
-        "dunning/reminder",
-        "reminders/card_expiry",
-        "reminders/renewal",
-        "reminders/trial_end",
-    ]
+    steps = [step for r in registry.registered().values() for step in r.steps()]
+    assert renderer.template_names() == sorted({step.template for step in steps})
 
 
 def test_lint_reports_every_problem_with_file_and_line(templates):

@@ -148,6 +148,8 @@ def _status_change(params: dict, base: dict, currency: str) -> Change:
     subscription = _subscription(params, currency, status)
     if status == "canceled":
         subscription.cancel_reason = lookup(params, "status_name", str) or "canceled"
+    # "pending cancellation": paid up until the period ends, then canceled
+    subscription.cancel_at_period_end = params.get("status") == "9"
     return Change(**base, event=event, subscription=subscription)
 
 

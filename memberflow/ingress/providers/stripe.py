@@ -212,9 +212,10 @@ def _subscription(obj: dict, event: dict, base: dict) -> Change:
         cancel_reason=lookup(obj, "cancellation_details.reason", str),
         cancel_feedback=lookup(obj, "cancellation_details.feedback", str),
         cancel_comment=lookup(obj, "cancellation_details.comment", str),
+        cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
     )
     if base["event_type"] == "customer.subscription.deleted":
-        subscription.status = "canceled"
+        subscription.status, subscription.cancel_at_period_end = "canceled", False
     return Change(
         **base,
         event=_SUBSCRIPTION_EVENTS[base["event_type"]],

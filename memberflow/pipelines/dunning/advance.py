@@ -24,6 +24,7 @@ from memberflow.core.charges import (
     Gateway,
     retry_charge,
 )
+from memberflow.core.db import insert_new
 from memberflow.core.members import INVOLUNTARY
 from memberflow.core.models import (
     AttemptStatus,
@@ -180,7 +181,7 @@ class _Stepper:
         )
         with self.engine.begin() as conn:  # recorded before the call: a replay reuses the key
             key = queries.charge_key(conn, row, number)
-            outbox.insert_new(
+            insert_new(
                 conn,
                 attempt,
                 [

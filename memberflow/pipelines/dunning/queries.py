@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, func, select, update
 
+from memberflow.core.db import insert_new
 from memberflow.core.models import (
     AttemptStatus,
     CaseStatus,
@@ -74,7 +75,7 @@ def open_cases(
         query = query.where(invoice.c.id.in_(invoice_ids))
     with engine.begin() as conn:
         new = [_new_case(row, as_of) for row in conn.execute(query)]
-        return len(outbox.insert_new(conn, case, new, unique="invoice_id"))
+        return len(insert_new(conn, case, new, unique="invoice_id"))
 
 
 def _new_case(row: Row, as_of: datetime) -> dict:

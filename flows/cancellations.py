@@ -1,0 +1,93 @@
+"""The cancellation follow-up flow: record new cancellations, notice who came back, send what is
+due. Run daily (it catches imports and missed events) and on each cancellation event."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from prefect import flow, get_run_logger
+from pydantic import Field
+
+from flows._compose import resolve_output, run_pipeline
+from memberflow.core.db import get_engine, require_schema
+from memberflow.core.settings import get_settings
+from memberflow.pipelines.cancellations.pipeline import CancellationPipeline
+from memberflow.pipelines.cancellations.steps import (
+    DEFAULT_STEPS,
+    PIPELINE,
+    CancellationStep,
+    Offer,
+)
+from tasks.cancellations import record_cancellations, record_returns
+from tasks.touchpoints import advance_watermark, planned_through
+
+
+@flow(name="cancellation-follow-up")
+def cancellations(
+    as_of: datetime | None = None,
+    steps: list[CancellationStep] = DEFAULT_STEPS,  # noqa: B006 (copied below, never mutated)
+    product_steps: dict[str, list[CancellationStep]] | None = None,
+    offers: dict[str, Offer] | None = None,
+    output: str = "",
+    attribution_days: Annotated[int, Field(ge=1, le=365)] = 30,
+    lookback_days: Annotated[int, Field(ge=0, le=60)] = 3,
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500,
+    event: str = "",
+    webhook_id: int = 0,
+    subscription_id: int = 0,
+) -> list[dict]:
+    """Follows up every cancellation up to `as_of` (default: now), each message exactly once.
+
+    Args:
+        as_of: The moment the run acts for; earlier or later days can be replayed.
+        steps: The follow-up steps for every product without its own list.
+        product_steps: Whole replacement step lists for some products, by product external id.
+        offers: A product's reason to come back (code, description, days valid), by product
+            external id; steps with `offer` carry it.
+        output: A saved output Block as `type-slug/name`; empty writes .eml files to the outbox.
+        attribution_days: A comeback this many days after a win-back message is credited to it.
+        lookback_days: How far back the very first run looks for cancellations; later runs
+            take everything since the last completed run, however long ago.
+        batch_size: Cancellations or touchpoints per task run.
+        event: The memberflow event that triggered the run, if any (shown in the logs).
+        webhook_id: The inbox row of that event (`memberflow ingress inbox`).
+        subscription_id: The subscription that event was about (shown in the logs).
+    """
+    log, settings = get_run_logger(), get_settings()
+    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
+    db = get_engine(settings.database_url)
+    require_schema(db)
+    if event:
+        log.info(
+            "triggered by %s (webhook %s, subscription %s)", event, webhook_id, subscription_id
+        )
+    pipeline = CancellationPipeline(steps=list(steps), product_steps=dict(product_steps or {}))
+    sink = resolve_output(output, settings)
+    back = record_returns(db, as_of=as_of, window=timedelta(days=attribution_days))
+    credited = sum(1 for found in back if found["won_back_by"])
+    since = planned_through(db, PIPELINE) or as_of - timedelta(days=lookback_days)
+    recorded, planned = record_cancellations(
+        db,
+        as_of=as_of,
+        since=since,
+        steps_for=pipeline.steps_for,
+        offers=dict(offers or {}),
+        channel=sink.channel,
+        batch_size=batch_size,
+    )
+    advance_watermark(db, PIPELINE, as_of)
+    log.info(
+        "%s cancellation(s) recorded (%s message(s) planned); %s member(s) back, %s won back",
+        recorded,
+        planned,
+        len(back),
+        credited,
+    )
+    return run_pipeline(
+        pipeline, settings=settings, as_of=as_of, output=sink, batch_size=batch_size
+    )
+
+
+def demo_day(as_of: datetime) -> dict:
+    """One simulated day of `memberflow demo`: the day's follow-up run, its totals."""
+    total = cancellations(as_of=as_of)[-1]
+    return {outcome: count for outcome, count in total.items() if outcome != "step"}

@@ -1,0 +1,73 @@
+"""A dry run: what planning and delivery would do for new touchpoints, writing and sending
+nothing. `memberflow run <pipeline> --dry-run` and the flows' `dry_run` parameter use it."""
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Engine, Row
+
+from memberflow.core.models import TouchpointStatus as Status
+from memberflow.core.settings import Settings
+from memberflow.messaging import store
+from memberflow.messaging.engine import (
+    LinkMaker,
+    Tally,
+    compose,
+    message_fields,
+    next_cursor,
+    plan_rows,
+)
+from memberflow.messaging.messages import Message
+from memberflow.messaging.protocols import DatePlanner, Step, TouchpointRow
+from memberflow.messaging.rendering import Renderer, TemplateProblem
+from memberflow.messaging.store import Cursor, Selection
+
+
+def preview_batch(
+    engine: Engine,
+    pipeline: DatePlanner,
+    step: Step,
+    selection: Selection,
+    *,
+    renderer: Renderer,
+    settings: Settings,
+    as_of: datetime,
+    since: datetime,
+    channel: str,
+    after: Cursor,
+    limit: int,
+    on_message: Callable[[Message], None] = lambda message: None,
+) -> tuple[Cursor | None, Tally]:
+    """What `plan_batch` + delivery would do for new touchpoints, writing and sending nothing."""
+    with engine.connect() as conn:
+        rows = store.select_candidates(conn, selection, after, limit)
+        planned = plan_rows(pipeline, step, rows, as_of=as_of, since=since, channel=channel)
+        known = store.existing_keys(conn, [p["key"] for p in planned])
+        planned = [plan for plan in planned if plan["key"] not in known]
+        full_rows = store.subscription_rows(conn, [plan["subscription_id"] for plan in planned])
+    by_sub = {row.sub_id: row for row in full_rows}
+    counts = Counter()
+    for plan in planned:
+        if plan["status"] == Status.expired:
+            counts["would_expire"] += 1
+            continue
+        row = _as_touchpoint_row(by_sub[plan["subscription_id"]], plan)
+        try:
+            fields = message_fields(pipeline, step, row, settings, _preview_link(settings))
+            on_message(compose(pipeline, step, row, fields, renderer))
+            counts["would_send"] += 1
+        except TemplateProblem:
+            counts["render_failed"] += 1
+    return next_cursor(rows, selection, limit), {step.name: counts}
+
+
+def _preview_link(settings: Settings) -> LinkMaker:
+    """A dry run sends nothing, so its links need not work: they show where they would lead."""
+    return lambda member, purpose: f"{settings.public_url.rstrip('/')}/{purpose}/(dry-run)"
+
+
+def _as_touchpoint_row(row: Row, plan: dict) -> TouchpointRow:
+    """A candidate subscription shaped like a claimed touchpoint, for `compose`."""
+    touchpoint = {name: plan[name] for name in ("key", "step", "anchor_at", "due_at", "attempts")}
+    return TouchpointRow.from_mapping({**row._mapping, **touchpoint, "touchpoint_id": 0})

@@ -1,0 +1,23 @@
+"""Cancellation follow-up: a dignified confirmation at once, a win-back with the product's offer
+14 days after access ends, a last "the door is open" at 60 days; for cancellations that failed
+payments caused, a confirmation that says so with one link to restore. It stops the moment the
+member comes back, and credits the comeback to the message that won it. Registered as the
+`cancellations` pipeline in pyproject.toml."""
+
+from memberflow.messaging.registry import DemoHooks, Registration
+from memberflow.pipelines.cancellations.pipeline import (
+    CancellationPipeline,
+    sample_fields,
+    step_infos,
+)
+
+registration = Registration(
+    name="cancellations",
+    summary="A confirmation at once, a win-back at 14 days, the door open at 60; stops on return.",
+    flow="flows.cancellations:cancellations",
+    messages=lambda: [CancellationPipeline()],
+    steps=step_infos,
+    sample_fields=sample_fields,
+    demo=DemoHooks(day="flows.cancellations:demo_day"),
+    order=30,
+)

@@ -1,0 +1,145 @@
+"""Cancellation follow-up as the engine sees it: which step a touchpoint is, whether it still
+applies when it is due (never once the member is back), what it says, and to whom."""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, select, type_coerce
+
+from memberflow.core.db import UTCDateTime
+from memberflow.core.members import member_recipient
+from memberflow.core.models import Touchpoint
+from memberflow.core.money import format_date, format_money
+from memberflow.core.schedule import local_date, zone
+from memberflow.core.settings import Settings
+from memberflow.messaging.protocols import StepInfo, TouchpointRow
+from memberflow.messaging.samples import SAMPLE_ANCHOR, sample_touchpoint
+from memberflow.pipelines.cancellations.records import (
+    LIVE,
+    came_back_elsewhere,
+    cancellation,
+    subscription,
+)
+from memberflow.pipelines.cancellations.steps import DEFAULT_STEPS, PIPELINE, CancellationStep
+
+touchpoint = Touchpoint.__table__
+_bill_notices = Touchpoint.__table__.alias("bill_notice")
+TOLD_WITHIN = timedelta(days=3)  # a notice about a failed bill this recent already said it
+
+
+@dataclass
+class CancellationPipeline:
+    """The steps in force: the defaults, and whole replacements for some products."""
+
+    steps: list[CancellationStep] = field(default_factory=lambda: list(DEFAULT_STEPS))
+    product_steps: dict[str, list[CancellationStep]] = field(default_factory=dict)
+    name: str = PIPELINE
+
+    def steps_for(self, product_external_id: str) -> list[CancellationStep]:
+        return self.product_steps.get(product_external_id, self.steps)
+
+    def step_for(self, row: TouchpointRow) -> CancellationStep | None:
+        steps = self.steps_for(row.product_external_id)
+        return next((step for step in steps if step.name == row.step), None)
+
+    def extend_claim(self, query: Select) -> Select:
+        """The cancellation the touchpoint is about (joined on its moment, the anchor), and
+        whether the member is back in any way."""
+        last_bill_notice = (
+            select(func.max(_bill_notices.c.due_at))
+            .where(
+                _bill_notices.c.subscription_id == touchpoint.c.subscription_id,
+                _bill_notices.c.invoice_id.is_not(None),
+                _bill_notices.c.status == "sent",
+                _bill_notices.c.due_at <= touchpoint.c.anchor_at,
+            )
+            .scalar_subquery()
+        )
+        return query.outerjoin(
+            cancellation,
+            and_(
+                cancellation.c.subscription_id == touchpoint.c.subscription_id,
+                cancellation.c.canceled_at == touchpoint.c.anchor_at,
+            ),
+        ).add_columns(
+            cancellation.c.access_end,
+            cancellation.c.involuntary,
+            cancellation.c.returned_at,
+            subscription.c.cancel_at_period_end,
+            came_back_elsewhere(
+                touchpoint.c.anchor_at, subscription.c.id, subscription.c.member_id
+            ).label("back_elsewhere"),
+            type_coerce(last_bill_notice, UTCDateTime()).label("last_bill_notice_at"),
+        )
+
+    def skip_reason(self, step: CancellationStep, row: TouchpointRow) -> str | None:
+        extra = row.extra
+        if extra.get("returned_at") is not None or extra.get("back_elsewhere"):
+            return "the member came back"
+        if row.status in LIVE and not extra.get("cancel_at_period_end"):
+            return "the member came back (the subscription is live again)"
+        told = extra.get("last_bill_notice_at")
+        if step.audience == "involuntary" and told and told > row.anchor_at - TOLD_WITHIN:
+            return "the member was just told about the failed payment"
+        return None
+
+    def fields(self, step: CancellationStep, row: TouchpointRow, settings: Settings) -> dict:
+        return message_fields(row, settings)
+
+    def recipient(self, row: TouchpointRow, fields: dict) -> tuple[str, str]:
+        return member_recipient(row)
+
+
+def message_fields(row: TouchpointRow, settings: Settings) -> dict:
+    """Everything a cancellation template may use, in the member's language and time zone."""
+    locale = row.locale or settings.default_locale
+    tz = zone(row.time_zone)
+    end = row.extra.get("access_end") or row.anchor_at
+    offer = row.context.get("offer")
+    if offer:
+        expires = format_date(date.fromisoformat(offer["expires_on"]), locale)
+        offer = {**offer, "expires_on": expires}
+    return {
+        "first_name": row.first_name or "",
+        "last_name": row.last_name or "",
+        "email": row.email,
+        "product_name": row.product_name,
+        "amount": format_money(row.amount_minor, row.currency, locale),
+        "access_end": format_date(local_date(end, tz), locale),
+        "access_continues": end > row.due_at,
+        "involuntary": bool(row.extra.get("involuntary")),
+        "come_back_url": settings.portal_url,
+        "restore_url": settings.portal_url,
+        "value_amplifier": row.value_amplifier,
+        "offer": offer,
+    }
+
+
+def sample_row(**overrides: Any) -> TouchpointRow:
+    extra = {"access_end": SAMPLE_ANCHOR + timedelta(days=20), "involuntary": False}
+    return sample_touchpoint(
+        **{"extra": {**extra, **overrides.pop("extra", {})}, "status": "canceled", **overrides}
+    )
+
+
+def sample_fields(settings: Settings) -> dict[str, dict]:
+    """Merge fields for each template, for `templates lint` and previews."""
+    offer = {"code": "COMEBACK", "description": "a free month", "expires_on": "2027-01-15"}
+    fields = {
+        step.template_name: message_fields(
+            sample_row(context={"offer": offer} if step.offer else {}), settings
+        )
+        for step in DEFAULT_STEPS
+    }
+    for step in DEFAULT_STEPS:
+        if step.kind == "marketing":
+            fields[step.template_name]["unsubscribe_url"] = f"{settings.public_url}/unsubscribe/x"
+    return fields
+
+
+def step_infos() -> list[StepInfo]:
+    return [
+        StepInfo(step.name, step.describe(), f"member ({step.kind})", step.template_name)
+        for step in DEFAULT_STEPS
+    ]

@@ -1,0 +1,278 @@
+"""Cancellation follow-up, the database part: record each cancellation once (whichever provider,
+webhook, import or dunning final action it came from), plan its messages, and notice when the
+member comes back, crediting the message that won them back."""
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, exists, false, not_, or_, select, update
+from sqlalchemy.orm import aliased
+
+from memberflow.core.db import insert_new
+from memberflow.core.members import is_involuntary
+from memberflow.core.models import Cancellation, Member, Product, Subscription, Touchpoint
+from memberflow.core.models import TouchpointStatus as Status
+from memberflow.core.schedule import Timing, local_date, timing, zone
+from memberflow.messaging.engine import new_touchpoint
+from memberflow.pipelines.cancellations.steps import (
+    PIPELINE,
+    CancellationStep,
+    Leaving,
+    Offer,
+    access_end,
+    steps_due,
+    won_back_by,
+)
+
+cancellation, subscription = Cancellation.__table__, Subscription.__table__
+member, product, touchpoint = Member.__table__, Product.__table__, Touchpoint.__table__
+
+LIVE = ("active", "trialing", "past_due")  # a subscription in these states is not leaving
+StepsFor = Callable[[str], list[CancellationStep]]  # product external id -> its steps
+
+
+def _unrecorded(since: datetime, as_of: datetime):
+    """Subscriptions canceled (or set to cancel at period end) in (since, as_of] whose
+    cancellation is not recorded: none open, and none recorded since this one was asked for."""
+    recorded = exists().where(
+        cancellation.c.subscription_id == subscription.c.id,
+        or_(
+            cancellation.c.returned_at.is_(None),
+            cancellation.c.canceled_at >= subscription.c.canceled_at,
+        ),
+    )
+    return (
+        select(
+            subscription.c.id,
+            subscription.c.external_id,
+            subscription.c.status,
+            subscription.c.canceled_at,
+            subscription.c.current_period_end,
+            subscription.c.cancel_reason,
+            subscription.c.cancel_feedback,
+            subscription.c.cancel_comment,
+            subscription.c.member_id,
+            member.c.time_zone,
+            product.c.external_id.label("product_external_id"),
+        )
+        .join(member, member.c.id == subscription.c.member_id)
+        .join(product, product.c.id == subscription.c.product_id)
+        .where(
+            subscription.c.canceled_at > since,
+            subscription.c.canceled_at <= as_of,
+            or_(subscription.c.status == "canceled", subscription.c.cancel_at_period_end),
+            not_(recorded),
+        )
+        .order_by(subscription.c.canceled_at, subscription.c.id)
+    )
+
+
+def record_batch(
+    conn: Connection,
+    *,
+    as_of: datetime,
+    since: datetime,
+    steps_for: StepsFor,
+    offers: dict[str, Offer],
+    channel: str,
+    limit: int = 500,
+) -> tuple[int, int]:
+    """Records up to `limit` new cancellations and plans their messages (due ones pending, those
+    found too late expired). Returns (cancellations recorded, touchpoints planned); fewer than
+    `limit` recorded means there are no more."""
+    rows = list(conn.execute(_unrecorded(since, as_of).limit(limit)))
+    now = datetime.now(UTC)
+    records = [_record(row, now) for row in rows]
+    new_keys = set(insert_new(conn, cancellation, records, unique="key"))
+    ids = dict(
+        conn.execute(
+            select(cancellation.c.key, cancellation.c.id).where(cancellation.c.key.in_(new_keys))
+        ).all()
+    )
+    planned = []
+    for row, record in zip(rows, records, strict=True):
+        if record["key"] in ids:
+            planned += _plan(row, record, ids[record["key"]], as_of, steps_for, offers, channel)
+    insert_new(conn, touchpoint, planned, unique="key")
+    return len(new_keys), len(planned)
+
+
+def _record(row: Any, now: datetime) -> dict:
+    return {
+        "key": f"{row.id}:{row.canceled_at.isoformat()}",
+        "subscription_id": row.id,
+        "member_id": row.member_id,
+        "canceled_at": row.canceled_at,
+        "access_end": access_end(row.status, row.canceled_at, row.current_period_end),
+        "involuntary": is_involuntary(row.cancel_reason),
+        "reason": row.cancel_reason,
+        "feedback": row.cancel_feedback,
+        "comment": row.cancel_comment,
+        "recorded_at": now,
+    }
+
+
+def _plan(
+    row: Any,
+    record: dict,
+    cancellation_id: int,
+    as_of: datetime,
+    steps_for: StepsFor,
+    offers: dict[str, Offer],
+    channel: str,
+) -> list[dict]:
+    tz = zone(row.time_zone)
+    leaving = Leaving(record["canceled_at"], record["access_end"], record["involuntary"])
+    offer = offers.get(row.product_external_id)
+    planned = []
+    for step, due in steps_due(steps_for(row.product_external_id), leaving, tz):
+        context: dict[str, Any] = {"cancellation_id": cancellation_id}
+        if step.kind == "marketing":
+            context["marketing"] = True  # what a comeback may be credited to
+        if step.offer and offer is not None:
+            expires = local_date(due, tz) + timedelta(days=offer.valid_days)
+            context["offer"] = {**offer.model_dump(), "expires_on": expires.isoformat()}
+        late = timing(due, as_of, step.lateness) is Timing.expired
+        planned.append(
+            new_touchpoint(
+                pipeline=PIPELINE,
+                step=step.name,
+                entity=row.external_id,
+                channel=channel,
+                subscription_id=row.id,
+                anchor_at=record["canceled_at"],  # the cancellation: the claim joins on it
+                tz=tz,
+                due_at=due,
+                status=Status.expired if late else Status.pending,
+                context=json.dumps(context),
+            )
+        )
+    return planned
+
+
+# -- coming back ---------------------------------------------------------------------------
+
+
+def _other_subscription():
+    return aliased(subscription, name="other_subscription")
+
+
+def came_back_elsewhere(canceled_at_column, subscription_column, member_column):
+    """A newer live subscription of the same member, for any product: they are back."""
+    other = _other_subscription()
+    return exists().where(
+        other.c.member_id == member_column,
+        other.c.id != subscription_column,
+        other.c.created_at > canceled_at_column,
+        other.c.status.in_(("active", "trialing")),
+        other.c.cancel_at_period_end == false(),
+    )
+
+
+def returns(conn: Connection, *, as_of: datetime, window: timedelta) -> list[dict]:
+    """Open cancellations whose member is back: their subscription live again (reactivated, or a
+    cancellation at period end taken back), or a new subscription since. With when, how, and
+    the marketing message credited (the last one sent within `window` before the return)."""
+    other = _other_subscription()
+    newer = (
+        select(other.c.created_at)
+        .where(
+            other.c.member_id == cancellation.c.member_id,
+            other.c.id != cancellation.c.subscription_id,
+            other.c.created_at > cancellation.c.canceled_at,
+            other.c.status.in_(("active", "trialing")),
+            other.c.cancel_at_period_end == false(),
+        )
+        .order_by(other.c.created_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    reactivated = and_(
+        subscription.c.status.in_(LIVE), subscription.c.cancel_at_period_end == false()
+    )
+    query = (
+        select(
+            cancellation.c.id,
+            cancellation.c.subscription_id,
+            cancellation.c.canceled_at,
+            reactivated.label("reactivated"),
+            subscription.c.provider_updated_at,
+            newer.label("new_subscription_at"),
+        )
+        .join(subscription, subscription.c.id == cancellation.c.subscription_id)
+        .where(cancellation.c.returned_at.is_(None), or_(reactivated, newer.is_not(None)))
+    )
+    found = []
+    for row in conn.execute(query):
+        how = "reactivated" if row.reactivated else "new_subscription"
+        moment = (row.provider_updated_at if row.reactivated else row.new_subscription_at) or as_of
+        returned_at = min(max(moment, row.canceled_at), as_of)
+        key, offer = _credited(conn, row, returned_at, window)
+        found.append(
+            {"id": row.id, "returned_at": returned_at, "returned_how": how}
+            | {"won_back_by": key, "won_back_offer": offer}
+        )
+    return found
+
+
+def _credited(conn: Connection, row: Any, returned_at: datetime, window: timedelta):
+    sent = conn.execute(
+        select(touchpoint.c.key, touchpoint.c.sent_at, touchpoint.c.context).where(
+            touchpoint.c.subscription_id == row.subscription_id,
+            touchpoint.c.pipeline == PIPELINE,
+            touchpoint.c.anchor_at == row.canceled_at,
+            touchpoint.c.status == Status.sent,
+        )
+    ).all()
+    marketing = [t for t in sent if json.loads(t.context or "{}").get("marketing")]
+    key = won_back_by([(t.sent_at, t.key) for t in marketing], returned_at, window)
+    context = next((json.loads(t.context) for t in marketing if t.key == key), {})
+    return key, (context.get("offer") or {}).get("code")
+
+
+def mark_returned(conn: Connection, found: list[dict]) -> None:
+    for values in found:
+        conn.execute(
+            update(cancellation)
+            .where(cancellation.c.id == values["id"], cancellation.c.returned_at.is_(None))
+            .values({k: v for k, v in values.items() if k != "id"})
+        )
+
+
+def record_new(
+    engine: Engine,
+    *,
+    as_of: datetime,
+    since: datetime,
+    steps_for: StepsFor,
+    offers: dict[str, Offer],
+    channel: str,
+    batch_size: int = 500,
+) -> tuple[int, int]:
+    """Every cancellation in (since, as_of] not yet recorded, a committed batch at a time.
+    Returns (cancellations recorded, touchpoints planned)."""
+    recorded = planned = 0
+    while True:
+        with engine.begin() as conn:
+            batch = record_batch(
+                conn,
+                as_of=as_of,
+                since=since,
+                steps_for=steps_for,
+                offers=offers,
+                channel=channel,
+                limit=batch_size,
+            )
+        recorded, planned = recorded + batch[0], planned + batch[1]
+        if batch[0] < batch_size:
+            return recorded, planned
+
+
+def record_returns(engine: Engine, *, as_of: datetime, window: timedelta) -> list[dict]:
+    """Marks the open cancellations whose member is back; returns what was found."""
+    with engine.begin() as conn:
+        found = returns(conn, as_of=as_of, window=window)
+        mark_returned(conn, found)
+    return found

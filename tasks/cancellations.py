@@ -1,0 +1,8 @@
+"""Cancellation follow-up's tasks: record new cancellations and plan their messages; notice the
+members who came back."""
+
+from memberflow.pipelines.cancellations import records
+from tasks import batch_task
+
+record_cancellations = batch_task(records.record_new, name="record_cancellations")
+record_returns = batch_task(records.record_returns, name="record_returns")

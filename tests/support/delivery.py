@@ -1,0 +1,26 @@
+"""Delivering every due touchpoint of a pipeline the way a flow does, without Prefect."""
+
+from memberflow.core.settings import PROJECT_ROOT, Settings
+from memberflow.messaging import engine as core
+from memberflow.messaging.engine import DeliveryOptions
+from memberflow.messaging.rendering import Renderer
+
+
+def deliver_all(engine, settings: Settings, pipeline, output, as_of, limit: int = 50) -> dict:
+    """Claims and sends everything due at `as_of`, batch by batch; returns the tally."""
+    renderer = Renderer(PROJECT_ROOT / "templates", "en")
+    options, cursor, tally = DeliveryOptions(token=core.new_token()), 0, {}
+    while cursor is not None:
+        cursor, more = core.deliver_batch(
+            engine,
+            pipeline,
+            renderer=renderer,
+            output=output,
+            settings=settings,
+            as_of=as_of,
+            after_id=cursor,
+            limit=limit,
+            options=options,
+        )
+        core.add_tally(tally, more)
+    return tally

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from memberflow.core import db as database
 from memberflow.core.settings import Settings
-from memberflow.ingress import inbox
+from memberflow.ingress import inbox, unsubscribe
 from memberflow.ingress.changes import Change, Received, Rejected
 from memberflow.ingress.emitter import Emitter, PrefectApi
 from memberflow.ingress.provider import Provider, discover
@@ -190,6 +190,7 @@ def create_app(settings: Settings, prefect_api: PrefectApi | None = None) -> Fas
 
     for provider in PROVIDERS.values():
         _add_route(app, provider, receive)
+    app.include_router(unsubscribe.router(settings, engine))
 
     @app.get("/health", tags=["ops"], summary="Whether the ingress can reach its database")
     def health() -> dict:

@@ -210,3 +210,38 @@ def test_a_cancellation_found_weeks_late_records_the_missed_messages_as_expired(
     found = touchpoints(engine)
     assert found["confirmation"][0] == "expired"  # two weeks late: no longer right to send
     assert found["winback_14d"][0] == "pending"  # due yesterday, still within its lateness
+
+
+def test_over_real_smtp_marketing_carries_one_click_unsubscribe_headers_and_the_rest_not(
+    engine, settings
+):
+    import email
+    from email import policy
+
+    from blocks.outputs.smtp import SmtpOutput
+    from tests.support.servers import SmtpSink, smtp_server
+
+    add_subscription(engine, "s1", current_period_end=PERIOD_END, member="bea", locale="fr")
+    set_member(engine, "bea", marketing_consent=True)
+    cancel(engine, "s1", CANCELED, at_period_end=True)
+    sink = SmtpSink()
+    controller = smtp_server(sink)
+    try:
+        output = SmtpOutput(
+            host="127.0.0.1", port=controller.port, security="none", from_address="b@club.example"
+        )
+        for day in (at("2026-12-01 10:00"), at("2027-01-03 10:00")):
+            follow_up_day(engine, settings, day, output)
+    finally:
+        controller.stop()
+    confirmation, winback = (
+        email.message_from_bytes(raw, policy=policy.default) for _, _, raw in sink.messages
+    )
+    assert confirmation["List-Unsubscribe"] is None and confirmation["Content-Language"] == "fr"
+    assert "résiliation" in confirmation["Subject"]
+    url = winback["List-Unsubscribe"].strip().strip("<>")
+    assert url.startswith(f"{settings.public_url}/unsubscribe/")
+    assert winback["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert winback["Content-Language"] == "fr"
+    assert url in winback.get_body(("plain",)).get_content()
+    assert "Se désabonner en un clic" in winback.get_body(("html",)).get_content()

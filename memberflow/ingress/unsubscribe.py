@@ -1,0 +1,87 @@
+"""One-click unsubscribe, on the same app as the webhooks.
+
+RFC 8058: a mail client's "Unsubscribe" button POSTs `List-Unsubscribe=One-Click` to the link,
+with no page and no login; the member's click on the link in the email is a GET, which only
+shows a page whose button POSTs. Mail scanners follow every link with a GET, so a GET never
+unsubscribes anyone. A damaged, foreign or expired link changes nothing and says what to do.
+"""
+
+import logging
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from memberflow.core.links import BadLink, link_secret, read_token
+from memberflow.core.members import find_member, unsubscribe
+from memberflow.core.settings import Settings
+
+PURPOSE = "unsubscribe"
+logger = logging.getLogger("memberflow.unsubscribe")
+
+
+def router(settings: Settings, engine: Engine) -> APIRouter:
+    pages = Environment(
+        loader=FileSystemLoader(settings.templates_dir / "web"),
+        autoescape=select_autoescape(["html"]),
+    )
+    routes = APIRouter(tags=["members"])
+
+    def page(state: str, status: int, locale: str | None, email: str = "", action: str = ""):
+        lang = locale if locale in ("en", "fr") else settings.default_locale
+        lang = lang if lang in ("en", "fr") else "en"
+        html = pages.get_template("unsubscribe.html").render(
+            state=state,
+            lang=lang,
+            email=email,
+            action=action,
+            business_name=settings.business_name,
+            support_email=settings.support_email,
+        )
+        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    def member_of(token: str):
+        with engine.begin() as conn:
+            link = read_token(link_secret(conn, settings), token, PURPOSE, datetime.now(UTC))
+            return find_member(conn, link.member_external_id)
+
+    def show(token: str) -> HTMLResponse:
+        try:
+            found = member_of(token)
+        except BadLink as bad:
+            return page("expired" if bad.expired else "damaged", 400, None)
+        if found is None or found.erased_at is not None or found.unsubscribed_at is not None:
+            return page("done", 200, found.locale if found else None, found.email if found else "")
+        return page("ask", 200, found.locale, found.email, f"/{PURPOSE}/{token}")
+
+    def confirm(token: str) -> HTMLResponse:
+        try:
+            found = member_of(token)
+        except BadLink as bad:
+            logger.info("unsubscribe refused: %s", bad)
+            return page("expired" if bad.expired else "damaged", 400, None)
+        if found is None:
+            return page("done", 200, None)
+        with engine.begin() as conn:
+            changed = unsubscribe(conn, found.external_id, datetime.now(UTC))
+        if changed:
+            logger.info("member %s unsubscribed from marketing", found.external_id)
+        return page("done", 200, found.locale, found.email)
+
+    @routes.get("/unsubscribe/{token}", response_class=HTMLResponse, summary="The unsubscribe page")
+    async def unsubscribe_page(token: str) -> HTMLResponse:
+        return await run_in_threadpool(show, token)
+
+    @routes.post(
+        "/unsubscribe/{token}",
+        response_class=HTMLResponse,
+        summary="Unsubscribe (RFC 8058 one-click, or the page's button)",
+    )
+    async def unsubscribe_now(token: str) -> HTMLResponse:
+        return await run_in_threadpool(confirm, token)
+
+    return routes

@@ -10,6 +10,7 @@ from pydantic import Field
 from flows._compose import resolve_output, run_pipeline
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import get_settings
+from memberflow.pipelines.cancellations.demo import members_come_and_go
 from memberflow.pipelines.cancellations.pipeline import CancellationPipeline
 from memberflow.pipelines.cancellations.steps import (
     DEFAULT_STEPS,
@@ -87,7 +88,15 @@ def cancellations(
     )
 
 
+DEMO_OFFERS = {
+    "club-monthly": Offer(code="COMEBACK", description="a free month", valid_days=30),
+    "club-europe": Offer(code="RETOUR", description="un mois offert", valid_days=30),
+}
+
+
 def demo_day(as_of: datetime) -> dict:
-    """One simulated day of `memberflow demo`: the day's follow-up run, its totals."""
-    total = cancellations(as_of=as_of)[-1]
-    return {outcome: count for outcome, count in total.items() if outcome != "step"}
+    """One simulated day of `memberflow demo`: members cancel (and a few come back or opt out)
+    during the day, then the follow-up runs an hour after the others."""
+    moves = members_come_and_go(get_engine(get_settings().database_url), as_of)
+    total = cancellations(as_of=as_of + timedelta(hours=1), offers=DEMO_OFFERS)[-1]
+    return {f"goodbye {k}": v for k, v in total.items() if k in ("sent", "skipped")} | moves

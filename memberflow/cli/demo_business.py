@@ -116,6 +116,7 @@ def demo_rows(start: datetime, members: int = 300, seed: int = 7) -> list[dict]:
                 "trial_end": period_end.isoformat() if status == "trialing" else "",
                 "card_last4": _demo_card(rng),
                 "card_expiry": f"{expiry.month:02d}/{expiry.year}",
+                "marketing_consent": "true" if rng.random() < 0.7 else "false",
             }
         )
     return rows

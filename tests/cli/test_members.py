@@ -80,9 +80,7 @@ def test_erase_removes_what_identifies_keeps_the_counts_and_blocks_every_later_m
         assert ada.billing_address is None and ada.erased_at is not None
         assert session.exec(select(InboxEvent)).one().body == '{"erased": true}'
         assert session.exec(select(Cancellation)).one().comment is None
-        assert "Lyon" not in json.dumps(
-            runner.invoke(app, ["member", "export", ada.email]).output
-        )
+        assert "Lyon" not in json.dumps(runner.invoke(app, ["member", "export", ada.email]).output)
         assert len(session.exec(select(Touchpoint)).all()) == before  # the counts stay
         steps = {t.step: t.status for t in session.exec(select(Touchpoint)).all()}
     assert steps == {"confirmation": "sent", "winback_14d": "skipped", "door_open_60d": "skipped"}

@@ -5,6 +5,7 @@ member comes back, and credits the comeback to the message that won it. Register
 `cancellations` pipeline in pyproject.toml."""
 
 from memberflow.messaging.registry import DemoHooks, Registration
+from memberflow.pipelines.cancellations.demo import outcome_summary
 from memberflow.pipelines.cancellations.pipeline import (
     CancellationPipeline,
     sample_fields,
@@ -18,6 +19,10 @@ registration = Registration(
     messages=lambda: [CancellationPipeline()],
     steps=step_infos,
     sample_fields=sample_fields,
-    demo=DemoHooks(day="flows.cancellations:demo_day"),
+    demo=DemoHooks(
+        day="flows.cancellations:demo_day",
+        summary=outcome_summary,
+        summary_title="Cancellations, what the follow-up did, and who came back:",
+    ),
     order=30,
 )

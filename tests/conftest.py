@@ -64,3 +64,13 @@ def prefect_harness():
         # a sync flow otherwise waits about 1 s at exit for its heartbeat thread
         with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session (skipped where none is installed)."""
+    from tests.support.browser import start_browser
+
+    driver = start_browser()
+    yield driver
+    driver.quit()

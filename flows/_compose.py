@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 from prefect import get_run_logger
 from sqlalchemy import Engine
 
+from blocks.gateways import PaymentGateway, load_gateway
+from blocks.gateways.sandbox import SandboxGateway
 from blocks.outputs import load_output
 from blocks.outputs.base import Output
 from blocks.outputs.file import FileOutput
@@ -42,6 +44,11 @@ def resolve_output(reference: str, settings: Settings) -> Output:
     if reference:
         return load_output(reference)
     return FileOutput(directory=str(settings.outbox_dir), from_address=settings.from_address)
+
+
+def resolve_gateway(reference: str) -> PaymentGateway:
+    """A saved gateway Block (`type-slug/name`), or the embedded default: the sandbox."""
+    return load_gateway(reference) if reference else SandboxGateway()
 
 
 def run_pipeline(

@@ -7,7 +7,7 @@ from typing import Annotated
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from flows._compose import resolve_output, run_pipeline
+from flows._compose import resolve_gateway, resolve_output, run_pipeline
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import get_settings
 from memberflow.pipelines.cancellations.demo import members_come_and_go
@@ -18,7 +18,7 @@ from memberflow.pipelines.cancellations.steps import (
     CancellationStep,
     Offer,
 )
-from tasks.cancellations import record_cancellations, record_returns
+from tasks.cancellations import issue_offer_codes, record_cancellations, record_returns
 from tasks.touchpoints import advance_watermark, planned_through
 
 
@@ -28,6 +28,8 @@ def cancellations(
     steps: list[CancellationStep] = DEFAULT_STEPS,  # noqa: B006 (copied below, never mutated)
     product_steps: dict[str, list[CancellationStep]] | None = None,
     offers: dict[str, Offer] | None = None,
+    offer_gateway: str = "",
+    pause_urls: dict[str, str] | None = None,
     output: str = "",
     attribution_days: Annotated[int, Field(ge=1, le=365)] = 30,
     lookback_days: Annotated[int, Field(ge=0, le=60)] = 3,
@@ -42,8 +44,13 @@ def cancellations(
         as_of: The moment the run acts for; earlier or later days can be replayed.
         steps: The follow-up steps for every product without its own list.
         product_steps: Whole replacement step lists for some products, by product external id.
-        offers: A product's reason to come back (code, description, days valid), by product
-            external id; steps with `offer` carry it.
+        offers: A product's reason to come back, by product external id: one `code` for
+            everyone, or a `coupon` the offer gateway turns into a code per member; steps
+            with `offer` carry it.
+        offer_gateway: A saved gateway Block (`type-slug/name`) that makes the per-member codes
+            (Stripe: promotion codes); empty uses the sandbox.
+        pause_urls: Where members of a product can pause instead of leaving, by product
+            external id; the confirmation offers it while access lasts.
         output: A saved output Block as `type-slug/name`; empty writes .eml files to the outbox.
         attribution_days: A comeback this many days after a win-back message is credited to it.
         lookback_days: How far back the very first run looks for cancellations; later runs
@@ -73,9 +80,14 @@ def cancellations(
         steps_for=pipeline.steps_for,
         offers=dict(offers or {}),
         channel=sink.channel,
+        pause_urls=dict(pause_urls or {}),
         batch_size=batch_size,
     )
     advance_watermark(db, PIPELINE, as_of)
+    if any(offer.coupon for offer in (offers or {}).values()):
+        gateway = resolve_gateway(offer_gateway)
+        issued, waiting = issue_offer_codes(db, issue=gateway.create_offer_code)
+        log.info("%s offer code(s) made, %s waiting for the gateway", issued, waiting)
     log.info(
         "%s cancellation(s) recorded (%s message(s) planned); %s member(s) back, %s won back",
         recorded,

@@ -7,11 +7,15 @@ from typing import Annotated
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from blocks.gateways import PaymentGateway, load_gateway
-from blocks.gateways.sandbox import SandboxGateway
 from blocks.outputs.base import Output
 from blocks.outputs.file import FileOutput
-from flows._compose import cursor_loop, resolve_output, run_pipeline, with_progress
+from flows._compose import (
+    cursor_loop,
+    resolve_gateway,
+    resolve_output,
+    run_pipeline,
+    with_progress,
+)
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import Settings, get_settings
 from memberflow.pipelines.dunning.advance import Advance, Channels
@@ -20,11 +24,6 @@ from memberflow.pipelines.dunning.notices import NoticePipeline
 from memberflow.pipelines.dunning.policy import DunningPolicy
 from memberflow.pipelines.dunning.queries import open_invoice_ids
 from tasks.dunning import advance_batch, announce_closed, count_open, open_cases, publish_cases
-
-
-def resolve_gateway(reference: str) -> PaymentGateway:
-    """A saved gateway Block (`type-slug/name`), or the embedded default: the sandbox."""
-    return load_gateway(reference) if reference else SandboxGateway()
 
 
 def resolve_ops_output(reference: str, settings: Settings) -> Output:

@@ -6,3 +6,4 @@ from tasks import batch_task
 
 record_cancellations = batch_task(records.record_new, name="record_cancellations")
 record_returns = batch_task(records.record_returns, name="record_returns")
+issue_offer_codes = batch_task(records.issue_offer_codes, name="issue_offer_codes")

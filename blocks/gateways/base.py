@@ -5,7 +5,7 @@ from abc import ABC, abstractmethod
 from prefect.blocks.core import Block
 
 from blocks.registry import DOCS
-from memberflow.core.charges import ChargeRequest, ChargeResult
+from memberflow.core.charges import ChargeRequest, ChargeResult, OfferCodeRequest
 
 
 class PaymentGateway(Block, ABC):
@@ -24,3 +24,8 @@ class PaymentGateway(Block, ABC):
     @abstractmethod
     def retry_charge(self, request: ChargeRequest) -> ChargeResult:
         """Charges the invoice again, once per idempotency key."""
+
+    def create_offer_code(self, request: OfferCodeRequest) -> str:
+        """A code for one member's offer, the same for any replay of the idempotency key.
+        Raises when the gateway cannot (the message then waits, and a later run tries again)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot make offer codes")

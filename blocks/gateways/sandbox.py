@@ -1,5 +1,6 @@
 """SandboxGateway: the embedded default. Outcomes follow the member's test card, like Stripe's."""
 
+import hashlib
 from datetime import timedelta
 
 from pydantic import Field, PrivateAttr
@@ -11,6 +12,7 @@ from memberflow.core.charges import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
+    OfferCodeRequest,
 )
 
 
@@ -48,6 +50,11 @@ class SandboxGateway(PaymentGateway):
             return self._answers[request.idempotency_key]
         self._answers[request.idempotency_key] = self._outcome(request)
         return self._answers[request.idempotency_key]
+
+    def create_offer_code(self, request: OfferCodeRequest) -> str:
+        """A code derived from the idempotency key: the same for any replay, like Stripe's."""
+        digest = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:8].upper()
+        return f"{request.coupon.upper()}-{digest}"
 
     def _outcome(self, request: ChargeRequest) -> ChargeResult:
         if not request.card_last4:

@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from blocks.gateways.base import PaymentGateway
-from memberflow.core.charges import ChargeRequest, ChargeResult, ChargeStatus
+from memberflow.core.charges import ChargeRequest, ChargeResult, ChargeStatus, OfferCodeRequest
 from memberflow.messaging.http import make_session
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,27 @@ class StripeGateway(PaymentGateway):
             return ChargeResult(ChargeStatus.succeeded)
         return ChargeResult(
             ChargeStatus.declined, message=f"Stripe left the invoice {invoice.status}"
+        )
+
+    def create_offer_code(self, request: OfferCodeRequest) -> str:
+        """A promotion code of the coupon for this customer only, usable once, expiring with
+        the offer (`POST /v1/promotion_codes`, with the idempotency key)."""
+        code = self._promotion_code(self._client(), request)
+        return code.code
+
+    @_rate_limit_retry
+    def _promotion_code(
+        self, client: stripe.StripeClient, request: OfferCodeRequest
+    ) -> stripe.PromotionCode:
+        return client.v1.promotion_codes.create(
+            params={
+                "promotion": {"type": "coupon", "coupon": request.coupon},
+                "customer": request.member_external_id,
+                "expires_at": int(request.expires_at.timestamp()),
+                "max_redemptions": 1,
+                "metadata": {"memberflow_key": request.idempotency_key[:500]},
+            },
+            options={"idempotency_key": request.idempotency_key},
         )
 
     def _client(self) -> stripe.StripeClient:

@@ -1,4 +1,5 @@
-"""What a pipeline asks of a payment gateway: retry one invoice's charge, say what happened.
+"""What a pipeline asks of a payment gateway: retry one invoice's charge and say what happened;
+make one member's offer code.
 
 Gateways are Prefect Blocks (`blocks/gateways/`); pipelines see only this interface.
 """
@@ -42,6 +43,16 @@ class ChargeResult:
     @property
     def paid(self) -> bool:
         return self.status in (ChargeStatus.succeeded, ChargeStatus.already_paid)
+
+
+@dataclass(frozen=True)
+class OfferCodeRequest:
+    """A code for one member's offer (a win-back): theirs only, usable once, expiring."""
+
+    idempotency_key: str  # the same for any replay: the gateway returns the same code
+    member_external_id: str  # the provider's customer id
+    coupon: str  # what the code gives, as the gateway knows it (Stripe: a coupon id)
+    expires_at: datetime
 
 
 class Gateway(Protocol):

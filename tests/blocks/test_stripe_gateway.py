@@ -135,3 +135,28 @@ def test_a_replayed_charge_gets_stripes_saved_answer_and_charges_once(fake):
     assert first == replay and first.status is ChargeStatus.declined
     fresh = gateway(fake).retry_charge(request(key="dunning:in_1QfR2k2eZvKYlo2C:charge:2"))
     assert fresh.status is ChargeStatus.succeeded
+
+
+def offer_request(key="cancellations:winback_14d:sub_1:2026-12-01:email", coupon="winback_month"):
+    from memberflow.core.charges import OfferCodeRequest
+
+    return OfferCodeRequest(key, "cus_Q1a2B3c4D5e6F7", coupon, at("2027-02-02 23:59"))
+
+
+def test_an_offer_code_is_a_single_use_promotion_code_for_that_customer_only(fake):
+    code = gateway(fake).create_offer_code(offer_request())
+    [call] = fake.posts()
+    assert call.path == "/v1/promotion_codes"
+    assert call.headers["Idempotency-Key"] == "cancellations:winback_14d:sub_1:2026-12-01:email"
+    assert call.form["promotion[type]"] == ["coupon"]
+    assert call.form["promotion[coupon]"] == ["winback_month"]
+    assert call.form["customer"] == ["cus_Q1a2B3c4D5e6F7"]
+    assert call.form["max_redemptions"] == ["1"]
+    assert call.form["expires_at"] == [str(int(at("2027-02-02 23:59").timestamp()))]
+    assert code == "WINBACK_MONTH0001"
+    assert gateway(fake).create_offer_code(offer_request()) == code  # a replay: the same code
+
+
+def test_an_unknown_coupon_raises_with_stripes_reason(fake):
+    with pytest.raises(stripe.InvalidRequestError, match="No such coupon"):
+        gateway(fake).create_offer_code(offer_request(coupon="typo"))

@@ -1,5 +1,6 @@
-"""A local stand-in for Stripe's API, in its real wire format: `POST /v1/invoices/{id}/pay` and
-`GET /v1/invoices/{id}`, Stripe's error objects, and idempotency keys replayed like Stripe does.
+"""A local stand-in for Stripe's API, in its real wire format: `POST /v1/invoices/{id}/pay`,
+`GET /v1/invoices/{id}`, `POST /v1/promotion_codes`, Stripe's error objects, and idempotency
+keys replayed like Stripe does.
 The official library is pointed at it through the gateway's `api_base`."""
 
 import json
@@ -92,15 +93,19 @@ class FakeStripe:
         self.scripts: dict[str, list] = {}  # invoice id -> answers: "paid", ERRORS key, or dict
         self.status: dict[str, str] = {}
         self.saved: dict[str, tuple[int, dict]] = {}  # idempotency key -> the first answer
+        self.coupons: set[str] = {"winback_month"}
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                fake.calls.append(Call("POST", self.path, dict(self.headers), parse_qs(body)))
-                self._answer(
-                    *fake.pay(self.path.split("/")[3], self.headers.get("Idempotency-Key"))
-                )
+                form = parse_qs(body)
+                fake.calls.append(Call("POST", self.path, dict(self.headers), form))
+                key = self.headers.get("Idempotency-Key")
+                if self.path.startswith("/v1/promotion_codes"):
+                    self._answer(*fake.promotion_code(form, key))
+                else:
+                    self._answer(*fake.pay(self.path.split("/")[3], key))
 
             def do_GET(self):
                 fake.calls.append(Call("GET", self.path, dict(self.headers), {}))
@@ -137,6 +142,41 @@ class FakeStripe:
         else:
             result = ERRORS[answer]
         if result[0] not in (401, 429) and key:  # Stripe saves only requests it executed
+            self.saved[key] = result
+        return result
+
+    def promotion_code(self, form: dict[str, list[str]], key: str | None) -> tuple[int, dict]:
+        """Stripe's promotion code object; the coupon must exist (`self.coupons`)."""
+        if key in self.saved:
+            return self.saved[key]
+        coupon = form.get("promotion[coupon]", [""])[0]
+        if coupon not in self.coupons:
+            return 400, {
+                "error": {
+                    "code": "resource_missing",
+                    "message": f"No such coupon: '{coupon}'",
+                    "param": "promotion[coupon]",
+                    "type": "invalid_request_error",
+                }
+            }
+        number = len(self.saved) + 1
+        result = (
+            200,
+            {
+                "id": f"promo_1QfR2k2eZvKYlo2C{number:04d}",
+                "object": "promotion_code",
+                "active": True,
+                "code": f"{coupon.upper()}{number:04d}",
+                "customer": form.get("customer", [None])[0],
+                "expires_at": int(form["expires_at"][0]) if "expires_at" in form else None,
+                "max_redemptions": int(form.get("max_redemptions", ["0"])[0]) or None,
+                "promotion": {"type": "coupon", "coupon": coupon},
+                "livemode": False,
+                "metadata": {},
+                "times_redeemed": 0,
+            },
+        )
+        if key:
             self.saved[key] = result
         return result
 

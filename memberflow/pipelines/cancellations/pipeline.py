@@ -97,9 +97,11 @@ def message_fields(row: TouchpointRow, settings: Settings) -> dict:
     tz = zone(row.time_zone)
     end = row.extra.get("access_end") or row.anchor_at
     offer = row.context.get("offer")
-    if offer:
+    if offer and offer.get("code"):
         expires = format_date(date.fromisoformat(offer["expires_on"]), locale)
         offer = {**offer, "expires_on": expires}
+    else:  # no offer, or the member's own code could never be made: a plain win-back
+        offer = None
     return {
         "first_name": row.first_name or "",
         "last_name": row.last_name or "",
@@ -113,6 +115,8 @@ def message_fields(row: TouchpointRow, settings: Settings) -> dict:
         "restore_url": settings.portal_url,
         "value_amplifier": row.value_amplifier,
         "offer": offer,
+        # while access lasts, a pause may suit them better than leaving (products with a page)
+        "pause_url": row.context.get("pause_url") if end > row.due_at else None,
     }
 
 
@@ -126,9 +130,11 @@ def sample_row(**overrides: Any) -> TouchpointRow:
 def sample_fields(settings: Settings) -> dict[str, dict]:
     """Merge fields for each template, for `templates lint` and previews."""
     offer = {"code": "COMEBACK", "description": "a free month", "expires_on": "2027-01-15"}
+    pause = {"pause_url": "https://example.com/account/pause"}
     fields = {
         step.template_name: message_fields(
-            sample_row(context={"offer": offer} if step.offer else {}), settings
+            sample_row(context={"offer": offer} if step.offer else pause if step.pause else {}),
+            settings,
         )
         for step in DEFAULT_STEPS
     }

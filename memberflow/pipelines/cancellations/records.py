@@ -3,13 +3,15 @@ webhook, import or dunning final action it came from), plan its messages, and no
 member comes back, crediting the message that won them back."""
 
 import json
+import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, false, not_, or_, select, update
 from sqlalchemy.orm import aliased
 
+from memberflow.core.charges import OfferCodeRequest
 from memberflow.core.db import insert_new
 from memberflow.core.members import is_involuntary
 from memberflow.core.models import Cancellation, Member, Product, Subscription, Touchpoint
@@ -29,8 +31,10 @@ from memberflow.pipelines.cancellations.steps import (
 cancellation, subscription = Cancellation.__table__, Subscription.__table__
 member, product, touchpoint = Member.__table__, Product.__table__, Touchpoint.__table__
 
+log = logging.getLogger(__name__)
 LIVE = ("active", "trialing", "past_due")  # a subscription in these states is not leaving
 StepsFor = Callable[[str], list[CancellationStep]]  # product external id -> its steps
+IssueCode = Callable[[OfferCodeRequest], str]  # a gateway making one member's offer code
 
 
 def _unrecorded(since: datetime, as_of: datetime):
@@ -77,6 +81,7 @@ def record_batch(
     steps_for: StepsFor,
     offers: dict[str, Offer],
     channel: str,
+    pause_urls: dict[str, str] | None = None,
     limit: int = 500,
 ) -> tuple[int, int]:
     """Records up to `limit` new cancellations and plans their messages (due ones pending, those
@@ -94,7 +99,9 @@ def record_batch(
     planned = []
     for row, record in zip(rows, records, strict=True):
         if record["key"] in ids:
-            planned += _plan(row, record, ids[record["key"]], as_of, steps_for, offers, channel)
+            planned += _plan(
+                row, record, ids[record["key"]], as_of, steps_for, offers, pause_urls or {}, channel
+            )
     insert_new(conn, touchpoint, planned, unique="key")
     return len(new_keys), len(planned)
 
@@ -121,6 +128,7 @@ def _plan(
     as_of: datetime,
     steps_for: StepsFor,
     offers: dict[str, Offer],
+    pause_urls: dict[str, str],
     channel: str,
 ) -> list[dict]:
     tz = zone(row.time_zone)
@@ -133,7 +141,13 @@ def _plan(
             context["marketing"] = True  # what a comeback may be credited to
         if step.offer and offer is not None:
             expires = local_date(due, tz) + timedelta(days=offer.valid_days)
-            context["offer"] = {**offer.model_dump(), "expires_on": expires.isoformat()}
+            context["offer"] = {
+                **offer.model_dump(exclude_none=True),
+                "expires_on": expires.isoformat(),
+            }
+        pausable = pause_urls.get(row.product_external_id)
+        if step.pause and pausable and leaving.access_end > leaving.canceled_at:
+            context["pause_url"] = pausable  # still active: a pause may suit them better
         late = timing(due, as_of, step.lateness) is Timing.expired
         planned.append(
             new_touchpoint(
@@ -249,6 +263,7 @@ def record_new(
     steps_for: StepsFor,
     offers: dict[str, Offer],
     channel: str,
+    pause_urls: dict[str, str] | None = None,
     batch_size: int = 500,
 ) -> tuple[int, int]:
     """Every cancellation in (since, as_of] not yet recorded, a committed batch at a time.
@@ -263,6 +278,7 @@ def record_new(
                 steps_for=steps_for,
                 offers=offers,
                 channel=channel,
+                pause_urls=pause_urls,
                 limit=batch_size,
             )
         recorded, planned = recorded + batch[0], planned + batch[1]
@@ -276,3 +292,52 @@ def record_returns(engine: Engine, *, as_of: datetime, window: timedelta) -> lis
         found = returns(conn, as_of=as_of, window=window)
         mark_returned(conn, found)
     return found
+
+
+# -- offer codes made per member -----------------------------------------------------------
+
+
+def issue_offer_codes(engine: Engine, *, issue: IssueCode, limit: int = 500) -> tuple[int, int]:
+    """Gives every planned message whose offer is a coupon its member's own code, recorded in
+    the touchpoint's context with the rest of the offer. Made well before the message is due
+    (when the cancellation is recorded), so a gateway outage has days to pass; the touchpoint's
+    key is the idempotency key, so a retry gets the same code. Returns (issued, failed)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(touchpoint.c.id, touchpoint.c.key, touchpoint.c.context, member.c.external_id)
+            .join(subscription, subscription.c.id == touchpoint.c.subscription_id)
+            .join(member, member.c.id == subscription.c.member_id)
+            .where(
+                touchpoint.c.pipeline == PIPELINE,
+                touchpoint.c.status.in_((Status.pending, Status.failed)),
+                touchpoint.c.context.contains('"coupon"'),
+            )
+            .order_by(touchpoint.c.id)
+            .limit(limit)
+        ).all()
+    issued = failed = 0
+    for row in rows:
+        context = json.loads(row.context)
+        offer = context["offer"]
+        if offer.get("code"):
+            continue
+        expires = datetime.combine(
+            date.fromisoformat(offer["expires_on"]), time(23, 59), tzinfo=UTC
+        )
+        request = OfferCodeRequest(row.key, row.external_id, offer["coupon"], expires)
+        try:
+            code = issue(request)
+        except Exception as error:  # a later run tries again; if none can before it is due,
+            # the message goes without the offer rather than not at all
+            log.warning("no offer code for %s yet (the next run tries again): %s", row.key, error)
+            failed += 1
+            continue
+        context["offer"] = {**offer, "code": code}
+        with engine.begin() as conn:
+            conn.execute(
+                update(touchpoint)
+                .where(touchpoint.c.id == row.id)
+                .values(context=json.dumps(context))
+            )
+        issued += 1
+    return issued, failed

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from memberflow.core.schedule import due_at
 
@@ -37,6 +37,11 @@ class CancellationStep(BaseModel):
         "any", description="Members who chose to leave, whose payments failed, or both."
     )
     offer: bool = Field(False, description="Carries the product's offer, when it has one.")
+    pause: bool = Field(
+        False,
+        description="Offers a pause instead, while access has not ended yet, for products that "
+        "have a pause page (the flow's pause_urls).",
+    )
     lateness_hours: int = Field(48, ge=0, description="How late it may still be sent.")
 
     @property
@@ -67,7 +72,11 @@ class CancellationStep(BaseModel):
 
 DEFAULT_STEPS: list[CancellationStep] = [
     CancellationStep(
-        name="confirmation", template="confirmation", after="canceled", audience="voluntary"
+        name="confirmation",
+        template="confirmation",
+        after="canceled",
+        audience="voluntary",
+        pause=True,
     ),
     # failed payments ended it: say so plainly, and offer the one link that restores it
     CancellationStep(name="restore", template="restore", after="canceled", audience="involuntary"),
@@ -94,11 +103,22 @@ DEFAULT_STEPS: list[CancellationStep] = [
 
 
 class Offer(BaseModel):
-    """A product's reason to come back, shown in the steps that carry an offer."""
+    """A product's reason to come back, shown in the steps that carry an offer: one code for
+    everyone, or a code per member made from a coupon by the offer gateway (Stripe: a
+    promotion code for that customer only, expiring with the offer)."""
 
-    code: str = Field(description="The code the member enters (or the link applies).")
+    code: str | None = Field(None, description="The code everyone enters; or set `coupon`.")
+    coupon: str | None = Field(
+        None, description="Make a code per member from this coupon (Stripe: a coupon id)."
+    )
     description: str = Field(description="What it gives, in the member's words: 'a free month'.")
     valid_days: int = Field(30, ge=1, description="How long the code works after the message.")
+
+    @model_validator(mode="after")
+    def _one_kind_of_code(self) -> "Offer":
+        if bool(self.code) == bool(self.coupon):
+            raise ValueError("an offer needs either `code` (one for everyone) or `coupon`")
+        return self
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from blocks.gateways.sandbox import SandboxGateway
 from memberflow.core.models import Cancellation, Invoice, Touchpoint
 from tests.support.cancellations import cancel, follow_up_day, set_member, touchpoints
 from tests.support.clock import at
@@ -245,3 +246,66 @@ def test_over_real_smtp_marketing_carries_one_click_unsubscribe_headers_and_the_
     assert winback["Content-Language"] == "fr"
     assert url in winback.get_body(("plain",)).get_content()
     assert "Se désabonner en un clic" in winback.get_body(("html",)).get_content()
+
+
+def test_a_cancellation_at_period_end_is_offered_a_pause_where_the_product_has_one(
+    engine, settings
+):
+    from memberflow.pipelines.cancellations.pipeline import CancellationPipeline
+
+    add_subscription(engine, "later", current_period_end=PERIOD_END, member="ada")
+    add_subscription(engine, "now", current_period_end=PERIOD_END, member="bob")
+    cancel(engine, "later", CANCELED, at_period_end=True)
+    cancel(engine, "now", CANCELED)
+    out = Recorder()
+    pause = "https://club.example/account/pause"
+    from memberflow.pipelines.cancellations import records
+    from tests.support.cancellations import OFFERS
+    from tests.support.delivery import deliver_all
+
+    records.record_new(
+        engine,
+        as_of=at("2026-12-01 10:00"),
+        since=CANCELED - timedelta(hours=1),
+        steps_for=CancellationPipeline().steps_for,
+        offers=OFFERS,
+        channel="email",
+        pause_urls={"monthly": pause},
+    )
+    deliver_all(engine, settings, CancellationPipeline(), out, at("2026-12-01 10:00"))
+    by_member = {m.to_email: m for m in out.sent}
+    later, now = by_member["ada@example.com"], by_member["bob@example.com"]
+    assert pause in later.text and "pause your membership instead" in later.text
+    assert f'href="{pause}"' in later.html
+    assert pause not in now.text  # access has ended: nothing to pause
+
+
+def test_per_member_offer_codes_are_made_once_recorded_and_sent(engine, settings):
+    from memberflow.pipelines.cancellations import records
+    from memberflow.pipelines.cancellations.steps import Offer
+
+    coupon = {"monthly": Offer(coupon="winback_month", description="a free month")}
+    add_subscription(engine, "s1", current_period_end=PERIOD_END, member="ada")
+    set_member(engine, "ada", marketing_consent=True)
+    cancel(engine, "s1", CANCELED, at_period_end=True)
+    out, asked = Recorder(), []
+
+    def down(request):
+        asked.append(request)
+        raise ConnectionError("gateway unreachable")
+
+    follow_up_day(engine, settings, at("2026-12-01 10:00"), out, offers=coupon)
+    assert records.issue_offer_codes(engine, issue=down) == (0, 1)
+    issue = SandboxGateway().create_offer_code
+    assert records.issue_offer_codes(engine, issue=issue) == (1, 0)
+    assert records.issue_offer_codes(engine, issue=issue) == (0, 0)  # made once
+    [request] = asked
+    assert request.member_external_id == "ada" and request.coupon == "winback_month"
+    assert request.expires_at == at("2027-02-02 23:59")  # valid 30 days after it is due
+    follow_up_day(engine, settings, at("2027-01-03 10:00"), out, offers=coupon)
+    winback = out.sent[-1]
+    code = issue(request)
+    assert winback.step == "winback_14d" and code in winback.text
+    with Session(engine) as session:
+        planned = session.exec(select(Touchpoint).where(Touchpoint.step == "winback_14d")).one()
+    assert f'"code": "{code}"' in planned.context

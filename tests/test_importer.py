@@ -70,3 +70,31 @@ def test_a_missing_column_is_named(engine, tmp_path):
     report = import_csv(engine, path)
     assert report.loaded == 0
     assert "missing column(s) product_external_id" in report.problems[0]
+
+
+def test_consent_and_cancellations_are_imported_when_given_and_kept_when_not(engine, tmp_path):
+    header = (
+        "member_external_id,email,product_external_id,subscription_external_id,status,"
+        "amount_minor,currency,interval,current_period_end,marketing_consent,canceled_at,"
+        "cancel_reason\n"
+    )
+    agreed = "m1,a@x.org,monthly,s1,active,1999,USD,month,2026-12-08T15:00:00Z,true,,\n"
+    left = (
+        "m2,b@x.org,monthly,s2,canceled,1999,USD,month,2026-12-08T15:00:00Z,no,"
+        "2026-11-20T10:00:00Z,cancellation_requested\n"
+    )
+    path = tmp_path / "consent.csv"
+    path.write_text(header + agreed + left, encoding="utf-8")
+    assert import_csv(engine, path).problems == []
+    silent = tmp_path / "silent.csv"
+    silent.write_text(
+        header.replace(",marketing_consent", "") + agreed.replace(",true,", ","),
+        encoding="utf-8",
+    )
+    assert import_csv(engine, silent).problems == []
+    with Session(engine) as session:
+        consent = {m.external_id: m.marketing_consent for m in session.exec(select(Member))}
+        s2 = session.exec(select(Subscription).where(Subscription.external_id == "s2")).one()
+    assert consent == {"m1": True, "m2": False}  # the second file said nothing: kept
+    assert s2.canceled_at.isoformat() == "2026-11-20T10:00:00+00:00"
+    assert s2.cancel_reason == "cancellation_requested"

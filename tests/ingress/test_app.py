@@ -141,6 +141,45 @@ def test_a_deletion_before_the_update_leaves_the_subscription_canceled(client, c
     assert events[1:] == ["memberflow.subscription.created", "memberflow.subscription.canceled"]
 
 
+def test_a_cancellation_at_period_end_is_a_cancellation_and_taking_it_back_a_reactivation(
+    client, configured, engine
+):
+    stripe_onboarding(client, configured)
+    scheduled = send(
+        client, "stripe", sample("stripe", "customer.subscription.updated"), configured
+    )
+    assert scheduled.json()["event"] == "memberflow.subscription.canceled"
+    [sub] = rows(engine, Subscription)
+    assert (sub.status, sub.cancel_at_period_end) == ("active", True)
+    assert sub.canceled_at is not None and sub.cancel_comment == "Too busy this season"
+    taken_back = sample(
+        "stripe", "customer.subscription.updated", id="evt_back", created=1795200000
+    )
+    taken_back["data"]["object"].update(
+        cancel_at_period_end=False,
+        cancel_at=None,
+        canceled_at=None,
+        cancellation_details={"comment": None, "feedback": None, "reason": None},
+    )
+    back = send(client, "stripe", taken_back, configured)
+    assert back.json()["event"] == "memberflow.subscription.reactivated"
+    [sub] = rows(engine, Subscription)
+    assert (sub.status, sub.cancel_at_period_end, sub.canceled_at) == ("active", False, None)
+    assert sub.cancel_comment is None
+
+
+def test_membermouse_pending_cancellation_is_a_cancellation_at_period_end(
+    client, configured, engine
+):
+    send(client, "membermouse", sample("membermouse", "mm_payment_received"), configured)
+    pending = sample("membermouse", "mm_member_status_change")
+    pending.update(status="9", status_name="Pending Cancellation")
+    answer = send(client, "membermouse", pending, configured)
+    assert answer.json()["event"] == "memberflow.subscription.canceled", answer.text
+    [sub] = rows(engine, Subscription)
+    assert (sub.status, sub.cancel_at_period_end) == ("active", True)
+
+
 def test_a_payment_failure_arriving_after_the_payment_changes_nothing(client, configured, engine):
     stripe_onboarding(client, configured)
     send(client, "stripe", sample("stripe", "invoice.paid"), configured)

@@ -52,30 +52,44 @@ def test_an_empty_cap_caps_nothing():
     )
 
 
-def test_a_reminder_and_a_winback_due_the_same_day_the_winback_waits_for_the_cap(engine, settings):
-    # one member: a renewal on Dec 8 (its reminder is due Dec 1, 09:00), and a subscription
-    # that ended Nov 17 (its win-back is due Dec 1, 10:00)
+# Runs for moments ahead of the clock send "at" those moments (the engine dates them so), so
+# these timelines lie in the future: the cap then counts each message on its simulated day.
+
+
+def renewing_member_who_also_left(engine, settings) -> None:
+    """One member: a renewal on Dec 8 (its reminder is due Dec 1, 09:00), and a subscription
+    that ended Nov 17 (its win-back is due Dec 1, 10:00)."""
     add_subscription(engine, "renews", current_period_end=at("2031-12-08 10:00"), member="ada")
     add_subscription(engine, "ended", current_period_end=at("2031-11-17 08:00"), member="ada")
     set_member(engine, "ada", marketing_consent=True)
     cancel(engine, "ended", at("2031-11-17 08:00"))
     follow_up_day(engine, settings, at("2031-11-17 10:00"), Recorder())  # the confirmation
-    reminders, out = ReminderPipeline(), Recorder()
+
+
+def remind(engine, settings, day, out) -> None:
+    """The reminders' daily run: plan what fell due since yesterday, deliver it."""
+    reminders = ReminderPipeline()
+    for step, selection in reminders.selections(day, day - timedelta(days=1)):
+        core.plan_batch(
+            engine,
+            reminders,
+            step,
+            selection,
+            as_of=day,
+            since=day - timedelta(days=1),
+            channel="email",
+            after=selection.start,
+            limit=100,
+        )
+    deliver_all(engine, settings, reminders, out, day)
+
+
+def test_a_reminder_and_a_winback_due_the_same_day_the_winback_waits_for_the_cap(engine, settings):
+    renewing_member_who_also_left(engine, settings)
+    out = Recorder()
     for n in range(5):
         day = at("2031-12-01 10:00") + timedelta(days=n)
-        for step, selection in reminders.selections(day, day - timedelta(days=1)):
-            core.plan_batch(
-                engine,
-                reminders,
-                step,
-                selection,
-                as_of=day,
-                since=day - timedelta(days=1),
-                channel="email",
-                after=selection.start,
-                limit=100,
-            )
-        deliver_all(engine, settings, reminders, out, day)
+        remind(engine, settings, day, out)
         follow_up_day(engine, settings, day, out)
         if n == 0:
             status, why = touchpoints(engine)["winback_14d"]
@@ -91,26 +105,9 @@ def test_a_reminder_and_a_winback_due_the_same_day_the_winback_waits_for_the_cap
 
 
 def test_a_held_message_that_would_be_too_late_is_recorded_as_held(engine, settings):
-    add_subscription(engine, "renews", current_period_end=at("2031-12-08 10:00"), member="ada")
-    add_subscription(engine, "ended", current_period_end=at("2031-11-17 08:00"), member="ada")
-    set_member(engine, "ada", marketing_consent=True)
-    cancel(engine, "ended", at("2031-11-17 08:00"))
-    follow_up_day(engine, settings, at("2031-11-17 10:00"), Recorder())
-    reminders, out = ReminderPipeline(), Recorder()
-    day = at("2031-12-01 10:00")
-    for step, selection in reminders.selections(day, day - timedelta(days=1)):
-        core.plan_batch(
-            engine,
-            reminders,
-            step,
-            selection,
-            as_of=day,
-            since=day - timedelta(days=1),
-            channel="email",
-            after=selection.start,
-            limit=100,
-        )
-    deliver_all(engine, settings, reminders, out, day)
+    renewing_member_who_also_left(engine, settings)
+    out, day = Recorder(), at("2031-12-01 10:00")
+    remind(engine, settings, day, out)
     # a cap of one per five days: the win-back (72 h of lateness) cannot wait that long
     settings.contact_cap = "1/5d"
     follow_up_day(engine, settings, day, out)

@@ -6,14 +6,12 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
 from memberflow.core.models import DunningCase, Invoice, Subscription
-from memberflow.core.settings import PROJECT_ROOT, Settings
-from memberflow.messaging import engine as core
-from memberflow.messaging.engine import DeliveryOptions
-from memberflow.messaging.rendering import Renderer
+from memberflow.core.settings import Settings
 from memberflow.pipelines.dunning.advance import Advance, Channels, advance_batch
 from memberflow.pipelines.dunning.notices import NoticePipeline
 from memberflow.pipelines.dunning.policy import DunningPolicy
 from memberflow.pipelines.dunning.queries import open_cases
+from tests.support.delivery import deliver_all
 from tests.support.factories import add_subscription
 
 
@@ -106,21 +104,8 @@ def advance(engine, gateway, as_of, policy=None, invoice_ids=None) -> Advance:
 
 
 def deliver(engine, settings: Settings, as_of, member_out, ops_out) -> None:
-    renderer = Renderer(PROJECT_ROOT / "templates", "en")
-    for pipeline, output in ((NoticePipeline(), member_out), (NoticePipeline(True), ops_out)):
-        options, cursor = DeliveryOptions(token=core.new_token()), 0
-        while cursor is not None:
-            cursor, _ = core.deliver_batch(
-                engine,
-                pipeline,
-                renderer=renderer,
-                output=output,
-                settings=settings,
-                as_of=as_of,
-                after_id=cursor,
-                limit=50,
-                options=options,
-            )
+    deliver_all(engine, settings, NoticePipeline(), member_out, as_of)
+    deliver_all(engine, settings, NoticePipeline(True), ops_out, as_of)
 
 
 def run_day(engine, settings, gateway, as_of, member_out, ops_out, policy=None):

@@ -2,7 +2,6 @@
 link a real win-back carries works, a GET never unsubscribes, a bad link changes nothing."""
 
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,7 +10,7 @@ from sqlmodel import Session, select
 from memberflow.core.links import link_secret, make_token
 from memberflow.core.models import Member
 from memberflow.ingress.app import create_app
-from tests.support.cancellations import cancel, follow_up_day, set_member
+from tests.support.cancellations import follow_up_day, unsubscribe_path
 from tests.support.clock import at
 from tests.support.factories import add_subscription
 from tests.support.outputs import Recorder
@@ -29,15 +28,7 @@ def member(engine, external_id: str = "ada") -> Member:
 
 
 def winback_link(engine, settings) -> str:
-    """The unsubscribe URL of the win-back a consenting member really got."""
-    add_subscription(engine, "s1", current_period_end=at("2026-12-20 00:00"), member="ada")
-    set_member(engine, "ada", marketing_consent=True, locale="fr")
-    cancel(engine, "s1", at("2026-12-01 09:00"), at_period_end=True)
-    out = Recorder()
-    for day in (at("2026-12-01 10:00"), at("2027-01-03 10:00")):
-        follow_up_day(engine, settings, day, out)
-    [winback] = [m for m in out.sent if m.step == "winback_14d"]
-    return urlsplit(winback.unsubscribe_url).path
+    return unsubscribe_path(engine, settings, "ada", locale="fr")
 
 
 def token_for(engine, settings, external_id: str, expires: datetime, purpose="unsubscribe"):

@@ -1,8 +1,6 @@
 """The unsubscribe page in a real browser (headless Chromium) at a phone's 320 px: readable
 without scrolling sideways, in the member's language, usable with the keyboard alone."""
 
-from urllib.parse import urlsplit
-
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -10,23 +8,14 @@ from sqlmodel import Session, select
 
 from memberflow.core.models import Member
 from memberflow.ingress.app import create_app
-from tests.support.cancellations import cancel, follow_up_day, set_member
-from tests.support.clock import at
-from tests.support.factories import add_subscription
-from tests.support.outputs import Recorder
+from tests.support.cancellations import unsubscribe_path
 from tests.support.servers import AppServer
 
 
 def test_a_member_unsubscribes_with_the_keyboard_on_a_phone_sized_page(browser, engine, settings):
-    add_subscription(engine, "s1", current_period_end=at("2026-12-20 00:00"), member="bea")
-    set_member(engine, "bea", marketing_consent=True, locale="fr")
-    cancel(engine, "s1", at("2026-12-01 09:00"), at_period_end=True)
-    out = Recorder()
-    for day in (at("2026-12-01 10:00"), at("2027-01-03 10:00")):
-        follow_up_day(engine, settings, day, out)
-    [winback] = [m for m in out.sent if m.step == "winback_14d"]
+    path = unsubscribe_path(engine, settings, "bea", locale="fr")
     with AppServer(create_app(settings)) as app:
-        browser.get(app.url + urlsplit(winback.unsubscribe_url).path)
+        browser.get(app.url + path)
         assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
         assert browser.title.startswith("Se désabonner")
         width = browser.execute_script("return document.documentElement.scrollWidth")

@@ -1,6 +1,7 @@
 """Cancellations for tests: a member leaves, a day of follow-up runs, what each message said."""
 
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from sqlmodel import Session, select
 
@@ -53,3 +54,22 @@ def touchpoints(engine, pipeline: str = "cancellations") -> dict[str, tuple[str,
     with Session(engine) as session:
         rows = session.exec(select(Touchpoint).where(Touchpoint.pipeline == pipeline)).all()
         return {row.step: (row.status, row.error) for row in rows}
+
+
+def unsubscribe_path(engine, settings, member: str, locale: str = "en") -> str:
+    """The unsubscribe link (its path) of the win-back a consenting member really got: they
+    cancel on Dec 1 at period end (Dec 20), the win-back goes on Jan 3."""
+    from tests.support.clock import at
+    from tests.support.factories import add_subscription
+    from tests.support.outputs import Recorder
+
+    add_subscription(
+        engine, f"sub-{member}", current_period_end=at("2026-12-20 00:00"), member=member
+    )
+    set_member(engine, member, marketing_consent=True, locale=locale)
+    cancel(engine, f"sub-{member}", at("2026-12-01 09:00"), at_period_end=True)
+    out = Recorder()
+    for day in (at("2026-12-01 10:00"), at("2027-01-03 10:00")):
+        follow_up_day(engine, settings, day, out)
+    [winback] = [m for m in out.sent if m.step == "winback_14d"]
+    return urlsplit(winback.unsubscribe_url).path

@@ -5,8 +5,9 @@ token is the whole proof."""
 import base64
 import hashlib
 import hmac
+import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, select
@@ -32,6 +33,7 @@ class Link:
     member_external_id: str
     purpose: str
     expires_at: datetime
+    data: dict = field(default_factory=dict)  # what else it is bound to (a survey, an answer)
 
 
 def _b64(raw: bytes) -> str:
@@ -46,19 +48,28 @@ def _mac(secret: str, payload: str) -> str:
     return _b64(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()[:20])
 
 
-def make_token(secret: str, member_external_id: str, purpose: str, expires_at: datetime) -> str:
-    payload = f"{_b64(member_external_id.encode())}.{purpose}.{int(expires_at.timestamp())}"
+def make_token(
+    secret: str,
+    member_external_id: str,
+    purpose: str,
+    expires_at: datetime,
+    data: dict | None = None,
+) -> str:
+    bound = _b64(json.dumps(data, separators=(",", ":"), sort_keys=True).encode()) if data else ""
+    member = _b64(member_external_id.encode())
+    payload = f"{member}.{purpose}.{int(expires_at.timestamp())}.{bound}"
     return f"{payload}.{_mac(secret, payload)}"
 
 
 def read_token(secret: str, token: str, purpose: str, now: datetime) -> Link:
     """The link a token stands for; raises BadLink unless it is intact, for `purpose`, unexpired."""
     try:
-        member_part, token_purpose, expires, mac = token.split(".")
-        payload = f"{member_part}.{token_purpose}.{expires}"
+        member_part, token_purpose, expires, bound, mac = token.split(".")
+        payload = f"{member_part}.{token_purpose}.{expires}.{bound}"
         intact = hmac.compare_digest(mac, _mac(secret, payload))
         member = _unb64(member_part).decode() if intact else ""
         expires_at = datetime.fromtimestamp(int(expires), UTC) if intact else now
+        data = json.loads(_unb64(bound)) if intact and bound else {}
     except (ValueError, UnicodeDecodeError, OverflowError, OSError):
         raise BadLink("this link is damaged") from None
     if not intact:
@@ -67,7 +78,7 @@ def read_token(secret: str, token: str, purpose: str, now: datetime) -> Link:
         raise BadLink(f"this link is not a {purpose} link")
     if expires_at < now:
         raise BadLink("this link has expired", expired=True)
-    return Link(member, token_purpose, expires_at)
+    return Link(member, token_purpose, expires_at, data)
 
 
 def link_secret(conn: Connection, settings: Settings) -> str:
@@ -90,9 +101,14 @@ def link_secret(conn: Connection, settings: Settings) -> str:
 
 
 def member_link(
-    secret: str, settings: Settings, member_external_id: str, purpose: str, now: datetime
+    secret: str,
+    settings: Settings,
+    member_external_id: str,
+    purpose: str,
+    now: datetime,
+    data: dict | None = None,
 ) -> str:
     """The public URL of a signed link, e.g. `<public_url>/unsubscribe/<token>`."""
     expires_at = now + timedelta(days=settings.link_lifetime_days)
-    token = make_token(secret, member_external_id, purpose, expires_at)
+    token = make_token(secret, member_external_id, purpose, expires_at, data)
     return f"{settings.public_url.rstrip('/')}/{purpose}/{token}"

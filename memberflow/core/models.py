@@ -61,6 +61,7 @@ class Subscription(SQLModel, table=True):
         Index("ix_subscription_trial_end", "trial_end", "id"),
         Index("ix_subscription_card_valid_until", "card_valid_until", "id"),
         Index("ix_subscription_canceled_at", "canceled_at", "id"),
+        Index("ix_subscription_started_at", "started_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -85,6 +86,7 @@ class Subscription(SQLModel, table=True):
     cancel_at_period_end: bool = Field(default=False)
     provider_updated_at: datetime | None = _utc(nullable=True)
     created_at: datetime | None = _utc(nullable=True)  # when memberflow first heard of it
+    started_at: datetime | None = _utc(nullable=True)  # when the member started: tenure
 
 
 class InvoiceStatus(StrEnum):
@@ -172,6 +174,25 @@ class Cancellation(SQLModel, table=True):
     # the last marketing message sent before the return, within the attribution window
     won_back_by: str | None = Field(default=None, max_length=400)  # its touchpoint key
     won_back_offer: str | None = Field(default=None, max_length=64)
+
+
+class SurveyResponse(SQLModel, table=True):
+    """One member's answer to one survey (an exit survey after a cancellation, a satisfaction
+    survey at a tenure): opened, answered, changed until the link expires; the last counts."""
+
+    __tablename__ = "survey_response"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=400)  # the survey invitation: one answer each
+    survey: str = Field(max_length=16)  # exit, nps
+    member_id: int = Field(foreign_key="member.id", index=True)
+    subscription_id: int | None = Field(default=None, foreign_key="subscription.id")
+    answer: str | None = Field(default=None, max_length=32)  # a reason code, or a score 0-10
+    comment: str | None = Field(default=None, max_length=2000)
+    source: str = Field(default="page", max_length=32)  # page, provider, or a tool's name
+    opened_at: datetime | None = _utc(nullable=True)  # the first time the link was opened
+    opens: int = 0
+    answered_at: datetime | None = _utc(nullable=True, index=True)
 
 
 class SigningKey(SQLModel, table=True):

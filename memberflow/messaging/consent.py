@@ -1,10 +1,12 @@
 """Who may be written to, and how often: consent and the contact cap, for every pipeline.
 
 Every step is `transactional` (a confirmation, a billing reminder, a dunning notice: the member
-needs it) or `marketing` (a win-back, a survey: the member may refuse it). Marketing goes only to
-members who agreed and never after an unsubscribe; an erased member gets nothing at all. The cap
-holds marketing back when the member has heard from the business too often lately; transactional
-messages are never held, but they count.
+needs it), `feedback` (the exit survey that is part of a cancellation: no consent needed, but
+never after an unsubscribe) or `marketing` (a win-back, a satisfaction survey: the member may
+refuse it). Marketing goes only to members who agreed and never after an unsubscribe; an erased
+member gets nothing at all. Feedback and marketing carry an unsubscribe link. The cap holds
+marketing back when the member has heard from the business too often lately; the others are
+never held, but they count.
 """
 
 import re
@@ -16,7 +18,12 @@ from typing import Any
 
 class Kind(StrEnum):
     transactional = "transactional"
+    feedback = "feedback"
     marketing = "marketing"
+
+    @property
+    def unsubscribable(self) -> bool:
+        return self is not Kind.transactional
 
 
 def kind_of(step: Any) -> Kind:
@@ -28,11 +35,10 @@ def consent_reason(kind: Kind, row: Any) -> str | None:
     """None when the member may get a message of this kind, else why not (recorded as skipped)."""
     if getattr(row, "erased_at", None) is not None:
         return "the member asked to be erased"
-    if kind is Kind.marketing:
-        if getattr(row, "unsubscribed_at", None) is not None:
-            return "the member unsubscribed from marketing messages"
-        if not getattr(row, "marketing_consent", False):
-            return "the member has not agreed to marketing messages"
+    if kind.unsubscribable and getattr(row, "unsubscribed_at", None) is not None:
+        return "the member unsubscribed from marketing messages"
+    if kind is Kind.marketing and not getattr(row, "marketing_consent", False):
+        return "the member has not agreed to marketing messages"
     return None
 
 

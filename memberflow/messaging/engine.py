@@ -24,13 +24,13 @@ from memberflow.core.settings import Settings
 from memberflow.messaging import store
 from memberflow.messaging.consent import ContactCap, Kind, consent_reason, kind_of
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
-from memberflow.messaging.protocols import DatePlanner, Pipeline, Step, TouchpointRow
+from memberflow.messaging.protocols import DatePlanner, Pipeline, SignsLinks, Step, TouchpointRow
 from memberflow.messaging.rendering import Renderer, TemplateProblem, business_fields
 from memberflow.messaging.store import Cursor, Outcome, Selection
 
 Tally = dict[str, Counter]  # step name -> counts per outcome
 Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out
-LinkMaker = Callable[[str, str], str]  # (member external id, purpose) -> signed URL
+LinkMaker = Callable[..., str]  # (member external id, purpose, data=None) -> signed URL
 
 
 class Output(Protocol):
@@ -191,9 +191,12 @@ def decide(
 def message_fields(
     pipeline: Pipeline, step: Step, row: TouchpointRow, settings: Settings, link: LinkMaker
 ) -> dict:
-    """The business's fields, the pipeline's, and for marketing the member's unsubscribe link."""
+    """The business's fields, the pipeline's (with its signed links, if it has any), and the
+    member's unsubscribe link on what they may refuse."""
     fields = {**business_fields(settings), **pipeline.fields(step, row, settings)}
-    if kind_of(step) is Kind.marketing:
+    if isinstance(pipeline, SignsLinks):
+        fields |= pipeline.signed_fields(step, row, link)
+    if kind_of(step).unsubscribable:
         fields["unsubscribe_url"] = link(row.member_external_id, "unsubscribe")
     return fields
 
@@ -274,8 +277,8 @@ def deliver_batch(
         secret = link_secret(conn, settings) if sendable else ""
         conn.commit()
 
-        def link(member_external_id: str, purpose: str) -> str:
-            return member_link(secret, settings, member_external_id, purpose, as_of)
+        def link(member_external_id: str, purpose: str, data: dict | None = None) -> str:
+            return member_link(secret, settings, member_external_id, purpose, as_of, data)
 
         fields = [message_fields(pipeline, step, row, settings, link) for step, row in sendable]
         if enrich is not None and sendable:

@@ -64,7 +64,9 @@ def preview_batch(
 
 def _preview_link(settings: Settings) -> LinkMaker:
     """A dry run sends nothing, so its links need not work: they show where they would lead."""
-    return lambda member, purpose: f"{settings.public_url.rstrip('/')}/{purpose}/(dry-run)"
+    return lambda member, purpose, data=None: (
+        f"{settings.public_url.rstrip('/')}/{purpose}/(dry-run)"
+    )
 
 
 def _as_touchpoint_row(row: Row, plan: dict) -> TouchpointRow:

@@ -150,3 +150,12 @@ class ExtendsClaim(Protocol):
     def extend_claim(self, query: Select) -> Select:
         """Adds joins and labelled columns to the claim query; they arrive in `row.extra`."""
         ...
+
+
+@runtime_checkable
+class SignsLinks(Protocol):
+    """A pipeline whose messages carry signed links of its own (a survey's one-click answers)."""
+
+    def signed_fields(self, step: Step, row: TouchpointRow, link: Any) -> dict:
+        """Merge fields holding links made by `link(member_external_id, purpose, data)`."""
+        ...

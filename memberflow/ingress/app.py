@@ -7,6 +7,7 @@ import contextlib
 import logging
 import threading
 from contextlib import asynccontextmanager
+from importlib import import_module
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -22,6 +23,7 @@ from memberflow.ingress import inbox, unsubscribe
 from memberflow.ingress.changes import Change, Received, Rejected
 from memberflow.ingress.emitter import Emitter, PrefectApi
 from memberflow.ingress.provider import Provider, discover
+from memberflow.messaging import registry
 
 logger = logging.getLogger("memberflow.ingress")
 
@@ -191,6 +193,10 @@ def create_app(settings: Settings, prefect_api: PrefectApi | None = None) -> Fas
     for provider in PROVIDERS.values():
         _add_route(app, provider, receive)
     app.include_router(unsubscribe.router(settings, engine))
+    for registration in registry.registered().values():  # pipelines' own pages (surveys)
+        for reference in registration.routers:
+            module, _, function = reference.partition(":")
+            app.include_router(getattr(import_module(module), function)(settings, engine))
 
     @app.get("/health", tags=["ops"], summary="Whether the ingress can reach its database")
     def health() -> dict:

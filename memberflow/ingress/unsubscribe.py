@@ -11,38 +11,33 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from memberflow.core.links import BadLink, link_secret, read_token
 from memberflow.core.members import find_member, unsubscribe
 from memberflow.core.settings import Settings
+from memberflow.core.web import page as secure_page
+from memberflow.core.web import page_environment, page_language
 
 PURPOSE = "unsubscribe"
 logger = logging.getLogger("memberflow.unsubscribe")
 
 
 def router(settings: Settings, engine: Engine) -> APIRouter:
-    pages = Environment(
-        loader=FileSystemLoader(settings.templates_dir / "web"),
-        autoescape=select_autoescape(["html"]),
-    )
+    pages = page_environment(settings.templates_dir)
     routes = APIRouter(tags=["members"])
 
     def page(state: str, status: int, locale: str | None, email: str = "", action: str = ""):
-        lang = locale if locale in ("en", "fr") else settings.default_locale
-        lang = lang if lang in ("en", "fr") else "en"
-        html = pages.get_template("unsubscribe.html").render(
+        html = pages.get_template("web/unsubscribe.html").render(
             state=state,
-            lang=lang,
+            lang=page_language(locale, settings.default_locale),
             email=email,
             action=action,
             business_name=settings.business_name,
             support_email=settings.support_email,
         )
-        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-        return HTMLResponse(html, status_code=status, headers=headers)
+        return secure_page(html, status)
 
     def member_of(token: str):
         with engine.begin() as conn:

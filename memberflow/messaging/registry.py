@@ -54,6 +54,8 @@ class Registration:
             (`memberflow cases` is dunning's).
         templates: Optional: the folder holding its `<name>/...` templates, for a pipeline
             shipped outside memberflow (memberflow's own live in the project's templates/).
+        routers: Optional web pages of its own on the ingress app, as `module:function`
+            references to `function(settings, engine) -> fastapi.APIRouter` (survey pages).
     """
 
     name: str
@@ -66,6 +68,7 @@ class Registration:
     demo: DemoHooks | None = None
     commands: dict[str, str] = field(default_factory=dict)
     templates: Path | None = None
+    routers: list[str] = field(default_factory=list)
     order: int = field(default=100, compare=False)  # where the demo runs it in a day
 
 

@@ -63,6 +63,11 @@ _PLANNING_COLUMNS = (
     subscription.c.card_exp_month,
     subscription.c.card_exp_year,
     subscription.c.card_valid_until,
+    subscription.c.started_at,
+    subscription.c.canceled_at,
+    subscription.c.cancel_at_period_end,
+    subscription.c.cancel_feedback,
+    subscription.c.cancel_comment,
     member.c.time_zone,
 )
 

@@ -5,13 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-from memberflow.messaging import engine as core
 from memberflow.messaging.consent import ContactCap, Kind, consent_reason
 from memberflow.messaging.samples import sample_touchpoint
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 from tests.support.cancellations import cancel, follow_up_day, set_member, touchpoints
 from tests.support.clock import at
-from tests.support.delivery import deliver_all
+from tests.support.delivery import deliver_all, plan_all
 from tests.support.factories import add_subscription
 from tests.support.outputs import Recorder
 
@@ -69,18 +68,7 @@ def renewing_member_who_also_left(engine, settings) -> None:
 def remind(engine, settings, day, out) -> None:
     """The reminders' daily run: plan what fell due since yesterday, deliver it."""
     reminders = ReminderPipeline()
-    for step, selection in reminders.selections(day, day - timedelta(days=1)):
-        core.plan_batch(
-            engine,
-            reminders,
-            step,
-            selection,
-            as_of=day,
-            since=day - timedelta(days=1),
-            channel="email",
-            after=selection.start,
-            limit=100,
-        )
+    plan_all(engine, reminders, day, day - timedelta(days=1))
     deliver_all(engine, settings, reminders, out, day)
 
 

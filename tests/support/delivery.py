@@ -24,3 +24,21 @@ def deliver_all(engine, settings: Settings, pipeline, output, as_of, limit: int 
         )
         core.add_tally(tally, more)
     return tally
+
+
+def plan_all(engine, planner, as_of, since, channel: str = "email") -> None:
+    """Plans every step's touchpoints due in (since, as_of], as a flow's planning pass does."""
+    for step, selection in planner.selections(as_of, since):
+        cursor = selection.start
+        while cursor is not None:
+            cursor, _ = core.plan_batch(
+                engine,
+                planner,
+                step,
+                selection,
+                as_of=as_of,
+                since=since,
+                channel=channel,
+                after=cursor,
+                limit=100,
+            )

@@ -1,0 +1,36 @@
+"""What every page memberflow serves to members shares: one template environment, and headers
+that keep a signed link's token to itself (no referrer, no framing, no outside content)."""
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.responses import HTMLResponse
+
+LOCALES = ("en", "fr")
+SECURITY_HEADERS = {
+    # nothing but the page itself: inline styles, no scripts, forms post back here only
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",  # the token in the URL must not leak to other sites
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def page_environment(templates_dir: Path) -> Environment:
+    """Pages live in templates/web/ and may import the shared pieces in templates/_layouts/."""
+    return Environment(loader=FileSystemLoader(templates_dir), autoescape=select_autoescape())
+
+
+def page_language(locale: str | None, default: str) -> str:
+    for candidate in ((locale or "").split("-")[0], default):
+        if candidate in LOCALES:
+            return candidate
+    return "en"
+
+
+def page(html: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

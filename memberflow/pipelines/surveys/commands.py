@@ -1,0 +1,73 @@
+"""`memberflow surveys results`: the surveys' own command group (in `registration.commands`)."""
+
+import csv
+import json
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from memberflow.core.console import fail, print_table
+from memberflow.core.db import get_engine
+from memberflow.core.settings import get_settings
+from memberflow.pipelines.surveys import records
+from memberflow.pipelines.surveys.results import report
+
+surveys_app = typer.Typer(help="Feedback surveys: their results.", no_args_is_help=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _day(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--{option} {value!r} is not a date such as 2026-12-01")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@surveys_app.command("results")
+def surveys_results(
+    since: Annotated[str | None, typer.Option("--from", help="From this day (ISO).")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Before this day (ISO).")] = None,
+    product: Annotated[str | None, typer.Option(help="One product's external id.")] = None,
+    output_format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Response rate, exit reasons by product and tenure, NPS, the latest comments."""
+    engine = get_engine(get_settings().database_url)
+    with engine.connect() as conn:
+        invited, found = records.load(
+            conn,
+            since=_day(since, "from"),
+            until=_day(until, "to"),
+            product_external_id=product,
+        )
+    tables = report(invited, found)
+    if output_format is Format.json:
+        print(json.dumps(tables, indent=2, ensure_ascii=False, default=str))
+        return
+    for title, rows in tables.items():
+        if output_format is Format.csv:
+            if rows:
+                print(f"# {title}")
+                writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+            continue
+        print(f"\n{title}")
+        print_table(rows)
+
+
+def demo_summary(engine) -> list[dict]:
+    """The demo's closing table: how many were asked, opened, answered, by survey."""
+    with engine.connect() as conn:
+        invited, found = records.load(conn)
+    return report(invited, found)["responses"]

@@ -1,6 +1,7 @@
 """The feedback survey flow: record answers given at the provider, send the exit and
 satisfaction surveys that fell due, publish the results."""
 
+import socket
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -10,6 +11,9 @@ from pydantic import Field
 from flows._compose import run_pipeline
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import get_settings
+from memberflow.ingress.app import create_app
+from memberflow.ingress.serve import BackgroundServer
+from memberflow.pipelines.surveys.demo import members_answer
 from memberflow.pipelines.surveys.pipeline import SurveyPipeline
 from memberflow.pipelines.surveys.steps import PIPELINE, SurveyOffer, SurveyPlan
 from tasks.surveys import publish_results, record_provider_answers
@@ -61,3 +65,25 @@ def surveys(
     if not dry_run:
         publish_results(db, as_of)
     return rows
+
+
+_INGRESS: BackgroundServer | None = None
+
+
+def demo_day(as_of: datetime) -> dict:
+    """One simulated day of `memberflow demo`: the survey run (two hours after the others),
+    then some members answer their exit survey through the real page, over HTTP."""
+    global _INGRESS
+    settings = get_settings()
+    if _INGRESS is None:  # the demo's own ingress, for its members to answer on
+        _INGRESS = BackgroundServer(create_app(settings), free_port()).start()
+    total = surveys(as_of=as_of + timedelta(hours=2))[-1]
+    db = get_engine(settings.database_url)
+    answered = members_answer(db, settings, _INGRESS.url, as_of + timedelta(hours=3))
+    return {"surveys sent": total.get("sent", 0), "surveys answered": answered}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

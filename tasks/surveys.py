@@ -18,7 +18,7 @@ record_provider_answers = batch_task(
 def publish_results(db: Engine, as_of: datetime) -> dict[str, list[dict]]:
     """The results to date as table artifacts, one per table, under stable keys."""
     with db.connect() as conn:
-        invited, found = records.load(conn, until=as_of)
+        invited, found = records.load(conn)
     tables = report(invited, found)
     for title, rows in tables.items():
         key = "surveys-" + title.replace(" ", "-")

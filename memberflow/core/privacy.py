@@ -23,7 +23,11 @@ member, subscription = Member.__table__, Subscription.__table__
 ERASED_BODY = '{"erased": true}'
 
 # free text people write, by table: emptied on erasure
-FREE_TEXT = {"subscription": ("cancel_comment",), "cancellation": ("comment",)}
+FREE_TEXT = {
+    "subscription": ("cancel_comment",),
+    "cancellation": ("comment",),
+    "survey_response": ("comment",),
+}
 
 
 def _ids(conn: Connection, email: str) -> dict[str, list[int]]:

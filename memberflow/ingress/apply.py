@@ -9,7 +9,14 @@ from functools import cache
 from sqlalchemy import bindparam
 from sqlmodel import Session, select, update
 
-from memberflow.core.models import InboxStatus, Invoice, Member, Product, Subscription
+from memberflow.core.models import (
+    InboxStatus,
+    Invoice,
+    Member,
+    Product,
+    Subscription,
+    SurveyResponse,
+)
 from memberflow.core.schedule import card_valid_until
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change
@@ -62,6 +69,8 @@ def _apply(session: Session, change: Change) -> Applied:
             _settle_open_invoices(session, applied.subscription, change.occurred_at)
     if change.card is not None:
         _card(session, member, applied.subscription, change.card)
+    if change.answer is not None:
+        _answer(session, member, applied.subscription, change)
     return applied
 
 
@@ -80,6 +89,17 @@ def _scheduled_cancel_event(subscription: Subscription, change: Change, event: s
         subscription.cancel_comment = None
         return c.SUBSCRIPTION_REACTIVATED
     return event
+
+
+def _answer(session: Session, member: Member, subscription: Subscription | None, change: Change):
+    """One answer per key: a later one replaces it, as on memberflow's own survey page."""
+    data = change.answer
+    found = session.exec(select(SurveyResponse).where(SurveyResponse.key == data.key)).first()
+    response = found or SurveyResponse(key=data.key, survey=data.survey, member_id=member.id)
+    response.subscription_id = subscription.id if subscription else response.subscription_id
+    response.answer, response.comment, response.source = data.answer, data.comment, data.source
+    response.answered_at = change.occurred_at
+    session.add(response)
 
 
 def _stale(applied: Applied, why: str) -> Applied:

@@ -37,6 +37,7 @@ TRIAL_WILL_END = "memberflow.subscription.trial_will_end"
 INVOICE_UPCOMING = "memberflow.invoice.upcoming"
 CARD_UPDATED = "memberflow.card.updated"
 MEMBER_UPDATED = "memberflow.member.updated"
+SURVEY_ANSWERED = "memberflow.survey.answered"
 
 EVENT_NAMES = (
     PAYMENT_FAILED,
@@ -51,6 +52,7 @@ EVENT_NAMES = (
     INVOICE_UPCOMING,
     CARD_UPDATED,
     MEMBER_UPDATED,
+    SURVEY_ANSWERED,
 )
 
 ENDED = ("canceled",)  # subscription states that a same-second update must not undo
@@ -108,6 +110,17 @@ class CardData:
 
 
 @dataclass
+class AnswerData:
+    """A survey answer collected elsewhere (a Typeform or Google Form, through Zapier)."""
+
+    survey: str  # exit, nps
+    answer: str  # a reason code or a score (memberflow.core.feedback)
+    comment: str | None = None
+    source: str = "memberflow"  # the tool it came from
+    key: str | None = None  # one answer per key: the last counts
+
+
+@dataclass
 class Change:
     """One webhook, translated. `event` is None for types memberflow records but ignores."""
 
@@ -120,6 +133,7 @@ class Change:
     subscription: SubscriptionData | None = None
     invoice: InvoiceData | None = None
     card: CardData | None = None
+    answer: AnswerData | None = None
     details: dict = field(default_factory=dict)  # extra payload for the Prefect event
     ignored: str | None = None  # why memberflow records this webhook but does not act on it
 

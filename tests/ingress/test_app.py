@@ -456,3 +456,36 @@ def test_a_translator_bug_keeps_the_webhook_for_reapply(client, configured, engi
     monkeypatch.setattr(stripe_events, "translate", real)  # the bug, fixed
     [result] = inbox.reapply(engine, lambda stored: translate_stored(stored, configured))
     assert (result.status, result.event) == ("applied", "memberflow.member.updated")
+
+
+def test_a_survey_answer_from_another_tool_is_recorded_once_per_key(client, configured, engine):
+    from memberflow.core.models import SurveyResponse
+
+    answered = sample("memberflow", "survey.answered")
+    response = send(client, "memberflow", answered, configured)
+    assert response.status_code == 200, response.text
+    assert response.json()["event"] == "memberflow.survey.answered"
+    changed = {**answered, "id": "typeform-resp-0002", "occurred_at": "2026-12-03T15:00:00Z"}
+    changed["answer"] = {**answered["answer"], "answer": "too_expensive", "key": "exit:eve"}
+    send(client, "memberflow", changed, configured)
+    send(client, "memberflow", {**changed, "id": "typeform-resp-0003"}, configured)
+    by_key = {r.key: r for r in rows(engine, SurveyResponse)}
+    assert set(by_key) == {"exit:crm-m-77:typeform-resp-0001", "exit:eve"}
+    first = by_key["exit:crm-m-77:typeform-resp-0001"]
+    assert (first.answer, first.source, first.comment) == (
+        "switched_service",
+        "typeform",
+        "Found one with a mobile app",
+    )
+    assert by_key["exit:eve"].answer == "too_expensive" and first.subscription_id is not None
+
+
+def test_a_survey_answer_that_is_not_one_of_memberflows_is_refused(client, configured, engine):
+    bad = sample("memberflow", "survey.answered")
+    bad["answer"]["answer"] = "meh"
+    response = send(client, "memberflow", bad, configured)
+    assert response.status_code == 422 and "not an answer to the exit survey" in response.text
+    missing = sample("memberflow", "survey.answered", id="typeform-resp-0009")
+    del missing["answer"]
+    response = send(client, "memberflow", missing, configured)
+    assert response.status_code == 422 and response.json()["field"] == "answer"

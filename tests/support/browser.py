@@ -7,6 +7,7 @@ with the reason, so the suite still passes on a machine that has none.
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,33 @@ def start_browser(width: int = 320, height: int = 800):
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_window_size(width, height)
     return driver
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(
+    os.environ.get("MEMBERFLOW_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts")
+)
+
+
+def accessibility_violations(driver, impacts=("serious", "critical")) -> list[str]:
+    """axe-core's findings on the current page at these impacts, as readable lines."""
+    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(done, e => done({error: String(e)}));"
+    )
+    assert "error" not in result, result
+    return [
+        f"{v['impact']}: {v['id']} ({v['help']}) at {[n['target'] for n in v['nodes']]}"
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]
+
+
+def screenshot(driver, name: str) -> Path:
+    """Saves what the browser shows under test-artifacts/ (CI keeps them)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path

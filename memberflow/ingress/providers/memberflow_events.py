@@ -4,9 +4,10 @@ memberflow's words, signed like memberflow's outgoing webhooks (`Memberflow-Time
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from memberflow.core import signing
+from memberflow.core.feedback import valid_answer
 from memberflow.core.settings import Settings
 from memberflow.ingress import changes as c
 from memberflow.ingress.changes import Change, Received, Rejected
@@ -67,6 +68,30 @@ class CardIn(_Strict):
     exp_year: int | None = Field(None, ge=2000, le=2200)
 
 
+class AnswerIn(_Strict):
+    """A survey answer from another tool, with memberflow's reason codes or a score."""
+
+    survey: Literal["exit", "nps"]
+    answer: str = Field(
+        max_length=32,
+        description="exit: too_expensive, unused, missing_features, switched_service, "
+        "technical_issues, customer_service, too_complex, other; nps: 0 to 10.",
+    )
+    comment: str | None = Field(None, max_length=2000)
+    source: str = Field("memberflow", max_length=32, description="The tool, e.g. typeform.")
+    key: str | None = Field(
+        None,
+        max_length=300,
+        description="One answer per key (the last counts); default: the event id.",
+    )
+
+    @model_validator(mode="after")
+    def _known_answer(self) -> "AnswerIn":
+        if not valid_answer(self.survey, self.answer):
+            raise ValueError(f"{self.answer!r} is not an answer to the {self.survey} survey")
+        return self
+
+
 class MemberflowEvent(_Strict):
     """One event in memberflow's words. `occurred_at` orders events that arrive out of order."""
 
@@ -79,6 +104,7 @@ class MemberflowEvent(_Strict):
     subscription: SubscriptionIn | None = None
     invoice: InvoiceIn | None = None
     card: CardIn | None = None
+    answer: AnswerIn | None = None
 
 
 def authenticate(received: Received, secret: str, tolerance: int) -> None:
@@ -116,7 +142,18 @@ def translate(received: Received) -> Change:
         subscription=_subscription(event.subscription),
         invoice=c.InvoiceData(**_renamed(event.invoice)) if event.invoice else None,
         card=c.CardData(**event.card.model_dump()) if event.card else None,
+        answer=_answer(event),
     )
+
+
+def _answer(event: MemberflowEvent) -> c.AnswerData | None:
+    if event.answer is None:
+        if event.type == "survey.answered":
+            raise Rejected(422, "a survey.answered event needs `answer`", "answer")
+        return None
+    given = event.answer
+    key = given.key or f"{given.survey}:{event.member.id}:{event.id}"
+    return c.AnswerData(given.survey, given.answer, given.comment, given.source, key)
 
 
 def _renamed(model: BaseModel, **names: str) -> dict:

@@ -42,7 +42,8 @@ def members_come_and_go(engine: Engine, as_of: datetime) -> dict:
             values = {
                 "canceled_at": as_of - timedelta(hours=rng.randint(1, 20)),
                 "cancel_reason": "cancellation_requested",
-                "cancel_feedback": rng.choice(FEEDBACK),
+                # some tell the provider why (Stripe asks); the others get the exit survey
+                "cancel_feedback": rng.choice(FEEDBACK) if rng.random() < 0.4 else None,
                 "provider_updated_at": as_of,
             }
             values |= {"cancel_at_period_end": True} if at_period_end else {"status": "canceled"}

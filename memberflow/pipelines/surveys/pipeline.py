@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from memberflow.core.feedback import REASONS, SCORES
 from memberflow.core.members import member_recipient
 from memberflow.core.schedule import zone
 from memberflow.core.settings import Settings
@@ -14,8 +15,6 @@ from memberflow.messaging.samples import SAMPLE_ANCHOR, sample_touchpoint
 from memberflow.messaging.store import Selection
 from memberflow.pipelines.surveys.steps import (
     PIPELINE,
-    REASONS,
-    SCORES,
     SurveyPlan,
     SurveyStep,
     survey_key,

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, case, func, or_, select
 
 from memberflow.core.db import dialect_insert, insert_new
+from memberflow.core.feedback import provider_answer
 from memberflow.core.models import (
     Member,
     Product,
@@ -17,7 +18,7 @@ from memberflow.core.models import (
 )
 from memberflow.core.schedule import zone
 from memberflow.pipelines.surveys.results import Response
-from memberflow.pipelines.surveys.steps import PIPELINE, provider_answer, survey_key
+from memberflow.pipelines.surveys.steps import PIPELINE, survey_key
 
 responses, subscription = SurveyResponse.__table__, Subscription.__table__
 member, product, touchpoint = Member.__table__, Product.__table__, Touchpoint.__table__

@@ -55,7 +55,9 @@ def reasons(responses: list[Response], by: str) -> list[dict]:
     )
     return [
         {by: group, "reason": reason, "answers": n}
-        for (group, reason), n in sorted(counts.items(), key=lambda item: (item[0][0], -item[1], item[0][1]))
+        for (group, reason), n in sorted(
+            counts.items(), key=lambda item: (item[0][0], -item[1], item[0][1])
+        )
     ]
 
 

@@ -12,30 +12,6 @@ from memberflow.core.schedule import due_at, local_date
 
 PIPELINE = "surveys"
 
-# The reasons an exit survey offers, in the order shown.
-REASONS = (
-    "too_expensive",
-    "unused",
-    "missing_features",
-    "switched_service",
-    "technical_issues",
-    "customer_service",
-    "too_complex",
-    "other",
-)
-# Stripe's eight `cancellation_details.feedback` values, in the reasons' words.
-STRIPE_FEEDBACK = {
-    "too_expensive": "too_expensive",
-    "unused": "unused",
-    "missing_features": "missing_features",
-    "switched_service": "switched_service",
-    "low_quality": "technical_issues",
-    "customer_service": "customer_service",
-    "too_complex": "too_complex",
-    "other": "other",
-}
-SCORES = tuple(str(score) for score in range(11))
-
 
 class SurveyStep(BaseModel):
     """One survey invitation: `days` after the cancellation (exit) or after the member started
@@ -98,18 +74,6 @@ def survey_key(step: SurveyStep, subscription_external_id: str, anchor: datetime
     if step.survey == "exit":
         return f"exit:{subscription_external_id}:{local_date(anchor, tz).isoformat()}"
     return f"nps:{subscription_external_id}:{step.days}d"
-
-
-def provider_answer(feedback: str | None, comment: str | None) -> str | None:
-    """The reason a member gave at the provider (Stripe's feedback), or `other` for a comment
-    alone; None when they gave none."""
-    if feedback:
-        return STRIPE_FEEDBACK.get(feedback, "other")
-    return "other" if comment else None
-
-
-def valid_answer(survey: str, answer: str) -> bool:
-    return answer in (REASONS if survey == "exit" else SCORES)
 
 
 class SurveyOffer(BaseModel):

@@ -17,13 +17,13 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
+from memberflow.core.feedback import valid_answer
 from memberflow.core.links import BadLink, Link, link_secret, read_token
 from memberflow.core.members import find_member
 from memberflow.core.settings import Settings
 from memberflow.core.web import page, page_environment, page_language
 from memberflow.pipelines.surveys import records
 from memberflow.pipelines.surveys.pipeline import LINK_PURPOSE
-from memberflow.pipelines.surveys.steps import valid_answer
 
 logger = logging.getLogger("memberflow.surveys")
 MAX_FORM_BYTES = 16_384

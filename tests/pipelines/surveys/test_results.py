@@ -2,6 +2,7 @@
 
 from collections import Counter
 
+from memberflow.core.feedback import provider_answer
 from memberflow.pipelines.surveys.results import (
     Response,
     latest_comments,
@@ -10,7 +11,6 @@ from memberflow.pipelines.surveys.results import (
     response_rates,
     tenure_band,
 )
-from memberflow.pipelines.surveys.steps import provider_answer
 from tests.support.clock import at
 
 

@@ -53,6 +53,7 @@ class ImportRow(BaseModel):
     marketing_consent: bool | None = None  # empty: leave what memberflow knows
     canceled_at: datetime | None = None
     cancel_reason: str | None = None
+    started_at: datetime | None = None  # when the member started: their tenure
 
     @field_validator("email")
     @classmethod
@@ -82,7 +83,7 @@ class ImportRow(BaseModel):
             raise ValueError("must not be negative")
         return value
 
-    @field_validator("current_period_end", "trial_end", "canceled_at")
+    @field_validator("current_period_end", "trial_end", "canceled_at", "started_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
@@ -203,6 +204,7 @@ def upsert_row(session: Session, row: ImportRow) -> Subscription:
                 "card_last4",
                 "canceled_at",
                 "cancel_reason",
+                "started_at",
             }
         ),
     )

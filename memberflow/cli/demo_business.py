@@ -117,6 +117,7 @@ def demo_rows(start: datetime, members: int = 300, seed: int = 7) -> list[dict]:
                 "card_last4": _demo_card(rng),
                 "card_expiry": f"{expiry.month:02d}/{expiry.year}",
                 "marketing_consent": "true" if rng.random() < 0.7 else "false",
+                "started_at": (start - timedelta(days=rng.randint(20, 900))).isoformat(),
             }
         )
     return rows

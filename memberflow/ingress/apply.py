@@ -177,6 +177,7 @@ def _subscription(
             interval=data.interval,
             current_period_end=data.current_period_end or data.trial_end,
             created_at=change.occurred_at,
+            started_at=data.started_at or change.occurred_at,
         )
     previous_status = subscription.status if subscription.id else None
     if subscription.id is not None and not _newer(

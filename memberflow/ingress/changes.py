@@ -85,6 +85,7 @@ class SubscriptionData:
     cancel_comment: str | None = None
     # canceled by the member, effective at current_period_end (False: that was taken back)
     cancel_at_period_end: bool | None = None
+    started_at: datetime | None = None  # when the member started: their tenure
 
 
 @dataclass

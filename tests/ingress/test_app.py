@@ -152,6 +152,7 @@ def test_a_cancellation_at_period_end_is_a_cancellation_and_taking_it_back_a_rea
     [sub] = rows(engine, Subscription)
     assert (sub.status, sub.cancel_at_period_end) == ("active", True)
     assert sub.canceled_at is not None and sub.cancel_comment == "Too busy this season"
+    assert sub.started_at is not None  # Stripe's start_date: the member's tenure
     taken_back = sample(
         "stripe", "customer.subscription.updated", id="evt_back", created=1795200000
     )

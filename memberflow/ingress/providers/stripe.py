@@ -213,6 +213,7 @@ def _subscription(obj: dict, event: dict, base: dict) -> Change:
         cancel_feedback=lookup(obj, "cancellation_details.feedback", str),
         cancel_comment=lookup(obj, "cancellation_details.comment", str),
         cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
+        started_at=_time(lookup(obj, "start_date", int)),
     )
     if base["event_type"] == "customer.subscription.deleted":
         subscription.status, subscription.cancel_at_period_end = "canceled", False

@@ -67,7 +67,13 @@ def surveys_results(
 
 
 def demo_summary(engine) -> list[dict]:
-    """The demo's closing table: how many were asked, opened, answered, by survey."""
+    """The demo's closing table: per survey, how many were asked, opened and answered, and
+    the satisfaction score."""
     with engine.connect() as conn:
         invited, found = records.load(conn)
-    return report(invited, found)["responses"]
+    tables = report(invited, found)
+    overall = next((row for row in tables["nps"] if row["product"] == "all products"), {})
+    return [
+        {**row, "nps": overall.get("nps", "-") if row["survey"] == "nps" else ""}
+        for row in tables["responses"]
+    ]

@@ -1,5 +1,5 @@
-"""What `memberflow demo` simulates around surveys: some members who got an exit survey today
-answer it through the real page over HTTP (open the link, then submit the form)."""
+"""What `memberflow demo` simulates around surveys: some members who got a survey today answer
+it through the real page over HTTP (open the link, then submit the form)."""
 
 import random
 import re
@@ -19,7 +19,7 @@ COMMENTS = ["", "", "Great workshops, just no time this year.", "Too dear for me
 
 
 def members_answer(engine: Engine, settings: Settings, base_url: str, as_of: datetime) -> int:
-    """About half of the exit surveys sent in the last day are answered; returns how many."""
+    """About half of the surveys sent in the last day are answered; returns how many."""
     touchpoint, sub = Touchpoint.__table__, Subscription.__table__
     member, product = Member.__table__, Product.__table__
     with engine.begin() as conn:
@@ -38,28 +38,32 @@ def members_answer(engine: Engine, settings: Settings, base_url: str, as_of: dat
             .join(product, product.c.id == sub.c.product_id)
             .where(
                 touchpoint.c.pipeline == PIPELINE,
-                touchpoint.c.step == "exit_survey",
                 touchpoint.c.status == TouchpointStatus.sent,
                 touchpoint.c.sent_at > as_of - timedelta(days=1),
             )
             .order_by(touchpoint.c.id)
         ).all()
     rng, session, answered = random.Random(as_of.date().toordinal()), make_session(), 0
-    step = SurveyPipeline().steps[0]
+    steps = {step.name: step for step in SurveyPipeline().steps}
     for row in sent:
-        if rng.random() < 0.5:
+        step = steps.get(row.step)
+        if step is None or rng.random() < 0.5:
             continue
 
         def link(member_id: str, purpose: str, data: dict | None = None) -> str:
             return member_link(secret, settings, member_id, purpose, as_of, data)
 
-        urls = answer_links(step, SimpleNamespace(**row._mapping), link, None)["reason_urls"]
-        reason = rng.choice(list(urls))
-        path = urls[reason].split("/", 3)[3]
+        urls = answer_links(step, SimpleNamespace(**row._mapping), link, None)
+        if step.survey == "exit":
+            answer, url = rng.choice(list(urls["reason_urls"].items()))
+        else:  # most members like it here
+            score = rng.choice([10, 10, 9, 9, 8, 7, 6, 3])
+            answer, url = str(score), urls["score_urls"][score]
+        path = url.split("/", 3)[3]
         page = session.get(f"{base_url}/{path}", timeout=TIMEOUT)
         token = re.search(r'name="form_token" value="([^"]+)"', page.text)
         if page.status_code != 200 or token is None:
             continue
-        form = {"form_token": token[1], "answer": reason, "comment": rng.choice(COMMENTS)}
+        form = {"form_token": token[1], "answer": answer, "comment": rng.choice(COMMENTS)}
         answered += session.post(f"{base_url}/{path}", data=form, timeout=TIMEOUT).ok
     return answered

@@ -73,6 +73,9 @@ def test_a_post_records_the_answer_and_a_later_one_replaces_it(client, engine, s
     client.post(urls["unused"], data={**form_of(again), "answer": "unused", "comment": ""})
     [response] = responses(engine)
     assert (response.answer, response.comment, response.source) == ("unused", None, "page")
+    replayed = client.get(urls["too_expensive"])  # the first link again, after the change
+    assert re.search(r'value="too_expensive" checked', replayed.text)
+    assert responses(engine)[0].answer == "unused"  # opening it changed nothing
 
 
 def test_the_too_expensive_page_shows_the_products_offer(client, engine, settings):

@@ -17,11 +17,14 @@ from blocks.outputs.file import FileOutput
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import Settings
 from memberflow.messaging.engine import (
+    FAILURE_REASONS,
+    OUTPUT_FAILING,
     DeliveryOptions,
     Enricher,
     Tally,
     add_tally,
     new_token,
+    steps_of,
 )
 from memberflow.messaging.protocols import DatePlanner, Pipeline
 from memberflow.messaging.registry import template_folders
@@ -37,6 +40,25 @@ from tasks.touchpoints import (
 )
 
 T = TypeVar("T")
+
+
+def run_name(pipeline: str, precision: str = "day"):
+    """A flow run name from its parameters (`reminders 2026-12-01`), for the runs list."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        params = flow_run.parameters
+        as_of = params.get("as_of") or datetime.now(UTC)
+        as_of = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+        when = as_of.strftime("%Y-%m-%d" if precision == "day" else "%Y-%m-%dT%H:%M")
+        extra = [
+            f"{key} {params[key]}" for key in ("invoice_id", "subscription_id") if params.get(key)
+        ]
+        dry = " (dry run)" if params.get("dry_run") else ""
+        return " ".join([pipeline, when, *extra]) + dry
+
+    return name
 
 
 def resolve_output(reference: str, settings: Settings) -> Output:
@@ -92,7 +114,39 @@ def run_pipeline(
             enrich=enrich,
             tally=tally,
         )
-    return publish_summary(pipeline.name, tally, as_of, dry_run)
+    rows = publish_summary(pipeline.name, tally, as_of, dry_run)
+    _report_failures(pipeline.name, sink, tally)
+    return rows
+
+
+class OutputFailing(RuntimeError):
+    """The output itself failed: the run is Failed, and says which Block, why and what to do."""
+
+
+def _report_failures(pipeline: str, sink: Output, tally: Tally) -> None:
+    """One WARNING per reason messages failed (a bad address, a template error); and when the
+    output itself was failing, a Failed run that names it (the rest wait for the next run)."""
+    log = get_run_logger()
+    for reason, count in tally.get(FAILURE_REASONS, Counter()).most_common():
+        log.warning("%s message(s) failed: %s; later runs retry them", count, reason)
+    failing = tally.get(OUTPUT_FAILING)
+    if failing:
+        reason, count = failing.most_common(1)[0]
+        waiting = sum(counts.get("not_tried", 0) for counts in steps_of(tally).values())
+        raise OutputFailing(
+            f"{pipeline}: the output {_describe(sink)} failed {count} times in a row ({reason}); "
+            f"{waiting} message(s) were not tried and stay pending for the next run. "
+            "Check that the server or endpoint is up and the Block's settings are right, "
+            "then run again (nothing will be sent twice)."
+        )
+
+
+def _describe(sink: Output) -> str:
+    name = getattr(sink, "_block_document_name", None)
+    kind = (
+        sink.get_block_type_slug() if hasattr(sink, "get_block_type_slug") else type(sink).__name__
+    )
+    return f"{kind}/{name}" if name else kind
 
 
 def _plan(
@@ -131,7 +185,9 @@ def _plan(
             ),
         )
         for step_tally in batches:
-            log.info("%s: %s", step.name, dict(step_tally[step.name]))
+            counts = step_tally[step.name]
+            if counts:
+                log.info("%s: %s", step.name, _sentence(counts))
             add_tally(tally, step_tally)
 
 
@@ -169,11 +225,17 @@ def _deliver(
     counted = with_progress(
         pipeline.name, total, batches, lambda t: sum(sum(c.values()) for c in t.values())
     )
+    if total == 0:
+        log.info("nothing due to deliver at %s", as_of.isoformat(timespec="minutes"))
     for batch_tally, done in counted:
         add_tally(tally, batch_tally)
-        log.info(
-            "delivered %s of %s: %s", done, total, {s: dict(c) for s, c in batch_tally.items()}
-        )
+        steps = "; ".join(f"{s}: {_sentence(c)}" for s, c in steps_of(batch_tally).items())
+        log.info("delivered %s of %s (%s)", done, total, steps)
+
+
+def _sentence(counts: Counter) -> str:
+    """`Counter(sent=498, failed=2)` as "498 sent, 2 failed"."""
+    return ", ".join(f"{n} {outcome.replace('_', ' ')}" for outcome, n in counts.items() if n)
 
 
 def with_progress(

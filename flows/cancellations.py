@@ -7,7 +7,7 @@ from typing import Annotated
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from flows._compose import resolve_gateway, resolve_output, run_pipeline
+from flows._compose import resolve_gateway, resolve_output, run_name, run_pipeline
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import get_settings
 from memberflow.pipelines.cancellations.demo import members_come_and_go
@@ -22,7 +22,7 @@ from tasks.cancellations import issue_offer_codes, record_cancellations, record_
 from tasks.touchpoints import advance_watermark, planned_through
 
 
-@flow(name="cancellation-follow-up")
+@flow(name="cancellation-follow-up", flow_run_name=run_name("cancellations", "minute"))
 def cancellations(
     as_of: datetime | None = None,
     steps: list[CancellationStep] = DEFAULT_STEPS,  # noqa: B006 (copied below, never mutated)

@@ -13,6 +13,7 @@ from flows._compose import (
     cursor_loop,
     resolve_gateway,
     resolve_output,
+    run_name,
     run_pipeline,
     with_progress,
 )
@@ -45,7 +46,7 @@ def _chosen_invoices(db, invoice_id: int, subscription_id: int, member_id: int) 
     return None
 
 
-@flow(name="dunning")
+@flow(name="dunning", flow_run_name=run_name("dunning", "minute"))
 def dunning(
     as_of: datetime | None = None,
     policy: DunningPolicy = DunningPolicy(),  # noqa: B008 (a frozen default, never mutated)

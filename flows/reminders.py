@@ -6,13 +6,13 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from flows._compose import run_pipeline
+from flows._compose import run_name, run_pipeline
 from memberflow.core.settings import get_settings
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, ReminderStep
 
 
-@flow(name="billing-reminders")
+@flow(name="billing-reminders", flow_run_name=run_name("reminders", "day"))
 def reminders(
     as_of: datetime | None = None,
     steps: list[ReminderStep] = DEFAULT_STEPS,  # noqa: B006 (copied below, never mutated)

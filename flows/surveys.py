@@ -8,7 +8,7 @@ from typing import Annotated
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from flows._compose import run_pipeline
+from flows._compose import run_name, run_pipeline
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import get_settings
 from memberflow.ingress.app import create_app
@@ -20,7 +20,7 @@ from tasks.surveys import publish_results, record_provider_answers
 from tasks.touchpoints import planned_through
 
 
-@flow(name="feedback-surveys")
+@flow(name="feedback-surveys", flow_run_name=run_name("surveys", "day"))
 def surveys(
     as_of: datetime | None = None,
     plan: SurveyPlan = SurveyPlan(),  # noqa: B008 (a frozen default, never mutated)

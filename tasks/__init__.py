@@ -4,9 +4,34 @@
 retried; their inputs are engines, blocks and pipelines, so there is nothing to hash for a cache.
 """
 
+from datetime import datetime
 from functools import partial
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 batch_task = partial(task, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+
+
+def _cursor(value) -> str:
+    """A batch's starting point as people read it: a time, a day, or a row id."""
+    if isinstance(value, tuple):  # (anchor value, subscription id)
+        value = value[0]
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def plan_run_name() -> str:
+    from prefect.runtime import task_run
+
+    params = task_run.parameters
+    return f"plan {params['step'].name} from {_cursor(params['after'])}"
+
+
+def deliver_run_name() -> str:
+    from prefect.runtime import task_run
+
+    params = task_run.parameters
+    start = params["after_id"]
+    return f"deliver {params['pipeline'].name} #{start + 1 if start else 1}+ ({params['limit']})"

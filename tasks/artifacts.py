@@ -9,16 +9,18 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from memberflow.messaging.engine import Tally
+from memberflow.messaging.engine import Tally, steps_of
 
-OUTCOMES = ("planned", "sent", "skipped", "expired", "failed", "dead")
+# not_tried: left pending because the output was failing (the next run sends them)
+OUTCOMES = ("planned", "sent", "skipped", "expired", "held", "failed", "dead", "not_tried")
 DRY_RUN_OUTCOMES = ("would_send", "would_expire", "render_failed")
 
 
 def summary_rows(tally: Tally, outcomes: tuple[str, ...] = OUTCOMES) -> list[dict]:
     """One row per step with every outcome counted (zeros included), plus a total row."""
     rows = [
-        {"step": step, **{o: counts.get(o, 0) for o in outcomes}} for step, counts in tally.items()
+        {"step": step, **{o: counts.get(o, 0) for o in outcomes}}
+        for step, counts in steps_of(tally).items()
     ]
     total = {"step": "total", **{o: sum(row[o] for row in rows) for o in outcomes}}
     return [*sorted(rows, key=lambda row: row["step"]), total]

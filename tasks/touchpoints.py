@@ -13,11 +13,11 @@ from memberflow.messaging import engine as core
 from memberflow.messaging import preview, store
 from memberflow.messaging.engine import DeliveryOptions
 from memberflow.messaging.protocols import Pipeline
-from tasks import batch_task
+from tasks import batch_task, deliver_run_name, plan_run_name
 
-plan_batch = batch_task(core.plan_batch, name="plan_batch")
-preview_batch = batch_task(preview.preview_batch, name="preview_batch")
-deliver_batch = batch_task(core.deliver_batch, name="deliver_batch")
+plan_batch = batch_task(core.plan_batch, name="plan_batch", task_run_name=plan_run_name)
+preview_batch = batch_task(preview.preview_batch, name="preview_batch", task_run_name=plan_run_name)
+deliver_batch = batch_task(core.deliver_batch, name="deliver_batch", task_run_name=deliver_run_name)
 
 
 @batch_task

@@ -40,5 +40,7 @@ class FileOutput(Output):
                 tmp.write(data)
             os.replace(tmp.name, path)
         except OSError as error:
-            raise DeliveryError(f"cannot write {path}: {error.strerror}") from None
+            # a full disk or a missing permission stops every message, not just this one
+            reason = f"cannot write {path}: {error.strerror}"
+            raise DeliveryError(reason, output_down=True) from None
         return Receipt(str(path))

@@ -35,9 +35,11 @@ class ScriptOutput(Output):
                 self.command, input=payload, capture_output=True, text=True, timeout=self.timeout
             )
         except subprocess.TimeoutExpired:
-            raise DeliveryError(f"{self.command[0]} ran past {self.timeout:g} s") from None
+            reason = f"{self.command[0]} ran past {self.timeout:g} s"
+            raise DeliveryError(reason, output_down=True) from None
         except OSError as error:
-            raise DeliveryError(f"cannot run {self.command[0]}: {error.strerror}") from None
+            reason = f"cannot run {self.command[0]}: {error.strerror}"
+            raise DeliveryError(reason, output_down=True) from None
         if done.returncode != 0:
             tail = done.stderr.strip()[-300:] or "no output on stderr"
             raise DeliveryError(f"{self.command[0]} exited {done.returncode}: {tail}")

@@ -43,9 +43,13 @@ class SmtpOutput(Output):
         except smtplib.SMTPServerDisconnected:
             self._connection = None  # the server dropped an idle connection: once more, fresh
             self._connected().send_message(mail)
+        except _ONE_MESSAGE as error:  # this recipient or this message: the server is fine
+            raise DeliveryError(f"SMTP {self.host}:{self.port}: {_reason(error)}") from None
         except (smtplib.SMTPException, OSError) as error:
             self.close()
-            raise DeliveryError(f"SMTP {self.host}:{self.port}: {_reason(error)}") from None
+            raise DeliveryError(
+                f"SMTP {self.host}:{self.port}: {_reason(error)}", output_down=True
+            ) from None
         return Receipt(f"smtp {self.host} {mail['Message-ID']}")
 
     def _connected(self) -> smtplib.SMTP:
@@ -66,7 +70,9 @@ class SmtpOutput(Output):
                 password = self.password.get_secret_value() if self.password else ""
                 smtp.login(self.username, password)
         except (smtplib.SMTPException, OSError) as error:
-            raise DeliveryError(f"SMTP {self.host}:{self.port}: {_reason(error)}") from None
+            # cannot connect, hung, TLS or login refused: no message can go
+            reason = f"SMTP {self.host}:{self.port}: {_reason(error)}"
+            raise DeliveryError(reason, output_down=True) from None
         return smtp
 
     def close(self) -> None:
@@ -76,6 +82,9 @@ class SmtpOutput(Output):
             except (smtplib.SMTPException, OSError):
                 pass
             self._connection = None
+
+
+_ONE_MESSAGE = (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
 
 
 def _reason(error: Exception) -> str:

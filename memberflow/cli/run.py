@@ -10,6 +10,12 @@ from memberflow.messaging import registry
 
 run_app = typer.Typer(help="Run one pipeline's flow once, here and now.")
 
+# Exit codes of `memberflow run` (docs/operations.md): 0 all went well; 1 a mistake in the
+# command (unknown pipeline or parameter); 2 the run completed but some messages failed (a bad
+# address, a template error: each is retried by later runs); 3 the run failed (the output or
+# the database was down: nothing more was tried, the rest waits for the next run).
+SOME_FAILED, RUN_FAILED = 2, 3
+
 
 @run_app.command("run")
 def run(
@@ -38,10 +44,23 @@ def run(
     unknown = sorted(set(parameters) - accepted)
     if unknown:
         fail(f"the {pipeline} flow takes no {', '.join(unknown)}; it takes {', '.join(accepted)}")
-    summary = flow(**parameters)
+    try:
+        summary = flow(**parameters)
+    except Exception as error:  # the run failed: the output is down, the database unreachable
+        typer.secho(f"the {pipeline} run failed: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(RUN_FAILED) from None
     if isinstance(summary, dict):
         summary = [{"measure": name, "value": value} for name, value in summary.items()]
     print_table(summary)
+    failed = sum(row.get("failed", 0) + row.get("dead", 0) for row in summary[-1:])
+    if failed:
+        typer.secho(
+            f"{failed} message(s) failed; the run's warnings say why "
+            "(memberflow touchpoints --status failed)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        raise typer.Exit(SOME_FAILED)
 
 
 def _parameter(text: str) -> tuple[str, object]:

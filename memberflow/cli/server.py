@@ -15,7 +15,7 @@ from memberflow.cli import localserver
 from memberflow.cli._common import engine, fail, load, print_table
 from memberflow.cli.demo_business import demo_rows, demo_start, write_csv
 from memberflow.core import db as database
-from memberflow.core.settings import Settings, get_settings
+from memberflow.core.settings import PROJECT_ROOT, Settings, get_settings
 from memberflow.importer import import_csv
 from memberflow.messaging import registry
 
@@ -88,3 +88,30 @@ def demo(
     print(f"\nRuns, logs and artifacts: {ui} (pipelines {names})")
     if started:
         print("The Prefect server keeps running; stop it with: make stop-server")
+
+
+@server_app.command("notify-on-failure")
+def notify_on_failure(
+    block: Annotated[
+        str, typer.Argument(help="A saved notification Block, e.g. slack-webhook/ops.")
+    ],
+) -> None:
+    """Create the Prefect automation that notifies you when a memberflow run fails
+    (automations/notify-on-failed-runs.yaml, filled in with the block and the flows)."""
+    import yaml
+    from prefect.automations import Automation
+    from prefect.blocks.core import Block
+
+    try:
+        notification = Block.load(block)
+    except (ValueError, RuntimeError) as error:
+        fail(f"no notification block {block!r}: {error} (create one in the UI: Blocks > +)")
+    spec = yaml.safe_load((PROJECT_ROOT / "automations" / "notify-on-failed-runs.yaml").read_text())
+    flows = sorted(load(r.flow).name for r in registry.registered().values())
+    spec["trigger"]["match_related"]["prefect.resource.name"] = flows
+    spec["actions"][0]["block_document_id"] = str(notification._block_document_id)
+    created = Automation.model_validate(spec).create()
+    print(
+        f"automation {created.name!r} ({created.id}): a failed run of {', '.join(flows)} "
+        f"notifies {block}"
+    )

@@ -29,6 +29,10 @@ from memberflow.messaging.rendering import Renderer, TemplateProblem, business_f
 from memberflow.messaging.store import Cursor, Outcome, Selection
 
 Tally = dict[str, Counter]  # step name -> counts per outcome
+# Besides steps, a tally may hold these (never step names): why messages failed, one count per
+# reason; and why the output itself was failing, when delivery stopped sending to it.
+FAILURE_REASONS = "!failures"
+OUTPUT_FAILING = "!output failing"
 Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out
 LinkMaker = Callable[..., str]  # (member external id, purpose, data=None) -> signed URL
 
@@ -46,6 +50,8 @@ class DeliveryOptions:
     token: str
     claim_timeout: timedelta = timedelta(minutes=15)
     max_attempts: int = 5
+    # after this many output failures in a row, stop sending to it: the rest stay pending
+    breaker_after: int = 3
 
 
 def touchpoint_key(pipeline: str, step: str, entity: str, anchor_day: date, channel: str) -> str:
@@ -85,6 +91,11 @@ def new_touchpoint(
 
 def new_token() -> str:
     return uuid.uuid4().hex
+
+
+def steps_of(tally: Tally) -> Tally:
+    """The tally's steps only, without its notes on failures."""
+    return {name: counts for name, counts in tally.items() if not name.startswith("!")}
 
 
 def add_tally(total: Tally, more: Tally) -> Tally:
@@ -222,13 +233,14 @@ def compose(
     )
 
 
-def _send(output: Output, message: Message) -> tuple[Receipt | None, str | None]:
+def _send(output: Output, message: Message) -> tuple[Receipt | None, str | None, bool]:
+    """(receipt, why it failed, whether the output itself is failing)."""
     try:
-        return output.send(message), None
+        return output.send(message), None, False
     except DeliveryError as error:
-        return None, str(error)
+        return None, str(error), error.output_down
     except Exception as error:  # a plugin's bug fails this touchpoint, not the whole run
-        return None, f"{type(error).__name__} in {type(output).__name__}: {error}"[:500]
+        return None, f"{type(error).__name__} in {type(output).__name__}: {error}"[:500], False
 
 
 def deliver_batch(
@@ -289,9 +301,24 @@ def deliver_batch(
                 for _, row in sendable:
                     record(row, _failure(row, reason, options))
                 sendable, fields = [], []
+        failing: list[str] = []  # the output's own failures, in a row
         for (step, row), row_fields in zip(sendable, fields, strict=True):
-            outcome = _deliver_one(pipeline, step, row, row_fields, renderer, output, options)
+            if len(failing) >= options.breaker_after:  # stop hammering it: next run retries
+                why = f"not tried: the output is failing ({failing[-1]})"
+                outcome = Outcome(Status.pending, row.attempts, error=why[:1000])
+                store.record_outcome(
+                    conn, touchpoint_id=row.touchpoint_id, token=options.token, outcome=outcome
+                )
+                conn.commit()
+                tally.setdefault(row.step, Counter())["not_tried"] += 1
+                continue
+            outcome, down = _deliver_one(pipeline, step, row, row_fields, renderer, output, options)
             record(row, _dated(outcome, as_of))
+            failing = [*failing, outcome.error] if down else []
+            if outcome.error and not down:
+                tally.setdefault(FAILURE_REASONS, Counter())[outcome.error] += 1
+        if failing:  # the batch ended with the output itself failing: the run must say so
+            tally.setdefault(OUTPUT_FAILING, Counter())[failing[-1]] += len(failing)
     return (ids[-1] if len(ids) == limit else None), tally
 
 
@@ -365,18 +392,22 @@ def _deliver_one(
     renderer: Renderer,
     output: Output,
     options: DeliveryOptions,
-) -> Outcome:
+) -> tuple[Outcome, bool]:
+    """The touchpoint's outcome, and whether the output itself is failing."""
     try:
         message = compose(pipeline, step, row, fields, renderer)
     except TemplateProblem as problem:
-        receipt, error = None, f"template {problem}"
+        receipt, error, down = None, f"template {problem}", False
     else:
-        receipt, error = _send(output, message)
+        receipt, error, down = _send(output, message)
     if error is None:
-        return Outcome(
+        sent = Outcome(
             Status.sent, row.attempts + 1, sent_at=datetime.now(UTC), receipt=receipt.detail[:1000]
         )
-    return _failure(row, error, options)
+        return sent, False
+    if down:  # not the member's message: it does not use up one of its attempts
+        return Outcome(Status.failed, row.attempts, error=error[:1000]), True
+    return _failure(row, error, options), False
 
 
 def _dated(outcome: Outcome, as_of: datetime) -> Outcome:

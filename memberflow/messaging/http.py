@@ -85,7 +85,11 @@ def post_json(session: requests.Session, url: str, body: bytes, headers: dict) -
     try:
         return _post(session, url, body, {"Content-Type": "application/json", **headers})
     except requests.HTTPError as error:
-        status = error.response.status_code if error.response is not None else "?"
-        raise DeliveryError(f"HTTP {status} from {safe_url(url)}") from None
+        status = error.response.status_code if error.response is not None else 0
+        # one message refused (400, 409, 422) is that message's problem; 401, 403, 404, 429
+        # and 5xx after the retries mean the receiver itself: every message would fail
+        down = status not in (400, 409, 422)
+        raise DeliveryError(f"HTTP {status} from {safe_url(url)}", output_down=down) from None
     except requests.RequestException as error:
-        raise DeliveryError(f"{type(error).__name__} posting to {safe_url(url)}") from None
+        reason = f"{type(error).__name__} posting to {safe_url(url)}"
+        raise DeliveryError(reason, output_down=True) from None

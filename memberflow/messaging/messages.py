@@ -33,4 +33,13 @@ class Receipt:
 
 
 class DeliveryError(Exception):
-    """The output could not deliver; the message says why in a way safe to store and show."""
+    """The output could not deliver; the message says why in a way safe to store and show.
+
+    `output_down` says the output itself is failing (it cannot be reached, refuses our
+    credentials, answers 5xx after retries), so every other message would fail too: the engine
+    stops sending to it after a few in a row, instead of one bad address or one bad message.
+    """
+
+    def __init__(self, message: str, *, output_down: bool = False):
+        super().__init__(message)
+        self.output_down = output_down

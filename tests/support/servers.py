@@ -130,3 +130,32 @@ class AppServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class HungServer:
+    """Accepts TCP connections and never says a word: an SMTP server that hangs."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(50)
+        self.port = self.socket.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    def __enter__(self) -> "HungServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.socket.close()
+        for connection in self.connections:
+            connection.close()

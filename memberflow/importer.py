@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Literal
 
 from babel.numbers import is_currency
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError, field_validator, model_validator
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from memberflow.core.models import Member, Product, Subscription
+from memberflow.core.money import to_minor
 from memberflow.core.schedule import card_valid_until, zone
 
 REQUIRED = [
@@ -20,7 +21,6 @@ REQUIRED = [
     "product_external_id",
     "subscription_external_id",
     "status",
-    "amount_minor",
     "currency",
     "interval",
     "current_period_end",
@@ -43,7 +43,8 @@ class ImportRow(BaseModel):
     product_value_amplifier: str | None = None
     subscription_external_id: str
     status: Literal["active", "trialing", "past_due", "paused", "canceled"]
-    amount_minor: int
+    amount_minor: int | None = None  # in minor units (cents); or `amount`, in major units
+    amount: str | None = None  # "19.00"
     currency: str
     interval: Literal["month", "year"]
     current_period_end: datetime
@@ -76,12 +77,39 @@ class ImportRow(BaseModel):
             raise ValueError("is not an ISO 4217 currency code such as USD or EUR")
         return value.upper()
 
+    @field_validator("amount_minor", mode="before")
+    @classmethod
+    def _whole_minor_units(cls, value):
+        # "19.00" would quietly become 19 cents: minor units are whole numbers, no decimals
+        if isinstance(value, str) and not value.lstrip("-").isdigit():
+            raise ValueError(
+                "must be a whole number of minor units (cents): 19.00 is 1900; "
+                "or give the amount in major units in an `amount` column"
+            )
+        return value
+
     @field_validator("amount_minor")
     @classmethod
-    def _amount(cls, value: int) -> int:
-        if value < 0:
+    def _amount(cls, value: int | None) -> int | None:
+        if value is not None and value < 0:
             raise ValueError("must not be negative")
         return value
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> "ImportRow":
+        if self.amount is not None:
+            try:
+                minor = to_minor(self.amount, self.currency)
+            except ValueError as error:
+                raise ValueError(f"amount: {error}") from None
+            if self.amount_minor is not None and self.amount_minor != minor:
+                raise ValueError(
+                    f"amount {self.amount} and amount_minor {self.amount_minor} differ"
+                )
+            self.amount_minor = minor
+        if self.amount_minor is None:
+            raise ValueError("amount_minor (or amount) is required")
+        return self
 
     @field_validator("current_period_end", "trial_end", "canceled_at", "started_at")
     @classmethod
@@ -111,12 +139,21 @@ class ImportRow(BaseModel):
 
 @dataclass
 class ImportReport:
+    """What an import did (or, in a dry run, would do). Nothing is written if any row is bad."""
+
     loaded: int = 0
     problems: list[str] = field(default_factory=list)
+    created: dict[str, int] = field(default_factory=dict)  # members, products, subscriptions
+    changed: dict[str, int] = field(default_factory=dict)
+    new_products: list[str] = field(default_factory=list)  # "id (name)": a typo shows here
+    written: bool = False
 
 
-def read_rows(path: Path) -> tuple[list[tuple[int, ImportRow]], list[str]]:
-    """Parses and validates every line; returns the good rows with line numbers, and problems."""
+def read_rows(
+    path: Path, locales: tuple[str, ...] | None = None
+) -> tuple[list[tuple[int, ImportRow]], list[str]]:
+    """Parses and validates every line; returns the good rows with line numbers, and problems.
+    With `locales` (those the templates exist in), a member's locale must be one of them."""
     good, problems = [], []
     with path.open(newline="", encoding="utf-8-sig") as file:
         reader = csv.DictReader(file)
@@ -126,10 +163,21 @@ def read_rows(path: Path) -> tuple[list[tuple[int, ImportRow]], list[str]]:
         for record in reader:
             line = reader.line_num
             values = {k: v.strip() for k, v in record.items() if k and v and v.strip()}
+            if "amount_minor" not in values and "amount" not in values:
+                problems.append(f"line {line}: amount_minor: is required but empty")
+                continue
             try:
-                good.append((line, ImportRow(**values)))
+                row = ImportRow(**values)
             except ValidationError as error:
                 problems += [f"line {line}: {_explain(issue)}" for issue in error.errors()]
+                continue
+            if locales and "locale" in row.model_fields_set and row.locale not in locales:
+                problems.append(
+                    f"line {line}: locale: messages exist in {', '.join(locales)}, not "
+                    f"{row.locale!r}; use one of them, or add templates in that language"
+                )
+                continue
+            good.append((line, row))
     return good, problems
 
 
@@ -141,73 +189,104 @@ def _explain(issue: dict) -> str:
     return f"{column}: {message} (got {issue.get('input')!r})"
 
 
-def import_csv(engine: Engine, path: Path) -> ImportReport:
-    """Loads the good rows (one transaction) and reports the bad ones by line number."""
-    rows, problems = read_rows(path)
+def import_csv(
+    engine: Engine, path: Path, *, locales: tuple[str, ...] | None = None, dry_run: bool = False
+) -> ImportReport:
+    """Validates every row first: if any is bad, nothing is written and each problem is named
+    by line and column. Else every row is upserted in one transaction (rolled back in a dry
+    run), and the report says what was created and changed, new products by name."""
+    rows, problems = read_rows(path, locales)
+    report = ImportReport(loaded=len(rows), problems=problems)
+    if problems or not rows:
+        return report
     with Session(engine) as session:
         for _line, row in rows:
-            upsert_row(session, row)
-        session.commit()
-    return ImportReport(loaded=len(rows), problems=problems)
+            upsert_row(session, row, report)
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+            report.written = True
+    return report
 
 
-def _upsert(session: Session, model: type, external_id: str, **values):
+def _upsert(session: Session, model: type, external_id: str, report: ImportReport, **values):
+    """Creates or updates one row. `values` holds only what the file says: an empty cell never
+    overwrites what memberflow knows."""
     found = session.exec(select(model).where(model.external_id == external_id)).first()
-    instance = found or model(external_id=external_id, **values)
-    for name, value in values.items():
-        setattr(instance, name, value)
+    kind = model.__tablename__ + "s"
+    if found is None:
+        report.created[kind] = report.created.get(kind, 0) + 1
+        instance = model(external_id=external_id, **values)
+    else:
+        instance = found
+        if any(getattr(found, name) != value for name, value in values.items()):
+            report.changed[kind] = report.changed.get(kind, 0) + 1
+        for name, value in values.items():
+            setattr(instance, name, value)
     session.add(instance)
     session.flush()
-    return instance
+    return instance, found is None
 
 
-def upsert_row(session: Session, row: ImportRow) -> Subscription:
-    product_values = {"name": row.product_name or row.product_external_id}
-    if row.product_value_amplifier:
-        product_values["value_amplifier"] = row.product_value_amplifier
-    product = _upsert(session, Product, row.product_external_id, **product_values)
-    member = _upsert(
+def upsert_row(session: Session, row: ImportRow, report: ImportReport) -> Subscription:
+    given = row.model_dump(exclude_unset=True)
+    product_values = {"name": given["product_name"]} if "product_name" in given else {}
+    if "product_value_amplifier" in given:
+        product_values["value_amplifier"] = given["product_value_amplifier"]
+    found = session.exec(select(Product).where(Product.external_id == row.product_external_id))
+    if found.first() is None:
+        product_values.setdefault("name", row.product_external_id)
+    product, created = _upsert(session, Product, row.product_external_id, report, **product_values)
+    if created:
+        report.new_products.append(f"{product.external_id} ({product.name})")
+    member_fields = (
+        "email",
+        "first_name",
+        "last_name",
+        "locale",
+        "time_zone",
+        "billing_address",
+        "shipping_address",
+        "marketing_consent",
+    )
+    member, _ = _upsert(
         session,
         Member,
         row.member_external_id,
-        **row.model_dump(
-            include={
-                "email",
-                "first_name",
-                "last_name",
-                "locale",
-                "time_zone",
-                "billing_address",
-                "shipping_address",
-            }
-        ),
-        **({} if row.marketing_consent is None else {"marketing_consent": row.marketing_consent}),
+        report,
+        **{name: given[name] for name in member_fields if name in given},
     )
-    month, year = _card_expiry(row.card_expiry)
-    return _upsert(
+    subscription_fields = (
+        "status",
+        "currency",
+        "interval",
+        "current_period_end",
+        "trial_end",
+        "card_last4",
+        "canceled_at",
+        "cancel_reason",
+        "started_at",
+    )
+    values = {name: given[name] for name in subscription_fields if name in given}
+    values["amount_minor"] = row.amount_minor
+    if row.card_expiry:
+        month, year = _card_expiry(row.card_expiry)
+        values |= {
+            "card_exp_month": month,
+            "card_exp_year": year,
+            "card_valid_until": card_valid_until(month, year),
+        }
+    subscription, _ = _upsert(
         session,
         Subscription,
         row.subscription_external_id,
+        report,
         member_id=member.id,
         product_id=product.id,
-        card_exp_month=month,
-        card_exp_year=year,
-        card_valid_until=card_valid_until(month, year) if month else None,
-        **row.model_dump(
-            include={
-                "status",
-                "amount_minor",
-                "currency",
-                "interval",
-                "current_period_end",
-                "trial_end",
-                "card_last4",
-                "canceled_at",
-                "cancel_reason",
-                "started_at",
-            }
-        ),
+        **values,
     )
+    return subscription
 
 
 def _card_expiry(value: str | None) -> tuple[int | None, int | None]:

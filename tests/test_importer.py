@@ -35,7 +35,7 @@ def test_importing_twice_changes_nothing(engine, tmp_path):
     assert counts(engine) == (2, 3, 3)
 
 
-def test_bad_rows_are_reported_by_line_and_good_rows_still_load(engine, tmp_path):
+def test_bad_rows_are_reported_by_line_and_column_and_nothing_is_written(engine, tmp_path):
     path = write(
         tmp_path,
         GOOD[0],
@@ -46,10 +46,10 @@ def test_bad_rows_are_reported_by_line_and_good_rows_still_load(engine, tmp_path
         GOOD[1],
     )
     report = import_csv(engine, path)
-    assert report.loaded == 2
+    assert report.loaded == 2 and not report.written
     text = "\n".join(report.problems)
     assert "line 3: email: is not an email address" in text
-    assert "line 3: amount_minor:" in text and "'19.99'" in text
+    assert "line 3: amount_minor: must be a whole number of minor units (cents)" in text
     for column in (
         "time_zone",
         "status",
@@ -61,7 +61,7 @@ def test_bad_rows_are_reported_by_line_and_good_rows_still_load(engine, tmp_path
     ):
         assert f"line 4: {column}:" in text, column
     assert "needs a UTC offset" in text
-    assert counts(engine) == (2, 2, 2)
+    assert counts(engine) == (0, 0, 0)  # the two good rows were not written either
 
 
 def test_a_missing_column_is_named(engine, tmp_path):
@@ -98,3 +98,59 @@ def test_consent_and_cancellations_are_imported_when_given_and_kept_when_not(eng
     assert consent == {"m1": True, "m2": False}  # the second file said nothing: kept
     assert s2.canceled_at.isoformat() == "2026-11-20T10:00:00+00:00"
     assert s2.cancel_reason == "cancellation_requested"
+
+
+def test_an_empty_product_name_never_renames_the_product(engine, tmp_path):
+    import_csv(engine, write(tmp_path, GOOD[0]))
+    unnamed = GOOD[0].replace(",monthly,Monthly,", ",monthly,,").replace(",Ann,Lee,", ",,,")
+    report = import_csv(engine, write(tmp_path, unnamed))
+    assert report.problems == [] and report.changed == {}
+    with Session(engine) as session:
+        assert session.exec(select(Product)).one().name == "Monthly"
+        member = session.exec(select(Member)).one()
+        assert (member.first_name, member.last_name) == ("Ann", "Lee")
+
+
+def test_an_amount_in_major_units_goes_in_the_amount_column(engine, tmp_path):
+    header = (
+        "member_external_id,email,product_external_id,subscription_external_id,status,"
+        "amount,currency,interval,current_period_end\n"
+    )
+    path = tmp_path / "major.csv"
+    path.write_text(header + "m1,a@x.org,monthly,s1,active,19.00,EUR,month,2026-12-08T15:00:00Z\n")
+    assert import_csv(engine, path).problems == []
+    with Session(engine) as session:
+        assert session.exec(select(Subscription)).one().amount_minor == 1900
+    path.write_text(header + "m1,a@x.org,monthly,s1,active,19.001,EUR,month,2026-12-08T15:00:00Z\n")
+    assert "amount: '19.001' is not an amount in EUR" in import_csv(engine, path).problems[0]
+
+
+def test_a_locale_without_templates_is_refused(engine, tmp_path):
+    german = GOOD[0].replace(",en,America/New_York,", ",de,America/New_York,")
+    report = import_csv(engine, write(tmp_path, german), locales=("en", "fr"))
+    assert report.problems == [
+        "line 2: locale: messages exist in en, fr, not 'de'; use one of them, or add templates "
+        "in that language"
+    ]
+    assert counts(engine) == (0, 0, 0)
+
+
+def test_a_dry_run_says_what_would_change_and_writes_nothing(engine, tmp_path):
+    import_csv(engine, write(tmp_path, GOOD[0]))
+    typo = GOOD[1].replace(",euro,Europe,", ",eur0,Europe,")
+    report = import_csv(
+        engine, write(tmp_path, GOOD[0].replace("1999", "2499"), typo), dry_run=True
+    )
+    assert report.problems == [] and not report.written
+    assert report.created == {"members": 1, "products": 1, "subscriptions": 1}
+    assert report.changed == {"subscriptions": 1}
+    assert report.new_products == ["eur0 (Europe)"]
+    assert counts(engine) == (1, 1, 1)
+
+
+def test_the_shipped_example_file_imports_cleanly(engine):
+    from memberflow.core.settings import PROJECT_ROOT
+
+    report = import_csv(engine, PROJECT_ROOT / "examples" / "members.csv", locales=("en", "fr"))
+    assert report.problems == [] and report.written
+    assert counts(engine) == (4, 3, 4)

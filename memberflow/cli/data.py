@@ -13,7 +13,8 @@ from memberflow.core import db as database
 from memberflow.core.models import TouchpointStatus
 from memberflow.core.settings import get_settings
 from memberflow.importer import import_csv
-from memberflow.messaging import store
+from memberflow.messaging import registry, store
+from memberflow.messaging.rendering import Renderer
 
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 
@@ -26,16 +27,35 @@ def db_upgrade() -> None:
     print(f"database at {make_url(url).render_as_string(hide_password=True)} is up to date")
 
 
-def import_members(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
-    """Load members, products and subscriptions from a CSV (columns: see the README)."""
-    report = import_csv(engine(), path)
-    print(f"loaded {report.loaded} row(s) from {path}")
+def import_members(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    dry_run: Annotated[
+        bool, typer.Option(help="Check the file and say what would change; write nothing.")
+    ] = False,
+) -> None:
+    """Load members, products and subscriptions from a CSV (columns: see the README). Every
+    row is checked first: if one is wrong, nothing is written."""
+    report = import_csv(engine(), path, locales=template_locales(), dry_run=dry_run)
     for problem in report.problems:
         typer.secho(f"  {problem}", fg=typer.colors.RED, err=True)
     if report.problems:
-        fail(
-            f"{len(report.problems)} problem(s); the good rows were loaded, fix the rest and re-run"
-        )
+        fail(f"{len(report.problems)} problem(s) in {path}: nothing was imported; fix and re-run")
+    verb = "would" if dry_run else "did"
+    outcome = "dry run: nothing written" if dry_run else "imported"
+    print(f"{report.loaded} row(s) in {path} ({outcome})")
+    for kind in ("members", "products", "subscriptions"):
+        created, changed = report.created.get(kind, 0), report.changed.get(kind, 0)
+        print(f"  {kind}: {verb} create {created}, {verb} change {changed}")
+    for product in report.new_products:
+        print(f"  new product: {product} (a typo in a product id also shows here)")
+
+
+def template_locales() -> tuple[str, ...]:
+    """The languages member messages exist in: a member's locale must be one of them."""
+    settings = get_settings()
+    renderer = Renderer(registry.template_folders(settings), settings.default_locale)
+    found = {locale for name in renderer.template_names() for locale in renderer.locales(name)}
+    return tuple(sorted(found))
 
 
 class Format(StrEnum):

@@ -30,12 +30,15 @@ def test_db_upgrade_creates_the_schema(tmp_path, monkeypatch):
 
 
 def test_import_reports_bad_rows_and_exits_non_zero(settings, tmp_path):
+    dry = invoke("import", str(write(tmp_path, *GOOD)), "--dry-run")
+    assert dry.exit_code == 0 and "(dry run: nothing written)" in dry.output
+    assert "members: would create 2" in dry.output and "new product: euro (Europe)" in dry.output
     good = invoke("import", str(write(tmp_path, *GOOD)))
-    assert good.exit_code == 0 and "loaded 3 row(s)" in good.output
+    assert good.exit_code == 0 and "3 row(s)" in good.output and "(imported)" in good.output
     bad = invoke("import", str(write(tmp_path, GOOD[0], GOOD[1].replace("EUR", "EURO"))))
     assert bad.exit_code == 1
     assert "line 3: currency: is not an ISO 4217 currency code" in bad.output
-    assert "the good rows were loaded" in bad.output
+    assert "nothing was imported" in bad.output
 
 
 def test_the_demo_population_imports_cleanly(settings, tmp_path):

@@ -2,7 +2,6 @@
 through every registered pipeline, one simulated day at a time."""
 
 import os
-import shutil
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ from sqlalchemy.engine import make_url
 from memberflow.cli import localserver
 from memberflow.cli._common import engine, fail, load, print_table
 from memberflow.cli.demo_business import demo_rows, demo_start, write_csv
+from memberflow.cli.demo_folder import DemoFolder, DemoRefused
 from memberflow.core import db as database
 from memberflow.core.settings import PROJECT_ROOT, Settings, get_settings
 from memberflow.importer import import_csv
@@ -38,30 +38,44 @@ def server_stop() -> None:
 def demo(
     days: Annotated[int, typer.Option(min=1, max=366)] = 30,
     members: Annotated[int, typer.Option(min=1)] = 300,
+    folder: Annotated[Path, typer.Option(help="Where the demo keeps its files.")] = Path("demo"),
     fresh: Annotated[
-        bool, typer.Option(help="Start from an empty database (only the default SQLite file).")
+        bool, typer.Option(help="Start from an empty demo database (the demo's own only).")
     ] = True,
+    reset: Annotated[
+        bool, typer.Option(help="Replace a database in the demo folder it did not make.")
+    ] = False,
 ) -> None:
     """A demo business, then every registered pipeline once per simulated day, under a local
-    Prefect server."""
+    Prefect server. It works in its own folder (./demo): its database and outbox are there, and
+    it never removes a file it did not make."""
     settings = get_settings()
-    url = make_url(settings.database_url)
-    if fresh:
-        if settings.database_url != Settings.model_fields["database_url"].default:
-            # never wipe a database someone configured: it may be the real one
+    place = DemoFolder(folder)
+    if settings.database_url != Settings.model_fields["database_url"].default:
+        url = make_url(settings.database_url).render_as_string(hide_password=True)
+        if fresh:  # never wipe a database someone configured: it may be the real one
             fail(
-                f"the demo resets only the default database, and MEMBERFLOW_DATABASE_URL points "
-                f"at {url.render_as_string(hide_password=True)}: unset it, or pass --no-fresh "
-                "to load the demo business into that database"
+                f"the demo resets only its own database, and MEMBERFLOW_DATABASE_URL points at "
+                f"{url}: unset it, or pass --no-fresh to load the demo business into that database"
             )
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{url.database}{suffix}").unlink(missing_ok=True)
-        shutil.rmtree(settings.outbox_dir, ignore_errors=True)
+    else:
+        os.environ["MEMBERFLOW_DATABASE_URL"] = place.database_url
+        os.environ.setdefault("MEMBERFLOW_OUTBOX_DIR", str(place.outbox))
+        get_settings.cache_clear()
+        settings = get_settings()
+        if fresh:
+            try:
+                place.prepare(reset=reset)
+            except DemoRefused as refused:
+                fail(str(refused))
+    before = place.files() if folder.exists() else set()
     api, started = localserver.ensure_running()
     os.environ["PREFECT_API_URL"] = api
+    _keep_prefect_logs_in_the_ui()
     database.upgrade(settings.database_url)
     start = demo_start()
-    csv_path = write_csv(Path("demo-members.csv"), demo_rows(start, members))
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path = write_csv(folder / "demo-members.csv", demo_rows(start, members))
     report = import_csv(engine(), csv_path)
     print(f"demo business: {report.loaded} subscriptions from {csv_path}\n")
 
@@ -83,11 +97,40 @@ def demo(
         if registration.demo.summary is not None:
             print(f"\n{registration.demo.summary_title}")
             print_table(registration.demo.summary(engine()))
+    print(LEGEND)
+    place.remember(before)
     ui = api.removesuffix("/api")
     names = ", ".join(f"'{r.name}'" for r in pipelines)
     print(f"\nRuns, logs and artifacts: {ui} (pipelines {names})")
     if started:
         print("The Prefect server keeps running; stop it with: make stop-server")
+
+
+LEGEND = """
+What the words mean:
+  planned    a message became due and was recorded, before anything was sent
+  sent       delivered to the output (here: an .eml file in the demo's outbox)
+  skipped    no longer right to send when due (canceled, paid, came back, no consent)
+  expired    found too late to be right (a missed day beyond the step's lateness)
+  held       the contact cap held a marketing message until it was too late
+  failed     the output refused it; later runs try again
+  gateway alert, waiting   the payment gateway itself failed: ops were told, the member
+             was not; the case resumes once the gateway answers (memberflow cases resume)"""
+
+
+def _keep_prefect_logs_in_the_ui() -> None:
+    """The runs' own log lines stay in the Prefect UI; the terminal shows the demo's summary
+    (and any warning)."""
+    import logging
+
+    # Prefect's logging config reads this whenever it is (re)loaded; the handler is set too,
+    # as Prefect configured it already when it was imported
+    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
+    import prefect  # noqa: F401 (configures Prefect's logging)
+
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler":
+            handler.setLevel(logging.WARNING)
 
 
 @server_app.command("notify-on-failure")

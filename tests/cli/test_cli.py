@@ -82,7 +82,7 @@ def test_run_reminders_then_list_touchpoints(settings, tmp_path):
 def test_the_demo_never_wipes_a_configured_database(settings):
     result = runner.invoke(app, ["demo"])
     assert result.exit_code == 1
-    assert "the demo resets only the default database" in result.output
+    assert "the demo resets only its own database" in result.output
 
 
 def test_a_bad_as_of_is_explained():

@@ -23,7 +23,7 @@ from memberflow.pipelines.dunning.advance import Advance, Channels
 from memberflow.pipelines.dunning.demo import members_update_cards, renew_due
 from memberflow.pipelines.dunning.notices import NoticePipeline
 from memberflow.pipelines.dunning.policy import DunningPolicy
-from memberflow.pipelines.dunning.queries import open_invoice_ids
+from memberflow.pipelines.dunning.queries import open_invoice_ids, why_no_case
 from tasks.dunning import advance_batch, announce_closed, count_open, open_cases, publish_cases
 
 
@@ -89,6 +89,10 @@ def dunning(
     opened = open_cases(db, as_of=as_of, policy=policy, invoice_ids=only)
     total = count_open(db, only)
     log.info("%s case(s) opened, %s open to advance", opened, total)
+    if invoice_id and total == 0:  # the event's own invoice: say why there is nothing to do
+        log.info(
+            "nothing to do: %s", why_no_case(db, invoice_id=invoice_id, as_of=as_of, policy=policy)
+        )
     advance = Advance()
     batches = cursor_loop(
         0,

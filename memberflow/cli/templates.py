@@ -38,7 +38,7 @@ def templates_preview(
 ) -> None:
     """Print the subject, text and HTML of a template for a member (or sample data)."""
     settings = get_settings()
-    samples = registry.sample_fields(settings)
+    samples = registry.sample_fields(settings, locale)
     if name not in samples:
         fail(f"no step uses template {name!r}; known: {', '.join(sorted(samples))}")
     fields, member_locale = samples[name], None

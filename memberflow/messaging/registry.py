@@ -97,9 +97,11 @@ def get(name: str) -> Registration:
     return pipelines[name]
 
 
-def sample_fields(settings: Settings) -> dict[str, dict]:
+def sample_fields(settings: Settings, locale: str | None = None) -> dict[str, dict]:
     """Every registered pipeline's sample merge fields, by template name, over the fields every
-    template may use."""
+    template may use; formatted for `locale` (dates, amounts), by default the settings' own."""
+    if locale:
+        settings = settings.model_copy(update={"default_locale": locale})
     samples: dict[str, dict] = {}
     for registration in registered().values():
         samples |= registration.sample_fields(settings)

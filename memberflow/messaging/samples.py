@@ -34,7 +34,7 @@ def sample_touchpoint(**overrides: Any) -> TouchpointRow:
         "email": "ada@example.com",
         "first_name": "Ada",
         "last_name": "Lovelace",
-        "locale": "en",
+        "locale": None,  # the settings' default locale: a preview in French is French throughout
         "time_zone": "Europe/London",
         "billing_address": "12 St James's Square, London",
         "shipping_address": "12 St James's Square, London",

@@ -94,6 +94,9 @@ def test_templates_lint_and_preview(settings, tmp_path):
     assert invoke("templates", "lint").exit_code == 0
     sample = invoke("templates", "preview", "reminders/renewal")
     assert "Subject: Your Monthly Club membership renews" in sample.output
+    french = invoke("templates", "preview", "reminders/renewal", "--locale", "fr")
+    assert "décembre 2026" in french.output and "December" not in french.output
+    assert "19,99" in french.output and "$19.99" not in french.output  # French throughout
     invoke("import", str(write(tmp_path, *GOOD)))
     french = invoke("templates", "preview", "reminders/trial_end", "--member", "m2")
     assert "Votre essai Europe se termine le 8 décembre 2026" in french.output

@@ -78,6 +78,38 @@ def open_cases(
         return len(insert_new(conn, case, new, unique="invoice_id"))
 
 
+def why_no_case(engine: Engine, *, invoice_id: int, as_of: datetime, policy: DunningPolicy) -> str:
+    """Why a failed-payment event opened no case and left nothing to do, in words for the log."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(invoice, subscription.c.status.label("subscription_status"))
+            .join(subscription, subscription.c.id == invoice.c.subscription_id)
+            .where(invoice.c.id == invoice_id)
+        ).first()
+        has_case = conn.execute(select(case.c.status).where(case.c.invoice_id == invoice_id))
+        existing = has_case.scalar_one_or_none()
+    if row is None:
+        return f"invoice {invoice_id} is not in memberflow's database"
+    name = row.external_id
+    failed_at = row.provider_updated_at
+    if existing is not None:
+        return f"invoice {name} already has a case, {existing}"
+    if row.status != InvoiceStatus.open:
+        return f"invoice {name} is {row.status}, not open: there is nothing to recover"
+    if row.subscription_status == "canceled":
+        return f"invoice {name}'s subscription is canceled"
+    if row.attempt_count == 0 and row.decline_code is None:
+        return f"invoice {name} has no failed payment recorded"
+    if failed_at is not None and failed_at > as_of:
+        return (
+            f"invoice {name} failed at {failed_at.isoformat()}, after this run's as_of "
+            f"({as_of.isoformat()}): a run at or after that moment opens its case"
+        )
+    if failed_at is not None and failed_at < as_of - timedelta(days=policy.final_action_day):
+        return f"invoice {name} failed more than {policy.final_action_day} days before as_of"
+    return f"invoice {name} needs no action at {as_of.isoformat()}"
+
+
 def _new_case(row: Row, as_of: datetime) -> dict:
     return {
         "invoice_id": row.id,

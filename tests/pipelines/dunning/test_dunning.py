@@ -373,3 +373,18 @@ def test_a_voided_invoice_is_written_off_and_listed_with_its_case(engine, settin
     [listed] = cases.list_cases(engine, ["closed"])
     assert (listed["invoice"], listed["outcome"]) == ("in_void", "written_off")
     assert cases.list_cases(engine, ["open"]) == []
+
+
+def test_an_invoice_that_failed_after_as_of_is_explained_not_silently_skipped(engine, settings):
+    from memberflow.pipelines.dunning.queries import why_no_case
+
+    invoice = failed_renewal(
+        engine, "later", card="0002", decline="generic_decline", failed_at=FAILED
+    )
+    before = FAILED - timedelta(hours=1)
+    assert cases.open_cases(engine, as_of=before, policy=DunningPolicy(), invoice_ids=[invoice]) == 0
+    why = why_no_case(engine, invoice_id=invoice, as_of=before, policy=DunningPolicy())
+    assert "failed at 2026-12-01T09:30:00+00:00, after this run's as_of" in why
+    assert "is not in memberflow's database" in why_no_case(
+        engine, invoice_id=999, as_of=before, policy=DunningPolicy()
+    )

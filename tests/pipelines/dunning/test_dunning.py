@@ -382,7 +382,9 @@ def test_an_invoice_that_failed_after_as_of_is_explained_not_silently_skipped(en
         engine, "later", card="0002", decline="generic_decline", failed_at=FAILED
     )
     before = FAILED - timedelta(hours=1)
-    assert cases.open_cases(engine, as_of=before, policy=DunningPolicy(), invoice_ids=[invoice]) == 0
+    assert (
+        cases.open_cases(engine, as_of=before, policy=DunningPolicy(), invoice_ids=[invoice]) == 0
+    )
     why = why_no_case(engine, invoice_id=invoice, as_of=before, policy=DunningPolicy())
     assert "failed at 2026-12-01T09:30:00+00:00, after this run's as_of" in why
     assert "is not in memberflow's database" in why_no_case(

@@ -312,6 +312,9 @@ class DunningCase(SQLModel, table=True):
     notices: str = Field(default="", max_length=200)  # member emails planned, comma-separated
     escalated_at: datetime | None = _utc(nullable=True)
     paused_reason: str | None = Field(default=None, max_length=1000)
+    # a case paused by the gateway tries it again by itself, less and less often
+    next_probe_at: datetime | None = _utc(nullable=True)
+    probes: int = 0
     final_action: str | None = Field(default=None, max_length=16)
     access_until: datetime | None = _utc(nullable=True)
     event_emitted_at: datetime | None = _utc(nullable=True)  # the final action's Prefect event

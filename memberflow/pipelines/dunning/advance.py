@@ -143,8 +143,26 @@ class _Stepper:
             done.counts[outcome.value] += 1
             return done
         if row.status == CaseStatus.paused:
-            done.counts["waiting_for_ops"] += 1
-            return done
+            if row.next_probe_at is None or self.as_of < row.next_probe_at:
+                done.counts["waiting_for_ops"] += 1
+                return done
+            # try the gateway again by itself: the retry it failed is the probe
+            result, row = self._retry(row, "probe")
+            done.counts["gateway_probes"] += 1
+            if result.status == ChargeStatus.gateway_error:
+                return done
+            with self.engine.begin() as conn:
+                self._resume(conn, row)
+            done.counts["gateway_back"] += 1
+            if result.paid:
+                outcome = (
+                    CaseOutcome.recovered
+                    if result.status == ChargeStatus.succeeded
+                    else CaseOutcome.paid_elsewhere
+                )
+                done.counts[outcome.value] += 1
+                return done
+            row = _replace(row, status=CaseStatus.open)
         facts = facts_of(row, cards[row.card], value_minor)
         slot = rules.retry_due(facts, self.policy, self.as_of)
         if slot is not None:
@@ -264,7 +282,12 @@ class _Stepper:
         conn.execute(
             update(case)
             .where(case.c.id == row.id)
-            .values(status=CaseStatus.paused, paused_reason=reason[:1000])
+            .values(
+                status=CaseStatus.paused,
+                paused_reason=reason[:1000],
+                next_probe_at=rules.next_probe(row.probes, self.as_of),
+                probes=row.probes + 1,
+            )
         )
         self._plan(
             conn,
@@ -274,6 +297,23 @@ class _Stepper:
             entity=f"{row.invoice_external_id}#{row.retries + 1}",
             due_at=self.as_of,
             context={"reason": reason, "gateway": self.gateway.name},
+        )
+
+    def _resume(self, conn: Connection, row: Row) -> None:
+        """The gateway answered a probe: the case goes on, and ops hear that it is back."""
+        conn.execute(
+            update(case)
+            .where(case.c.id == row.id, case.c.status == CaseStatus.paused)
+            .values(status=CaseStatus.open, paused_reason=None, next_probe_at=None, probes=0)
+        )
+        self._plan(
+            conn,
+            row,
+            OPS_PIPELINE,
+            "gateway_back",
+            entity=f"{row.invoice_external_id}#{row.probes}",
+            due_at=self.as_of,
+            context={"gateway": self.gateway.name, "probes": row.probes},
         )
 
     # -- after any retry: notices, escalation, the final action ----------------------------

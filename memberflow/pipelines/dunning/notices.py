@@ -56,6 +56,7 @@ OPS_STEPS = {
     for step in (
         NoticeStep("escalation", OPS_PIPELINE, lateness_hours=7 * 24),
         NoticeStep("gateway_alert", OPS_PIPELINE, lateness_hours=7 * 24, after_payment=True),
+        NoticeStep("gateway_back", OPS_PIPELINE, lateness_hours=7 * 24, after_payment=True),
     )
 }
 
@@ -138,6 +139,7 @@ def message_fields(row: TouchpointRow, settings: Settings) -> dict:
         "history": context.get("history", []),
         "reason": context.get("reason"),
         "gateway": context.get("gateway"),
+        "probes": context.get("probes", 0),
     }
 
 
@@ -162,6 +164,7 @@ def sample_row(**overrides: Any) -> TouchpointRow:
             "history": [{"at": opened.isoformat(), "what": "charge failed: insufficient_funds"}],
             "reason": "Stripe refused the API key (HTTP 401)",
             "gateway": "memberflow-stripe-gateway",
+            "probes": 3,
         },
         "extra": {
             "invoice_external_id": "in_1001",
@@ -200,4 +203,5 @@ WHEN = {
     "final_notice": "when the final action is taken (day 8 by default)",
     "escalation": "once per case: a valuable member, or after repeated declines",
     "gateway_alert": "when the payment gateway itself fails",
+    "gateway_back": "when a paused case found the gateway answering again",
 }

@@ -280,3 +280,13 @@ def card_identity(
         return None
     expiry = f"{exp_month:02d}/{exp_year}" if exp_month and exp_year else "?"
     return f"{member}:{last4}:{expiry}"
+
+
+PROBE_FIRST = timedelta(hours=1)
+PROBE_LONGEST = timedelta(hours=24)
+
+
+def next_probe(probes_so_far: int, as_of: datetime) -> datetime:
+    """When a case paused by the gateway tries it again: in 1 hour, then 2, 4, ... up to a day."""
+    wait = min(PROBE_FIRST * 2**probes_so_far, PROBE_LONGEST)
+    return as_of + wait

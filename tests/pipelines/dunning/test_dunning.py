@@ -168,22 +168,44 @@ def test_a_gateway_outage_alerts_ops_pauses_the_case_and_tells_the_member_nothin
     invoice = failed_renewal(
         engine, "outage", card="0000", decline="processing_error", failed_at=FAILED
     )
-    month = Month(engine, settings).run(range(10))
-    assert month.timeline("charges") == {1: ["dunning:in_outage:charge:1"]}
-    assert month.timeline("tickets") == {1: ["gateway_alert"]}
+    month = Month(engine, settings).run(range(4))
+    # retry 1 hits the outage; each later run probes the gateway again, with a new key each
+    # time (Stripe would replay its saved error for the old one)
+    assert month.timeline("charges") == {
+        1: ["dunning:in_outage:charge:1"],
+        2: ["dunning:in_outage:charge:1.1"],
+        3: ["dunning:in_outage:charge:1.2"],
+    }
+    assert month.timeline("tickets") == {1: ["gateway_alert"]}  # once, not once per probe
     assert month.timeline("emails") == {0: ["first_notice"]}  # sent before anything went wrong
     case = case_of(engine, invoice)
-    assert (case.status, case.retries) == ("paused", 0)  # an outage is not a failed retry
+    assert (case.status, case.retries, case.probes) == ("paused", 0, 3)  # not failed retries
+    assert case.next_probe_at == day(3) + timedelta(hours=4)  # 1, 2, 4 hours...
     alert = month.ops.sent[0]
     assert alert.to_email == settings.support_email
+    assert "tries the gateway again by itself" in alert.text
     assert "memberflow cases resume in_outage" in alert.text
 
-    # ops fix the gateway and resume: retry 1 again, under a new idempotency key (Stripe would
-    # replay its saved error for the old one)
+    # the gateway answers again: the next probe collects, and ops hear that it is back
+    set_card(engine, "sub_outage", "4242")
+    month.run(range(4, 6))
+    assert month.timeline("charges")[4] == ["dunning:in_outage:charge:1.3"]
+    assert month.timeline("tickets")[4] == ["gateway_back"]
+    assert "answers again" in month.ops.sent[-1].text
+    case = case_of(engine, invoice)
+    assert (case.status, case.outcome, case.probes) == ("closed", "recovered", 3)  # it took 3
+    assert month.timeline("emails") == {0: ["first_notice"]}
+
+
+def test_ops_can_resume_a_paused_case_at_once(engine, settings):
+    invoice = failed_renewal(
+        engine, "outage", card="0000", decline="processing_error", failed_at=FAILED
+    )
+    month = Month(engine, settings).run(range(2))
+    assert case_of(engine, invoice).status == "paused"
     set_card(engine, "sub_outage", "4242")
     assert cases.resume(engine, ["in_outage"]) == 1
-    month.run(range(10, 12))
-    assert month.timeline("charges")[10] == ["dunning:in_outage:charge:1.1"]
+    advance(engine, month.gateway, day(1) + timedelta(minutes=30))  # before the next probe
     assert case_of(engine, invoice).outcome == "recovered"
 
 

@@ -1,6 +1,7 @@
 """The composition every touchpoint pipeline shares: plan in batches, then deliver in batches.
 Not a flow itself (hence the underscore): each pipeline's flow calls `run_pipeline`."""
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from blocks.gateways.sandbox import SandboxGateway
 from blocks.outputs import load_output
 from blocks.outputs.base import Output
 from blocks.outputs.file import FileOutput
+from memberflow.core.console import Progress
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import Settings
 from memberflow.messaging.engine import (
@@ -40,6 +42,7 @@ from tasks.touchpoints import (
 )
 
 T = TypeVar("T")
+TERMINAL_PROGRESS = "MEMBERFLOW_TERMINAL_PROGRESS"  # set by `memberflow run` and `demo`
 
 
 def run_name(pipeline: str, precision: str = "day"):
@@ -241,11 +244,15 @@ def _sentence(counts: Counter) -> str:
 def with_progress(
     key: str, total: int, batches: Iterable[T], size: Callable[[T], int]
 ) -> Iterator[tuple[T, int]]:
-    """Each batch with the running count of items done, moving the `key` progress bar."""
+    """Each batch with the running count of items done, moving the `key` progress bar (and
+    one on the terminal, when the command line asked for it)."""
     progress, done = start_progress(key, total), 0
+    terminal = Progress(key, total) if os.environ.get(TERMINAL_PROGRESS) and total else None
     for batch in batches:
         done += size(batch)
         update_progress(progress, min(done, total), total)
+        if terminal:
+            terminal.update(min(done, total))
         yield batch, done
 
 

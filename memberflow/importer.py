@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError, field_validator, model_validato
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from memberflow.core.console import Progress
 from memberflow.core.models import Member, Product, Subscription
 from memberflow.core.money import to_minor
 from memberflow.core.schedule import card_valid_until, zone
@@ -190,7 +191,12 @@ def _explain(issue: dict) -> str:
 
 
 def import_csv(
-    engine: Engine, path: Path, *, locales: tuple[str, ...] | None = None, dry_run: bool = False
+    engine: Engine,
+    path: Path,
+    *,
+    locales: tuple[str, ...] | None = None,
+    dry_run: bool = False,
+    show_progress: bool = False,
 ) -> ImportReport:
     """Validates every row first: if any is bad, nothing is written and each problem is named
     by line and column. Else every row is upserted in one transaction (rolled back in a dry
@@ -199,9 +205,12 @@ def import_csv(
     report = ImportReport(loaded=len(rows), problems=problems)
     if problems or not rows:
         return report
+    progress = Progress(f"importing {path.name}", len(rows)) if show_progress else None
     with Session(engine) as session:
-        for _line, row in rows:
+        for done, (_line, row) in enumerate(rows, start=1):
             upsert_row(session, row, report)
+            if progress and (done % 100 == 0 or done == len(rows)):
+                progress.update(done)
         if dry_run:
             session.rollback()
         else:

@@ -35,7 +35,9 @@ def import_members(
 ) -> None:
     """Load members, products and subscriptions from a CSV (columns: see the README). Every
     row is checked first: if one is wrong, nothing is written."""
-    report = import_csv(engine(), path, locales=template_locales(), dry_run=dry_run)
+    report = import_csv(
+        engine(), path, locales=template_locales(), dry_run=dry_run, show_progress=True
+    )
     for problem in report.problems:
         typer.secho(f"  {problem}", fg=typer.colors.RED, err=True)
     if report.problems:

@@ -1,6 +1,7 @@
 """`memberflow run <pipeline>` and `memberflow pipelines`: every registered pipeline, by name."""
 
 import json
+import os
 from typing import Annotated
 
 import typer
@@ -44,6 +45,7 @@ def run(
     unknown = sorted(set(parameters) - accepted)
     if unknown:
         fail(f"the {pipeline} flow takes no {', '.join(unknown)}; it takes {', '.join(accepted)}")
+    os.environ.setdefault("MEMBERFLOW_TERMINAL_PROGRESS", "1")  # a bar while it delivers
     try:
         summary = flow(**parameters)
     except Exception as error:  # the run failed: the output is down, the database unreachable

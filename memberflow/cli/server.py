@@ -2,7 +2,6 @@
 through every registered pipeline, one simulated day at a time."""
 
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +14,7 @@ from memberflow.cli._common import engine, fail, load, print_table
 from memberflow.cli.demo_business import demo_rows, demo_start, write_csv
 from memberflow.cli.demo_folder import DemoFolder, DemoRefused
 from memberflow.core import db as database
+from memberflow.core.console import Progress
 from memberflow.core.settings import PROJECT_ROOT, Settings, get_settings
 from memberflow.importer import import_csv
 from memberflow.messaging import registry
@@ -81,15 +81,14 @@ def demo(
 
     pipelines = [r for r in registry.registered().values() if r.demo is not None]
     hooks = [load(r.demo.day) for r in pipelines]
-    daily = []
+    daily, progress = [], Progress("simulated days", days)
     for day in range(days):
         as_of = start + timedelta(days=day)
         figures = {"day": as_of.date().isoformat()}
         for run_day in hooks:
             figures |= run_day(as_of)
         daily.append(figures)
-        shown = ", ".join(f"{k} {v}" for k, v in figures.items() if k != "day")
-        print(f"  {as_of.date()}: {shown}", file=sys.stderr)
+        progress.update(day + 1)
     print()
     print_table(daily)
     print(f"\nmessages written to {settings.outbox_dir.resolve()}/ as .eml files")

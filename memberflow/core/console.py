@@ -19,3 +19,30 @@ def print_table(rows: list[dict]) -> None:
     print("  ".join("-" * w for w in widths))
     for r in text:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
+class Progress:
+    """A progress bar on a terminal (one line, redrawn), plain lines otherwise (a log file, CI):
+    at most one line per tenth of the way."""
+
+    def __init__(self, label: str, total: int, stream=None, width: int = 30):
+        import sys
+
+        self.label, self.total, self.width = label, total, width
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.shown = -1
+
+    def update(self, done: int) -> None:
+        if self.total <= 0:
+            return
+        share = min(done / self.total, 1.0)
+        if self.tty:
+            filled = round(share * self.width)
+            bar = "#" * filled + "-" * (self.width - filled)
+            end = "\n" if done >= self.total else ""
+            self.stream.write(f"\r{self.label} [{bar}] {share:4.0%} ({done}/{self.total}){end}")
+        elif int(share * 10) > self.shown:
+            self.shown = int(share * 10)
+            self.stream.write(f"{self.label}: {done} of {self.total} ({share:.0%})\n")
+        self.stream.flush()

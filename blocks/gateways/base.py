@@ -5,7 +5,12 @@ from abc import ABC, abstractmethod
 from prefect.blocks.core import Block
 
 from blocks.registry import DOCS
-from memberflow.core.charges import ChargeRequest, ChargeResult, OfferCodeRequest
+from memberflow.core.charges import (
+    ChargeRequest,
+    ChargeResult,
+    FinalActionRequest,
+    OfferCodeRequest,
+)
 
 
 class PaymentGateway(Block, ABC):
@@ -24,6 +29,11 @@ class PaymentGateway(Block, ABC):
     @abstractmethod
     def retry_charge(self, request: ChargeRequest) -> ChargeResult:
         """Charges the invoice again, once per idempotency key."""
+
+    def apply_final_action(self, request: FinalActionRequest) -> str:
+        """Cancels, pauses or marks unpaid at the provider; returns what the provider said.
+        Raises when it could not (the case then waits, and ops are told)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot apply final actions")
 
     def create_offer_code(self, request: OfferCodeRequest) -> str:
         """A code for one member's offer, the same for any replay of the idempotency key.

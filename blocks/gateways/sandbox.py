@@ -12,6 +12,7 @@ from memberflow.core.charges import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
+    FinalActionRequest,
     OfferCodeRequest,
 )
 
@@ -38,6 +39,7 @@ class SandboxGateway(PaymentGateway):
     )
     _answers: dict[str, ChargeResult] = PrivateAttr(default_factory=dict)
     _calls: list[str] = PrivateAttr(default_factory=list)
+    _final_actions: list[tuple[str, str]] = PrivateAttr(default_factory=list)
 
     @property
     def charges(self) -> list[str]:
@@ -50,6 +52,14 @@ class SandboxGateway(PaymentGateway):
             return self._answers[request.idempotency_key]
         self._answers[request.idempotency_key] = self._outcome(request)
         return self._answers[request.idempotency_key]
+
+    def apply_final_action(self, request: FinalActionRequest) -> str:
+        self._final_actions.append((request.action, request.subscription_external_id))
+        return f"sandbox: {request.action} {request.subscription_external_id}"
+
+    @property
+    def final_actions(self) -> list[tuple[str, str]]:
+        return list(self._final_actions)
 
     def create_offer_code(self, request: OfferCodeRequest) -> str:
         """A code derived from the idempotency key: the same for any replay, like Stripe's."""

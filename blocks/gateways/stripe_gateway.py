@@ -8,7 +8,13 @@ from pydantic import Field, SecretStr
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from blocks.gateways.base import PaymentGateway
-from memberflow.core.charges import ChargeRequest, ChargeResult, ChargeStatus, OfferCodeRequest
+from memberflow.core.charges import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    FinalActionRequest,
+    OfferCodeRequest,
+)
 from memberflow.messaging.http import make_session
 
 log = logging.getLogger(__name__)
@@ -84,6 +90,28 @@ class StripeGateway(PaymentGateway):
         return ChargeResult(
             ChargeStatus.declined, message=f"Stripe left the invoice {invoice.status}"
         )
+
+    def apply_final_action(self, request: FinalActionRequest) -> str:
+        """`DELETE /v1/subscriptions/{id}` (cancel), `POST /v1/subscriptions/{id}` with
+        `pause_collection[behavior]=void` (pause), or `POST /v1/invoices/{id}/mark_uncollectible`
+        (unpaid), each with the case's idempotency key."""
+        client, options = self._client(), {"idempotency_key": request.idempotency_key}
+        if request.action == "cancel":
+            done = client.v1.subscriptions.cancel(request.subscription_external_id, options=options)
+            return f"Stripe subscription {done.id} {done.status}"
+        if request.action == "pause":
+            done = client.v1.subscriptions.update(
+                request.subscription_external_id,
+                params={"pause_collection": {"behavior": "void"}},
+                options=options,
+            )
+            return f"Stripe subscription {done.id} collection paused"
+        if request.action == "unpaid":
+            done = client.v1.invoices.mark_uncollectible(
+                request.invoice_external_id, options=options
+            )
+            return f"Stripe invoice {done.id} {done.status}"
+        raise ValueError(f"unknown final action {request.action!r}")
 
     def create_offer_code(self, request: OfferCodeRequest) -> str:
         """A promotion code of the coupon for this customer only, usable once, expiring with

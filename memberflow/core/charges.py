@@ -55,6 +55,17 @@ class OfferCodeRequest:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class FinalActionRequest:
+    """Dunning's last word, applied at the provider: cancel the subscription, pause its
+    collection, or mark the invoice unpaid (uncollectible)."""
+
+    idempotency_key: str
+    action: str  # cancel, pause, unpaid
+    subscription_external_id: str
+    invoice_external_id: str
+
+
 class Gateway(Protocol):
     name: str
 

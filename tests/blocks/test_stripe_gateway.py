@@ -160,3 +160,40 @@ def test_an_offer_code_is_a_single_use_promotion_code_for_that_customer_only(fak
 def test_an_unknown_coupon_raises_with_stripes_reason(fake):
     with pytest.raises(stripe.InvalidRequestError, match="No such coupon"):
         gateway(fake).create_offer_code(offer_request(coupon="typo"))
+
+
+def final_request(action: str):
+    from memberflow.core.charges import FinalActionRequest
+
+    return FinalActionRequest(
+        f"dunning:in_1QfR2k2eZvKYlo2C:final:{action}",
+        action,
+        "sub_1QfR2k2eZvKYlo2C",
+        "in_1QfR2k2eZvKYlo2C",
+    )
+
+
+def test_the_final_action_cancel_deletes_the_subscription_at_stripe(fake):
+    said = gateway(fake).apply_final_action(final_request("cancel"))
+    [call] = fake.calls
+    assert (call.method, call.path) == ("DELETE", "/v1/subscriptions/sub_1QfR2k2eZvKYlo2C")
+    assert call.headers["Idempotency-Key"] == "dunning:in_1QfR2k2eZvKYlo2C:final:cancel"
+    assert said == "Stripe subscription sub_1QfR2k2eZvKYlo2C canceled"
+
+
+def test_the_final_action_pause_voids_collection_and_unpaid_marks_the_invoice(fake):
+    gateway(fake).apply_final_action(final_request("pause"))
+    paused = fake.posts()[0]
+    assert paused.path == "/v1/subscriptions/sub_1QfR2k2eZvKYlo2C"
+    assert paused.form["pause_collection[behavior]"] == ["void"]
+    said = gateway(fake).apply_final_action(final_request("unpaid"))
+    assert fake.posts()[1].path == "/v1/invoices/in_1QfR2k2eZvKYlo2C/mark_uncollectible"
+    assert said == "Stripe invoice in_1QfR2k2eZvKYlo2C uncollectible"
+
+
+def test_a_final_action_stripe_refuses_raises_with_its_reason(fake):
+    from memberflow.core.charges import FinalActionRequest
+
+    gone = FinalActionRequest("k", "cancel", "sub_gone", "in_1")
+    with pytest.raises(stripe.InvalidRequestError, match="No such subscription"):
+        gateway(fake).apply_final_action(gone)

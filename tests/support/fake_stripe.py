@@ -94,6 +94,16 @@ class FakeStripe:
         self.status: dict[str, str] = {}
         self.saved: dict[str, tuple[int, dict]] = {}  # idempotency key -> the first answer
         self.coupons: set[str] = {"winback_month"}
+        self.subscriptions: dict[str, dict] = {
+            "sub_1QfR2k2eZvKYlo2C": {
+                "id": "sub_1QfR2k2eZvKYlo2C",
+                "object": "subscription",
+                "status": "past_due",
+                "customer": "cus_Q1a2B3c4D5e6F7",
+                "pause_collection": None,
+                "canceled_at": None,
+            }
+        }
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -104,8 +114,18 @@ class FakeStripe:
                 key = self.headers.get("Idempotency-Key")
                 if self.path.startswith("/v1/promotion_codes"):
                     self._answer(*fake.promotion_code(form, key))
+                elif self.path.startswith("/v1/subscriptions/"):
+                    self._answer(*fake.subscription(self.path.split("/")[3], form, "POST"))
+                elif self.path.endswith("/mark_uncollectible"):
+                    invoice_id = self.path.split("/")[3]
+                    fake.status[invoice_id] = "uncollectible"
+                    self._answer(200, invoice_object(invoice_id, "uncollectible"))
                 else:
                     self._answer(*fake.pay(self.path.split("/")[3], key))
+
+            def do_DELETE(self):
+                fake.calls.append(Call("DELETE", self.path, dict(self.headers), {}))
+                self._answer(*fake.subscription(self.path.split("/")[3], {}, "DELETE"))
 
             def do_GET(self):
                 fake.calls.append(Call("GET", self.path, dict(self.headers), {}))
@@ -144,6 +164,23 @@ class FakeStripe:
         if result[0] not in (401, 429) and key:  # Stripe saves only requests it executed
             self.saved[key] = result
         return result
+
+    def subscription(self, subscription_id: str, form: dict, method: str) -> tuple[int, dict]:
+        """Cancel (DELETE) or update (POST) a subscription, as Stripe answers them."""
+        if subscription_id not in self.subscriptions:
+            return 404, {
+                "error": {
+                    "code": "resource_missing",
+                    "message": f"No such subscription: '{subscription_id}'",
+                    "type": "invalid_request_error",
+                }
+            }
+        current = self.subscriptions[subscription_id]
+        if method == "DELETE":
+            current |= {"status": "canceled", "canceled_at": 1764583200}
+        elif "pause_collection[behavior]" in form:
+            current["pause_collection"] = {"behavior": form["pause_collection[behavior]"][0]}
+        return 200, current
 
     def promotion_code(self, form: dict[str, list[str]], key: str | None) -> tuple[int, dict]:
         """Stripe's promotion code object; the coupon must exist (`self.coupons`)."""

@@ -21,6 +21,7 @@ from memberflow.core.charges import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
+    FinalActionRequest,
     Gateway,
     retry_charge,
 )
@@ -327,6 +328,8 @@ class _Stepper:
         next_retry = None if final else rules.next_retry(facts, policy, as_of)
         if not (final or notice or escalate) and next_retry == row.next_retry_at:
             return
+        if final and not self._applied_at_gateway(row, done):
+            return  # the provider refused: the case is paused and ops told; it waits
         with self.engine.begin() as conn:
             if final:
                 action = self._final_action(conn, row)
@@ -360,6 +363,30 @@ class _Stepper:
             "final_action_at": queries.iso(rules.final_action_at(facts, self.policy)),
             "unpaid_access_days": ending.unpaid_access_days,
         }
+
+    def _applied_at_gateway(self, row: Row, done: Advance) -> bool:
+        """Applies the final action at the provider first, where the product asks for it, so
+        memberflow never says "canceled" about a subscription the provider still charges."""
+        ending = self.policy.ending_for(row.product_external_id)
+        if not ending.apply_at_gateway:
+            return True
+        action = ending.final_action.value
+        request = FinalActionRequest(
+            idempotency_key=f"dunning:{row.invoice_external_id}:final:{action}",
+            action=action,
+            subscription_external_id=row.sub_external_id,
+            invoice_external_id=row.invoice_external_id,
+        )
+        try:
+            self.gateway.apply_final_action(request)
+        except Exception as error:  # the provider's problem, or ours: ops act, the member waits
+            reason = f"could not {action} at the gateway: {type(error).__name__}: {error}"
+            with self.engine.begin() as conn:
+                self._pause(conn, row, reason)
+            done.counts["gateway_paused"] += 1
+            return False
+        done.counts[f"final_{action}_at_gateway"] += 1
+        return True
 
     def _final_action(self, conn: Connection, row: Row) -> FinalAction:
         ending = self.policy.ending_for(row.product_external_id)
@@ -448,5 +475,6 @@ def _attempt_status(result: ChargeResult) -> AttemptStatus:
     return AttemptStatus.error
 
 
-def _replace(row: Row, **values) -> SimpleNamespace:
-    return SimpleNamespace(**{**row._mapping, **values})
+def _replace(row: Row | SimpleNamespace, **values) -> SimpleNamespace:
+    base = row._mapping if hasattr(row, "_mapping") else vars(row)
+    return SimpleNamespace(**{**base, **values})

@@ -97,6 +97,12 @@ class ProductDunning(BaseModel):
 
     final_action: FinalAction = Field(description="What happens when retries run out.")
     unpaid_access_days: int = Field(7, ge=0, le=90, description="Access kept when unpaid.")
+    apply_at_gateway: bool = Field(
+        False,
+        description="Also cancel, pause or mark unpaid at the provider, through the gateway "
+        "Block (Stripe: cancel the subscription, pause its collection, or mark the invoice "
+        "uncollectible).",
+    )
 
 
 class DunningPolicy(BaseModel):
@@ -118,6 +124,9 @@ class DunningPolicy(BaseModel):
     final_action_day: int = Field(8, ge=1, le=60, description="Day retries give up.")
     final_action: FinalAction = Field(FinalAction.cancel, description="The default final action.")
     unpaid_access_days: int = Field(7, ge=0, le=90, description="Access kept when unpaid.")
+    apply_at_gateway: bool = Field(
+        False, description="Apply the final action at the provider too (see the product setting)."
+    )
     products: dict[str, ProductDunning] = Field(
         {}, description="Final action per product external id."
     )
@@ -149,7 +158,9 @@ class DunningPolicy(BaseModel):
 
     def ending_for(self, product: str) -> ProductDunning:
         default = ProductDunning(
-            final_action=self.final_action, unpaid_access_days=self.unpaid_access_days
+            final_action=self.final_action,
+            unpaid_access_days=self.unpaid_access_days,
+            apply_at_gateway=self.apply_at_gateway,
         )
         return self.products.get(product, default)
 

@@ -412,3 +412,32 @@ def test_an_invoice_that_failed_after_as_of_is_explained_not_silently_skipped(en
     assert "is not in memberflow's database" in why_no_case(
         engine, invoice_id=999, as_of=before, policy=DunningPolicy()
     )
+
+
+def test_the_final_action_is_applied_at_the_provider_when_the_product_asks(engine, settings):
+    failed_renewal(engine, "broke", card="0002", decline="generic_decline", failed_at=FAILED)
+    policy = DunningPolicy(
+        products={"monthly": ProductDunning(final_action=FinalAction.cancel, apply_at_gateway=True)}
+    )
+    month = Month(engine, settings, policy=policy).run(range(10))
+    assert month.gateway.final_actions == [("cancel", "sub_broke")]  # once, on day 8
+    assert subscription_of(engine, "sub_broke").status == "canceled"
+
+
+def test_a_provider_that_refuses_the_final_action_pauses_the_case_and_tells_ops(engine, settings):
+    class Refusing(SandboxGateway):
+        _block_type_name = "memberflow Sandbox Gateway"
+
+        def apply_final_action(self, request):
+            raise RuntimeError("No such subscription: 'sub_broke'")
+
+    invoice = failed_renewal(
+        engine, "broke", card="0002", decline="generic_decline", failed_at=FAILED
+    )
+    policy = DunningPolicy(apply_at_gateway=True)
+    month = Month(engine, settings, gateway=Refusing(), policy=policy).run(range(10))
+    case = case_of(engine, invoice)
+    assert case.status == "paused" and "could not cancel at the gateway" in case.paused_reason
+    assert subscription_of(engine, "sub_broke").status == "past_due"  # memberflow said nothing
+    assert "final_notice" not in [m.step for m in month.member.sent]
+    assert [m.step for m in month.ops.sent][-1] == "gateway_alert"

@@ -82,7 +82,10 @@ def ingress_replay(
             url.rstrip("/") + target, data=body, headers=headers, timeout=TIMEOUT
         )
     except requests.RequestException as error:
-        fail(f"could not reach the ingress at {url}: {type(error).__name__} (is it running?)")
+        fail(
+            f"could not reach the ingress at {url}: {type(error).__name__}; replay sends to a "
+            "running ingress: start one with `memberflow ingress serve` (or pass --url)"
+        )
     print(f"{response.status_code} {response.text}")
     if response.status_code >= 400:
         raise typer.Exit(1)

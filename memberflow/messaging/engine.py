@@ -22,7 +22,8 @@ from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.schedule import Timing, local_date, timing, zone
 from memberflow.core.settings import Settings
 from memberflow.messaging import store
-from memberflow.messaging.consent import ContactCap, Kind, consent_reason, kind_of
+from memberflow.messaging.cap import within_cap
+from memberflow.messaging.consent import ContactCap, consent_reason, kind_of
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
 from memberflow.messaging.protocols import DatePlanner, Pipeline, SignsLinks, Step, TouchpointRow
 from memberflow.messaging.rendering import Renderer, TemplateProblem, business_fields
@@ -283,9 +284,7 @@ def deliver_batch(
                 sendable.append((step, row))
             else:
                 record(row, Outcome(verdict[0], row.attempts, error=verdict[1]))
-        sendable = _within_cap(
-            conn, sendable, ContactCap.parse(settings.contact_cap), as_of, record
-        )
+        sendable = within_cap(conn, sendable, ContactCap.parse(settings.contact_cap), as_of, record)
         secret = link_secret(conn, settings) if sendable else ""
         conn.commit()
 
@@ -320,29 +319,6 @@ def deliver_batch(
         if failing:  # the batch ended with the output itself failing: the run must say so
             tally.setdefault(OUTPUT_FAILING, Counter())[failing[-1]] += len(failing)
     return (ids[-1] if len(ids) == limit else None), tally
-
-
-def _within_cap(conn, sendable, cap: ContactCap, as_of: datetime, record) -> list:
-    """The touchpoints the contact cap lets through now. Marketing held back goes back to
-    pending for a later run while it can still be on time, else it is recorded `held`.
-    Everything sent counts, transactional included; so do the sends of this very batch."""
-    member_ids = sorted({row.member_id for _, row in sendable if row.member_id is not None})
-    if not cap.rules or not member_ids:
-        return sendable
-    recent = store.recent_sends(conn, member_ids, as_of - cap.longest)
-    allowed = []
-    for step, row in sendable:
-        contacts = recent.setdefault(row.member_id, [])
-        wait = cap.next_allowed(contacts, as_of) if kind_of(step) is Kind.marketing else None
-        if wait is None:
-            contacts.append(as_of)
-            allowed.append((step, row))
-        elif timing(row.due_at, wait, step.lateness) is Timing.expired:
-            record(row, Outcome(Status.held, row.attempts, error="held by the contact cap"))
-        else:
-            why = f"held by the contact cap until {wait.isoformat(timespec='minutes')}"
-            record(row, Outcome(Status.pending, row.attempts, error=why))
-    return allowed
 
 
 def _claim_batch(

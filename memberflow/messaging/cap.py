@@ -1,0 +1,41 @@
+"""The contact cap at send time: which of a batch's touchpoints may go now (the rules
+themselves, pure, are in consent.py)."""
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from memberflow.core.models import TouchpointStatus as Status
+from memberflow.core.schedule import Timing, timing
+from memberflow.messaging import store
+from memberflow.messaging.consent import ContactCap, Kind, kind_of
+from memberflow.messaging.protocols import TouchpointRow
+from memberflow.messaging.store import Outcome
+
+Record = Callable[[TouchpointRow, Outcome], None]
+
+
+def within_cap(
+    conn: Connection, sendable: list, cap: ContactCap, as_of: datetime, record: Record
+) -> list:
+    """The touchpoints the contact cap lets through now. Marketing held back goes back to
+    pending for a later run while it can still be on time, else it is recorded `held`.
+    Everything sent counts, transactional included; so do the sends of this very batch."""
+    member_ids = sorted({row.member_id for _, row in sendable if row.member_id is not None})
+    if not cap.rules or not member_ids:
+        return sendable
+    recent = store.recent_sends(conn, member_ids, as_of - cap.longest)
+    allowed = []
+    for step, row in sendable:
+        contacts = recent.setdefault(row.member_id, [])
+        wait = cap.next_allowed(contacts, as_of) if kind_of(step) is Kind.marketing else None
+        if wait is None:
+            contacts.append(as_of)
+            allowed.append((step, row))
+        elif timing(row.due_at, wait, step.lateness) is Timing.expired:
+            record(row, Outcome(Status.held, row.attempts, error="held by the contact cap"))
+        else:
+            why = f"held by the contact cap until {wait.isoformat(timespec='minutes')}"
+            record(row, Outcome(Status.pending, row.attempts, error=why))
+    return allowed

@@ -152,6 +152,11 @@ def notify_on_failure(
     flows = sorted(load(r.flow).name for r in registry.registered().values())
     spec["trigger"]["match_related"]["prefect.resource.name"] = flows
     spec["actions"][0]["block_document_id"] = str(notification._block_document_id)
+    while True:  # applying it again replaces it: one automation, whatever the reruns
+        try:
+            Automation.read(name=spec["name"]).delete()
+        except ValueError:  # none (left)
+            break
     created = Automation.model_validate(spec).create()
     print(
         f"automation {created.name!r} ({created.id}): a failed run of {', '.join(flows)} "

@@ -11,7 +11,7 @@ idempotency key and never charges twice. The decisions themselves are `policy`'s
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,12 +21,10 @@ from memberflow.core.charges import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
-    FinalActionRequest,
     Gateway,
     retry_charge,
 )
 from memberflow.core.db import insert_new
-from memberflow.core.members import INVOLUNTARY
 from memberflow.core.models import (
     AttemptStatus,
     CaseOutcome,
@@ -38,20 +36,10 @@ from memberflow.messaging import store as outbox
 from memberflow.messaging.engine import new_touchpoint
 from memberflow.pipelines.dunning import policy as rules
 from memberflow.pipelines.dunning import queries
-from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy, FinalAction
+from memberflow.pipelines.dunning.endings import Endings
+from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy
 from memberflow.pipelines.dunning.queries import attempt, case, invoice, subscription
 from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE, OPS_PIPELINE
-
-SUBSCRIPTION_STATUS = {
-    FinalAction.cancel: "canceled",
-    FinalAction.pause: "paused",
-    FinalAction.unpaid: "unpaid",
-}
-OUTCOME = {
-    FinalAction.cancel: CaseOutcome.canceled,
-    FinalAction.pause: CaseOutcome.paused,
-    FinalAction.unpaid: CaseOutcome.unpaid,
-}
 
 
 @dataclass
@@ -122,7 +110,7 @@ def facts_of(row: Any, card_attempts: int, value_minor: int) -> CaseFacts:
     )
 
 
-class _Stepper:
+class _Stepper(Endings):
     """Advances one case at a time; holds what every case of a run shares."""
 
     def __init__(self, engine, policy, gateway, as_of, channels):
@@ -279,44 +267,6 @@ class _Stepper:
         conn.execute(update(case).where(case.c.id == row.id).values(**values))
         return _replace(row, **values)
 
-    def _pause(self, conn: Connection, row: Row, reason: str) -> None:
-        conn.execute(
-            update(case)
-            .where(case.c.id == row.id)
-            .values(
-                status=CaseStatus.paused,
-                paused_reason=reason[:1000],
-                next_probe_at=rules.next_probe(row.probes, self.as_of),
-                probes=row.probes + 1,
-            )
-        )
-        self._plan(
-            conn,
-            row,
-            OPS_PIPELINE,
-            "gateway_alert",
-            entity=f"{row.invoice_external_id}#{row.retries + 1}",
-            due_at=self.as_of,
-            context={"reason": reason, "gateway": self.gateway.name},
-        )
-
-    def _resume(self, conn: Connection, row: Row) -> None:
-        """The gateway answered a probe: the case goes on, and ops hear that it is back."""
-        conn.execute(
-            update(case)
-            .where(case.c.id == row.id, case.c.status == CaseStatus.paused)
-            .values(status=CaseStatus.open, paused_reason=None, next_probe_at=None, probes=0)
-        )
-        self._plan(
-            conn,
-            row,
-            OPS_PIPELINE,
-            "gateway_back",
-            entity=f"{row.invoice_external_id}#{row.probes}",
-            due_at=self.as_of,
-            context={"gateway": self.gateway.name, "probes": row.probes},
-        )
-
     # -- after any retry: notices, escalation, the final action ----------------------------
 
     def _follow_up(self, row: Row, facts: CaseFacts, done: Advance) -> None:
@@ -363,52 +313,6 @@ class _Stepper:
             "final_action_at": queries.iso(rules.final_action_at(facts, self.policy)),
             "unpaid_access_days": ending.unpaid_access_days,
         }
-
-    def _applied_at_gateway(self, row: Row, done: Advance) -> bool:
-        """Applies the final action at the provider first, where the product asks for it, so
-        memberflow never says "canceled" about a subscription the provider still charges."""
-        ending = self.policy.ending_for(row.product_external_id)
-        if not ending.apply_at_gateway:
-            return True
-        action = ending.final_action.value
-        request = FinalActionRequest(
-            idempotency_key=f"dunning:{row.invoice_external_id}:final:{action}",
-            action=action,
-            subscription_external_id=row.sub_external_id,
-            invoice_external_id=row.invoice_external_id,
-        )
-        try:
-            self.gateway.apply_final_action(request)
-        except Exception as error:  # the provider's problem, or ours: ops act, the member waits
-            reason = f"could not {action} at the gateway: {type(error).__name__}: {error}"
-            with self.engine.begin() as conn:
-                self._pause(conn, row, reason)
-            done.counts["gateway_paused"] += 1
-            return False
-        done.counts[f"final_{action}_at_gateway"] += 1
-        return True
-
-    def _final_action(self, conn: Connection, row: Row) -> FinalAction:
-        ending = self.policy.ending_for(row.product_external_id)
-        action = ending.final_action
-        access_until = None
-        values: dict[str, Any] = {"status": SUBSCRIPTION_STATUS[action]}
-        if action == FinalAction.cancel:
-            values |= {"canceled_at": self.as_of, "cancel_reason": INVOLUNTARY}
-        if action == FinalAction.unpaid:
-            access_until = self.as_of + timedelta(days=ending.unpaid_access_days)
-        conn.execute(
-            update(subscription).where(subscription.c.id == row.subscription_id).values(**values)
-        )
-        conn.execute(
-            update(case)
-            .where(case.c.id == row.id)
-            .values(final_action=action, access_until=access_until, next_retry_at=None)
-        )
-        self._close(conn, row, OUTCOME[action])
-        context = {"final_action": action.value, "access_until": queries.iso(access_until)}
-        self._plan(conn, row, MEMBER_PIPELINE, "final_notice", due_at=self.as_of, context=context)
-        return action
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -1,0 +1,117 @@
+"""How a dunning case ends or waits: the final action (at the provider first, where the
+product asks for it), and the gateway's own states: paused by an outage, probed again with
+backoff, resumed when it answers. A mixin of the stepper in advance.py, which supplies the
+engine, the policy, the gateway, `as_of`, and the `_plan` and `_close` writers."""
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, update
+
+from memberflow.core.charges import FinalActionRequest
+from memberflow.core.members import INVOLUNTARY
+from memberflow.core.models import CaseOutcome, CaseStatus
+from memberflow.pipelines.dunning import policy as rules
+from memberflow.pipelines.dunning import queries
+from memberflow.pipelines.dunning.policy import FinalAction
+from memberflow.pipelines.dunning.queries import case, subscription
+from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE, OPS_PIPELINE
+
+SUBSCRIPTION_STATUS = {
+    FinalAction.cancel: "canceled",
+    FinalAction.pause: "paused",
+    FinalAction.unpaid: "unpaid",
+}
+OUTCOME = {
+    FinalAction.cancel: CaseOutcome.canceled,
+    FinalAction.pause: CaseOutcome.paused,
+    FinalAction.unpaid: CaseOutcome.unpaid,
+}
+
+
+class Endings:
+    """The stepper's final actions and gateway states (see the module's docstring)."""
+
+    def _pause(self, conn: Connection, row: Row, reason: str) -> None:
+        conn.execute(
+            update(case)
+            .where(case.c.id == row.id)
+            .values(
+                status=CaseStatus.paused,
+                paused_reason=reason[:1000],
+                next_probe_at=rules.next_probe(row.probes, self.as_of),
+                probes=row.probes + 1,
+            )
+        )
+        self._plan(
+            conn,
+            row,
+            OPS_PIPELINE,
+            "gateway_alert",
+            entity=f"{row.invoice_external_id}#{row.retries + 1}",
+            due_at=self.as_of,
+            context={"reason": reason, "gateway": self.gateway.name},
+        )
+
+    def _resume(self, conn: Connection, row: Row) -> None:
+        """The gateway answered a probe: the case goes on, and ops hear that it is back."""
+        conn.execute(
+            update(case)
+            .where(case.c.id == row.id, case.c.status == CaseStatus.paused)
+            .values(status=CaseStatus.open, paused_reason=None, next_probe_at=None, probes=0)
+        )
+        self._plan(
+            conn,
+            row,
+            OPS_PIPELINE,
+            "gateway_back",
+            entity=f"{row.invoice_external_id}#{row.probes}",
+            due_at=self.as_of,
+            context={"gateway": self.gateway.name, "probes": row.probes},
+        )
+
+    def _applied_at_gateway(self, row: Row, done: Any) -> bool:
+        """Applies the final action at the provider first, where the product asks for it, so
+        memberflow never says "canceled" about a subscription the provider still charges."""
+        ending = self.policy.ending_for(row.product_external_id)
+        if not ending.apply_at_gateway:
+            return True
+        action = ending.final_action.value
+        request = FinalActionRequest(
+            idempotency_key=f"dunning:{row.invoice_external_id}:final:{action}",
+            action=action,
+            subscription_external_id=row.sub_external_id,
+            invoice_external_id=row.invoice_external_id,
+        )
+        try:
+            self.gateway.apply_final_action(request)
+        except Exception as error:  # the provider's problem, or ours: ops act, the member waits
+            reason = f"could not {action} at the gateway: {type(error).__name__}: {error}"
+            with self.engine.begin() as conn:
+                self._pause(conn, row, reason)
+            done.counts["gateway_paused"] += 1
+            return False
+        done.counts[f"final_{action}_at_gateway"] += 1
+        return True
+
+    def _final_action(self, conn: Connection, row: Row) -> FinalAction:
+        ending = self.policy.ending_for(row.product_external_id)
+        action = ending.final_action
+        access_until = None
+        values: dict[str, Any] = {"status": SUBSCRIPTION_STATUS[action]}
+        if action == FinalAction.cancel:
+            values |= {"canceled_at": self.as_of, "cancel_reason": INVOLUNTARY}
+        if action == FinalAction.unpaid:
+            access_until = self.as_of + timedelta(days=ending.unpaid_access_days)
+        conn.execute(
+            update(subscription).where(subscription.c.id == row.subscription_id).values(**values)
+        )
+        conn.execute(
+            update(case)
+            .where(case.c.id == row.id)
+            .values(final_action=action, access_until=access_until, next_retry_at=None)
+        )
+        self._close(conn, row, OUTCOME[action])
+        context = {"final_action": action.value, "access_until": queries.iso(access_until)}
+        self._plan(conn, row, MEMBER_PIPELINE, "final_notice", due_at=self.as_of, context=context)
+        return action

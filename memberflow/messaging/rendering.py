@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import css_inline
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
@@ -34,6 +35,23 @@ class Rendered:
     subject: str
     text: str
     html: str
+
+
+_INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+
+
+def inline_styles(html: str) -> str:
+    """Styles copied onto each element for mail clients that drop <style>; the <style> stays
+    for those that read it (the phone layout and dark mode need its media queries)."""
+    return _INLINER.inline(html)
+
+
+def preheader(text: str, most: int = 110) -> str:
+    """The message's first words after the greeting, for the inbox's preview line."""
+    paragraphs = [" ".join(p.split()) for p in text.split("\n\n") if p.strip()]
+    body = [p for p in paragraphs if not p.endswith(",")] or paragraphs or [""]
+    first = body[0]
+    return first if len(first) <= most else first[: most - 1].rsplit(" ", 1)[0] + "…"
 
 
 class TemplateProblem(Exception):
@@ -87,8 +105,11 @@ class Renderer:
         chosen = self.locale_for(name, locale)
         fields = {"lang": chosen, **fields}  # the layout's <html lang>
         folder = f"{name}/{chosen}"
-        subject, text, html = (self._render_part(f"{folder}/{part}", fields) for part in PARTS)
-        return Rendered(" ".join(subject.split()), text, html)
+        subject = self._render_part(f"{folder}/subject.txt", fields)
+        text = self._render_part(f"{folder}/body.txt", fields)
+        # the inbox shows the start of the message beside the subject: its first real words
+        html = self._render_part(f"{folder}/body.html", {**fields, "preheader": preheader(text)})
+        return Rendered(" ".join(subject.split()), text, inline_styles(html))
 
     def _render_part(self, path: str, fields: dict) -> str:
         try:

@@ -64,7 +64,7 @@ def accessibility_violations(driver, impacts=("serious", "critical")) -> list[st
 
 def screenshot(driver, name: str) -> Path:
     """Saves what the browser shows under test-artifacts/ (CI keeps them)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    driver.save_screenshot(str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(path)), f"could not save {path}"
     return path

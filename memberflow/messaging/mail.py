@@ -18,8 +18,12 @@ def build_email(message: Message, from_address: str, from_name: str = "") -> MIM
     # email.mime is 3.6x faster than EmailMessage here (measured; see docs/performance.md).
     mail = MIMEMultipart("alternative")
     mail["Subject"] = message.subject
-    mail["From"] = formataddr((from_name, from_address))
+    # a name people recognise in the inbox, and replies that reach a person
+    display = from_name or message.fields.get("business_name", "")
+    mail["From"] = formataddr((display, from_address))
     mail["To"] = formataddr((message.to_name, message.to_email))
+    if message.fields.get("support_email"):
+        mail["Reply-To"] = message.fields["support_email"]
     mail["Date"] = formatdate(localtime=False)
     mail["Message-ID"] = message_id(message.key, from_address)
     mail["X-Memberflow-Key"] = message.key

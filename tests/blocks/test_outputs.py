@@ -218,3 +218,14 @@ def test_file_output_writes_one_eml_per_key(tmp_path):
     ]
     parsed = email.message_from_bytes((tmp_path / files[0]).read_bytes(), policy=policy.default)
     assert parsed.get_body(("html",)).get_content().startswith("<p>Hi Ada")
+
+
+def test_an_email_is_from_the_business_by_name_and_replies_reach_support(tmp_path):
+    fields = {"business_name": "Makers Club", "support_email": "help@club.example"}
+    path = FileOutput(directory=str(tmp_path), from_address="billing@club.example").send(
+        message(1, fields=fields)
+    )
+    parsed = email.message_from_bytes(open(path.detail, "rb").read(), policy=policy.default)
+    assert parsed["From"] == "Makers Club <billing@club.example>"
+    assert parsed["Reply-To"] == "help@club.example"
+    assert parsed["Date"] and parsed["Message-ID"]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from babel.numbers import is_currency
+from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -60,9 +61,11 @@ class ImportRow(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if "@" not in value or value.startswith("@") or value.endswith("@"):
-            raise ValueError("is not an email address")
-        return value.strip()
+        # syntax only: nothing is looked up on the network
+        try:
+            return validate_email(value.strip(), check_deliverability=False).normalized
+        except EmailNotValidError as error:
+            raise ValueError(f"is not an email address: {error}") from None
 
     @field_validator("time_zone")
     @classmethod

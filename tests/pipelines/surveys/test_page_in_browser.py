@@ -15,6 +15,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlmodel import Session, select
 
 from blocks.outputs.smtp import SmtpOutput
+from memberflow.core.feedback import REASONS
 from memberflow.core.models import SurveyResponse
 from memberflow.ingress.app import create_app
 from tests.support.browser import accessibility_violations, screenshot
@@ -55,17 +56,7 @@ def test_a_member_answers_the_exit_survey_with_the_keyboard(
     browser, engine, settings, locale, width, reason, comment
 ):
     text = invitation_by_smtp(engine, settings, locale)
-    order = [
-        "too_expensive",
-        "unused",
-        "missing_features",
-        "switched_service",
-        "technical_issues",
-        "customer_service",
-        "too_complex",
-        "other",
-    ]
-    path = urlsplit(links(text)[order.index(reason)]).path
+    path = urlsplit(links(text)[REASONS.index(reason)]).path  # links come in this order
     browser.set_window_size(width, 900)
     with AppServer(create_app(settings)) as app:
         browser.get(app.url + path)

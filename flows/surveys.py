@@ -1,7 +1,6 @@
 """The feedback survey flow: record answers given at the provider, send the exit and
 satisfaction surveys that fell due, publish the results."""
 
-import socket
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -12,7 +11,7 @@ from flows._compose import run_name, run_pipeline
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import get_settings
 from memberflow.ingress.app import create_app
-from memberflow.ingress.serve import BackgroundServer
+from memberflow.ingress.serve import BackgroundServer, free_port
 from memberflow.pipelines.surveys.demo import members_answer
 from memberflow.pipelines.surveys.pipeline import SurveyPipeline
 from memberflow.pipelines.surveys.steps import PIPELINE, SurveyOffer, SurveyPlan
@@ -81,9 +80,3 @@ def demo_day(as_of: datetime) -> dict:
     db = get_engine(settings.database_url)
     answered = members_answer(db, settings, _INGRESS.url, as_of + timedelta(hours=3))
     return {"surveys sent": total.get("sent", 0), "surveys answered": answered}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

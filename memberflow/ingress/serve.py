@@ -1,16 +1,27 @@
 """The ingress app served from a thread of this process, on 127.0.0.1: for the demo, which
-answers surveys through the real page over HTTP while its flows run."""
+answers surveys through the real page over HTTP while its flows run, and for tests."""
 
+import socket
 import threading
 import time
 
 import uvicorn
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on at the moment."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class BackgroundServer:
-    def __init__(self, app, port: int):
-        self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    """An ASGI app served by uvicorn on 127.0.0.1 in a thread; a context manager too."""
+
+    def __init__(self, app, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="ingress", daemon=True)
 
@@ -19,10 +30,16 @@ class BackgroundServer:
         deadline = time.monotonic() + wait
         while not self.server.started:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the ingress did not start on {self.url}")
+                raise RuntimeError(f"the app did not start on {self.url}")
             time.sleep(0.05)
         return self
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+    def __enter__(self) -> "BackgroundServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 
+from memberflow.ingress.serve import BackgroundServer, free_port
+
 
 @dataclass
 class Received:
@@ -93,12 +95,6 @@ class SmtpSink:
         return "250 Message accepted for delivery"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def smtp_server(handler, **kwargs) -> Controller:
     # aiosmtpd connects to its own port to see that it is up, so port 0 will not do
     controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
@@ -106,30 +102,8 @@ def smtp_server(handler, **kwargs) -> Controller:
     return controller
 
 
-class AppServer:
-    """An ASGI app served by uvicorn on 127.0.0.1 in a thread, for as long as the context."""
-
-    def __init__(self, app):
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "AppServer":
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the app server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+# An ASGI app served by uvicorn on 127.0.0.1 in a thread, for as long as the context.
+AppServer = BackgroundServer
 
 
 class HungServer:

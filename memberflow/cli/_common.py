@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 from memberflow.core import db as database
 from memberflow.core.console import fail, print_table  # noqa: F401 (re-exported)
 from memberflow.core.settings import get_settings
+from memberflow.messaging.registry import load  # noqa: F401 (re-exported)
 
 
 def engine() -> Engine:
@@ -21,11 +22,3 @@ def parse_moment(value: str | None) -> datetime | None:
     except ValueError:
         fail(f"--as-of {value!r} is not an ISO 8601 time such as 2026-12-01T09:00:00Z")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def load(reference: str):
-    """The object a `module:attribute` reference names (a flow, a demo hook, a Typer app)."""
-    from importlib import import_module
-
-    module, _, attribute = reference.partition(":")
-    return getattr(import_module(module), attribute)

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import threading
 from contextlib import asynccontextmanager
-from importlib import import_module
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -195,8 +194,7 @@ def create_app(settings: Settings, prefect_api: PrefectApi | None = None) -> Fas
     app.include_router(unsubscribe.router(settings, engine))
     for registration in registry.registered().values():  # pipelines' own pages (surveys)
         for reference in registration.routers:
-            module, _, function = reference.partition(":")
-            app.include_router(getattr(import_module(module), function)(settings, engine))
+            app.include_router(registry.load(reference)(settings, engine))
 
     @app.get("/health", tags=["ops"], summary="Whether the ingress can reach its database")
     def health() -> dict:

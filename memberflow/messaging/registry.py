@@ -8,6 +8,7 @@ generic names a pipeline: it asks this registry.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,13 @@ class Registration:
     templates: Path | None = None
     routers: list[str] = field(default_factory=list)
     order: int = field(default=100, compare=False)  # where the demo runs it in a day
+
+
+def load(reference: str):
+    """The object a `module:attribute` reference names (a flow, a demo hook, a Typer app, a
+    router factory): registrations name them so, and import them only when needed."""
+    module, _, attribute = reference.partition(":")
+    return getattr(import_module(module), attribute)
 
 
 def registered() -> dict[str, Registration]:

@@ -169,14 +169,11 @@ def _plan(
 # -- coming back ---------------------------------------------------------------------------
 
 
-def _other_subscription():
-    return aliased(subscription, name="other_subscription")
-
-
-def came_back_elsewhere(canceled_at_column, subscription_column, member_column):
-    """A newer live subscription of the same member, for any product: they are back."""
-    other = _other_subscription()
-    return exists().where(
+def _newer_live_subscription(canceled_at_column, subscription_column, member_column):
+    """(the other subscription, the conditions that make it a return): a subscription of the
+    same member, for any product, started after the cancellation and live."""
+    other = aliased(subscription, name="other_subscription")
+    return other, (
         other.c.member_id == member_column,
         other.c.id != subscription_column,
         other.c.created_at > canceled_at_column,
@@ -185,20 +182,22 @@ def came_back_elsewhere(canceled_at_column, subscription_column, member_column):
     )
 
 
+def came_back_elsewhere(canceled_at_column, subscription_column, member_column):
+    """A newer live subscription of the same member, for any product: they are back."""
+    _, conditions = _newer_live_subscription(canceled_at_column, subscription_column, member_column)
+    return exists().where(*conditions)
+
+
 def returns(conn: Connection, *, as_of: datetime, window: timedelta) -> list[dict]:
     """Open cancellations whose member is back: their subscription live again (reactivated, or a
     cancellation at period end taken back), or a new subscription since. With when, how, and
     the marketing message credited (the last one sent within `window` before the return)."""
-    other = _other_subscription()
+    other, conditions = _newer_live_subscription(
+        cancellation.c.canceled_at, cancellation.c.subscription_id, cancellation.c.member_id
+    )
     newer = (
         select(other.c.created_at)
-        .where(
-            other.c.member_id == cancellation.c.member_id,
-            other.c.id != cancellation.c.subscription_id,
-            other.c.created_at > cancellation.c.canceled_at,
-            other.c.status.in_(("active", "trialing")),
-            other.c.cancel_at_period_end == false(),
-        )
+        .where(*conditions)
         .order_by(other.c.created_at)
         .limit(1)
         .scalar_subquery()

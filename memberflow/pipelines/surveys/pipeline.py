@@ -29,10 +29,11 @@ class SurveyPipeline:
     plan: SurveyPlan = field(default_factory=SurveyPlan)
     offers: dict[str, dict] = field(default_factory=dict)  # product -> {code, description}
     name: str = PIPELINE
+    # the plan's steps, built once: `step_for` runs for every touchpoint delivered
+    steps: list[SurveyStep] = field(init=False)
 
-    @property
-    def steps(self) -> list[SurveyStep]:
-        return self.plan.steps()
+    def __post_init__(self) -> None:
+        self.steps = self.plan.steps()
 
     def selections(self, as_of: datetime, since: datetime) -> list[tuple[SurveyStep, Selection]]:
         chosen = []

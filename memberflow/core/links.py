@@ -10,9 +10,10 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from memberflow.core.db import insert_new
+from memberflow.core.members import find_member
 from memberflow.core.models import SigningKey
 from memberflow.core.settings import Settings
 
@@ -112,3 +113,12 @@ def member_link(
     expires_at = now + timedelta(days=settings.link_lifetime_days)
     token = make_token(secret, member_external_id, purpose, expires_at, data)
     return f"{settings.public_url.rstrip('/')}/{purpose}/{token}"
+
+
+def open_link(engine: Engine, settings: Settings, token: str, purpose: str):
+    """(the link, its member or None if gone, the secret) for a token a member followed;
+    raises BadLink unless the token is intact, for `purpose` and unexpired."""
+    with engine.begin() as conn:  # begin: the first link ever makes the secret
+        secret = link_secret(conn, settings)
+        link = read_token(secret, token, purpose, datetime.now(UTC))
+        return link, find_member(conn, link.member_external_id), secret

@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from memberflow.core.links import BadLink, link_secret, read_token
-from memberflow.core.members import find_member, unsubscribe
+from memberflow.core.links import BadLink, open_link
+from memberflow.core.members import unsubscribe
 from memberflow.core.settings import Settings
 from memberflow.core.web import page as secure_page
 from memberflow.core.web import page_environment, page_language
@@ -40,9 +40,8 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
         return secure_page(html, status)
 
     def member_of(token: str):
-        with engine.begin() as conn:
-            link = read_token(link_secret(conn, settings), token, PURPOSE, datetime.now(UTC))
-            return find_member(conn, link.member_external_id)
+        _, member, _ = open_link(engine, settings, token, PURPOSE)
+        return member
 
     def show(token: str) -> HTMLResponse:
         try:

@@ -18,8 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
 from memberflow.core.feedback import valid_answer
-from memberflow.core.links import BadLink, Link, link_secret, read_token
-from memberflow.core.members import find_member
+from memberflow.core.links import BadLink, Link, open_link
 from memberflow.core.settings import Settings
 from memberflow.core.web import page, page_environment, page_language
 from memberflow.pipelines.surveys import records
@@ -51,14 +50,11 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
         return page(html, status)
 
     def opened(token: str) -> tuple[Link, object, str] | HTMLResponse:
-        with engine.begin() as conn:
-            secret = link_secret(conn, settings)
-            try:
-                link = read_token(secret, token, LINK_PURPOSE, datetime.now(UTC))
-            except BadLink as bad:
-                lang = page_language(None, settings.default_locale)
-                return render("expired" if bad.expired else "damaged", 400, lang)
-            member = find_member(conn, link.member_external_id)
+        try:
+            link, member, secret = open_link(engine, settings, token, LINK_PURPOSE)
+        except BadLink as bad:
+            lang = page_language(None, settings.default_locale)
+            return render("expired" if bad.expired else "damaged", 400, lang)
         if member is None or member.erased_at is not None or not _well_formed(link):
             return render("damaged", 400, page_language(None, settings.default_locale))
         return link, member, secret

@@ -20,6 +20,7 @@ from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import Settings
 from memberflow.messaging.engine import (
     FAILURE_REASONS,
+    LANGUAGE_FALLBACKS,
     OUTPUT_FAILING,
     DeliveryOptions,
     Enricher,
@@ -132,6 +133,8 @@ def _report_failures(pipeline: str, sink: Output, tally: Tally) -> None:
     log = get_run_logger()
     for reason, count in tally.get(FAILURE_REASONS, Counter()).most_common():
         log.warning("%s message(s) failed: %s; later runs retry them", count, reason)
+    for note, count in tally.get(LANGUAGE_FALLBACKS, Counter()).most_common():
+        log.warning("%s message(s) not in the member's language: %s", count, note)
     failing = tally.get(OUTPUT_FAILING)
     if failing:
         reason, count = failing.most_common(1)[0]

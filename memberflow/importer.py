@@ -1,6 +1,8 @@
 """`memberflow import FILE.csv`: members, products and subscriptions, upserted by external id."""
 
 import csv
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from memberflow.core.console import Progress
+from memberflow.core.locales import language_of, normalized
 from memberflow.core.models import Member, Product, Subscription
 from memberflow.core.money import to_minor
 from memberflow.core.schedule import card_valid_until, zone
@@ -43,6 +46,9 @@ class ImportRow(BaseModel):
     product_external_id: str
     product_name: str | None = None
     product_value_amplifier: str | None = None
+    product_locale: str | None = None  # the language the two columns above are written in
+    # from `product_name_fr`, `product_value_amplifier_de`... columns: {locale: {name, ...}}
+    product_translations: dict[str, dict[str, str]] | None = None
     subscription_external_id: str
     status: Literal["active", "trialing", "past_due", "paused", "canceled"]
     amount_minor: int | None = None  # in minor units (cents); or `amount`, in major units
@@ -66,6 +72,13 @@ class ImportRow(BaseModel):
             return validate_email(value.strip(), check_deliverability=False).normalized
         except EmailNotValidError as error:
             raise ValueError(f"is not an email address: {error}") from None
+
+    @field_validator("locale", "product_locale")
+    @classmethod
+    def _locale(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z]{2})?", value):
+            raise ValueError("is not a locale such as fr or fr-CA")
+        return normalized(value)
 
     @field_validator("time_zone")
     @classmethod
@@ -166,7 +179,9 @@ def read_rows(
             return [], [f"{path}: missing column(s) {', '.join(missing)}; see the README"]
         for record in reader:
             line = reader.line_num
-            values = {k: v.strip() for k, v in record.items() if k and v and v.strip()}
+            values = _with_translations(
+                {k: v.strip() for k, v in record.items() if k and v and v.strip()}
+            )
             if "amount_minor" not in values and "amount" not in values:
                 problems.append(f"line {line}: amount_minor: is required but empty")
                 continue
@@ -175,14 +190,39 @@ def read_rows(
             except ValidationError as error:
                 problems += [f"line {line}: {_explain(issue)}" for issue in error.errors()]
                 continue
-            if locales and "locale" in row.model_fields_set and row.locale not in locales:
-                problems.append(
-                    f"line {line}: locale: messages exist in {', '.join(locales)}, not "
-                    f"{row.locale!r}; use one of them, or add templates in that language"
-                )
+            unknown = [
+                f"{column}: messages exist in {', '.join(locales)}, not {tag!r}; use one of them "
+                "(a regional variant such as fr-CA is fine), or add templates in that language"
+                for column, tag in _locales_given(row)
+                if locales and tag not in locales and language_of(tag) not in locales
+            ]
+            if unknown:
+                problems += [f"line {line}: {problem}" for problem in unknown]
                 continue
             good.append((line, row))
     return good, problems
+
+
+_TRANSLATED = re.compile(r"^product_(name|value_amplifier)_([A-Za-z]{2,3}(?:[-_][A-Za-z]{2})?)$")
+
+
+def _with_translations(values: dict[str, str]) -> dict:
+    """Gathers the `product_name_<locale>` and `product_value_amplifier_<locale>` columns."""
+    translations: dict[str, dict[str, str]] = {}
+    for column in list(values):
+        found = _TRANSLATED.match(column)
+        if found:
+            words = translations.setdefault(normalized(found.group(2)), {})
+            words[found.group(1)] = values.pop(column)
+    return {**values, "product_translations": translations} if translations else values
+
+
+def _locales_given(row: ImportRow) -> list[tuple[str, str]]:
+    given = [("locale", row.locale)] if "locale" in row.model_fields_set else []
+    if row.product_locale:
+        given.append(("product_locale", row.product_locale))
+    given += [(f"product_name_{tag}", tag) for tag in row.product_translations or {}]
+    return given
 
 
 def _explain(issue: dict) -> str:
@@ -246,6 +286,10 @@ def upsert_row(session: Session, row: ImportRow, report: ImportReport) -> Subscr
     product_values = {"name": given["product_name"]} if "product_name" in given else {}
     if "product_value_amplifier" in given:
         product_values["value_amplifier"] = given["product_value_amplifier"]
+    if "product_locale" in given:
+        product_values["default_locale"] = given["product_locale"]
+    if row.product_translations:
+        product_values["translations"] = json.dumps(row.product_translations, sort_keys=True)
     found = session.exec(select(Product).where(Product.external_id == row.product_external_id))
     if found.first() is None:
         product_values.setdefault("name", row.product_external_id)

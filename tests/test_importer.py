@@ -1,5 +1,7 @@
 """`memberflow import`: good rows load, bad rows are reported by line, twice changes nothing."""
 
+import json
+
 from sqlmodel import Session, select
 
 from memberflow.core.models import Member, Product, Subscription
@@ -129,10 +131,38 @@ def test_a_locale_without_templates_is_refused(engine, tmp_path):
     german = GOOD[0].replace(",en,America/New_York,", ",de,America/New_York,")
     report = import_csv(engine, write(tmp_path, german), locales=("en", "fr"))
     assert report.problems == [
-        "line 2: locale: messages exist in en, fr, not 'de'; use one of them, or add templates "
-        "in that language"
+        "line 2: locale: messages exist in en, fr, not 'de'; use one of them (a regional "
+        "variant such as fr-CA is fine), or add templates in that language"
     ]
     assert counts(engine) == (0, 0, 0)
+
+
+def test_a_regional_locale_is_kept_as_written_in_its_standard_form(engine, tmp_path):
+    canadian = GOOD[1].replace(",fr,Europe/Paris,", ",fr_ca,America/Montreal,")
+    assert import_csv(engine, write(tmp_path, canadian), locales=("en", "fr")).problems == []
+    with Session(engine) as session:
+        assert session.exec(select(Member)).one().locale == "fr-CA"
+
+
+def test_a_products_words_in_other_languages_come_from_suffixed_columns(engine, tmp_path):
+    path = tmp_path / "members.csv"
+    path.write_text(
+        "member_external_id,email,locale,product_external_id,product_name,product_locale,"
+        "product_value_amplifier,product_name_de,product_value_amplifier_de,"
+        "product_value_amplifier_fr_CA,subscription_external_id,status,amount_minor,currency,"
+        "interval,current_period_end\n"
+        "m1,a@example.com,de-AT,club,Club,en,New: live Q&A,Klub,Neu: Live-Fragestunde,"
+        "Nouveau : séance de questions,s1,active,1999,EUR,month,2026-12-08T15:00:00Z\n",
+        encoding="utf-8",
+    )
+    assert import_csv(engine, path, locales=("en", "fr", "de")).problems == []
+    with Session(engine) as session:
+        product = session.exec(select(Product)).one()
+    assert product.default_locale == "en"
+    assert json.loads(product.translations) == {
+        "de": {"name": "Klub", "value_amplifier": "Neu: Live-Fragestunde"},
+        "fr-CA": {"value_amplifier": "Nouveau : séance de questions"},
+    }
 
 
 def test_a_dry_run_says_what_would_change_and_writes_nothing(engine, tmp_path):

@@ -27,6 +27,25 @@ PRODUCTS = [
     ),
     ("club-europe", "Makers Club Europe", "month", 1500, "EUR", None),
 ]
+# the value amplifiers in the members' other languages (docs/emails.md: the product's words)
+TRANSLATED = {
+    "club-monthly": {
+        "fr": "Nouveau ce mois-ci : trois ateliers d'assemblage à la main et une séance de "
+        "questions réservée aux membres.",
+        "es": "Novedad este mes: tres talleres de ensamblaje a mano y una sesión de preguntas "
+        "solo para miembros.",
+        "de": "Neu diesen Monat: drei Workshops zu Handverbindungen und eine Fragestunde nur "
+        "für Mitglieder.",
+    },
+    "club-annual": {
+        "fr": "Les membres annuels reçoivent le magazine imprimé et 20 % de remise sur chaque "
+        "cours.",
+        "es": "Los miembros anuales reciben la revista impresa y un 20 % de descuento en cada "
+        "curso.",
+        "de": "Jahresmitglieder erhalten das gedruckte Magazin und 20 % Rabatt auf jeden Kurs.",
+    },
+}
+EUROPEAN = ("fr", "es", "de")  # members paying in euros, by member number
 ZONES = [
     "America/Los_Angeles",
     "America/New_York",
@@ -96,7 +115,7 @@ def demo_rows(start: datetime, members: int = 300, seed: int = 7) -> list[dict]:
                 "email": f"member{n:04d}@example.com",
                 "first_name": rng.choice(FIRST),
                 "last_name": rng.choice(LAST),
-                "locale": "fr" if french else "en",
+                "locale": EUROPEAN[n % 3] if currency == "EUR" else "fr" if french else "en",
                 "time_zone": zone,
                 "billing_address": f"{rng.randint(1, 99)} Demo Street"
                 if rng.random() < 0.6
@@ -107,6 +126,10 @@ def demo_rows(start: datetime, members: int = 300, seed: int = 7) -> list[dict]:
                 "product_external_id": product_id,
                 "product_name": name,
                 "product_value_amplifier": amplifier or "",
+                **{
+                    f"product_value_amplifier_{locale}": words
+                    for locale, words in TRANSLATED.get(product_id, {}).items()
+                },
                 "subscription_external_id": f"sub_{n:04d}",
                 "status": status,
                 "amount_minor": amount,
@@ -137,7 +160,8 @@ def _demo_card(rng: random.Random) -> str:
 
 def write_csv(path: Path, rows: list[dict]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        columns = list(dict.fromkeys(name for row in rows for name in row))
+        writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
     return path

@@ -1,10 +1,12 @@
 """`memberflow templates lint | preview`: every registered pipeline's templates."""
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from memberflow.cli._common import engine, fail
+from memberflow.cli.screenshot import screenshot as take_screenshot
 from memberflow.core.settings import get_settings
 from memberflow.messaging import registry
 from memberflow.messaging.rendering import Renderer, TemplateProblem, business_fields
@@ -35,6 +37,12 @@ def templates_preview(
     name: Annotated[str, typer.Argument(help="e.g. reminders/renewal")],
     member: Annotated[str | None, typer.Option(help="A member's external id.")] = None,
     locale: Annotated[str | None, typer.Option()] = None,
+    screenshot: Annotated[
+        Path | None, typer.Option(help="Also save the HTML as a PNG, as a mail client shows it.")
+    ] = None,
+    width: Annotated[
+        int, typer.Option(help="Screen width for --screenshot: 320 is a phone.")
+    ] = 600,
 ) -> None:
     """Print the subject, text and HTML of a template for a member (or sample data)."""
     settings = get_settings()
@@ -58,3 +66,5 @@ def templates_preview(
         fail(str(problem))
     print(f"Subject: {rendered.subject}\n\n--- text ---\n{rendered.text}")
     print(f"--- html ---\n{rendered.html}")
+    if screenshot is not None:
+        print(f"screenshot at {width} px: {take_screenshot(rendered.html, screenshot, width)}")

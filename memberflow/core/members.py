@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection, select, update
 
 from memberflow.core.models import Member
@@ -12,6 +13,15 @@ member = Member.__table__
 # the cancel reason of a subscription ended by failed payments (dunning's final action, or a
 # provider's own payment-failure reason): involuntary churn, owed no "sorry to see you go"
 INVOLUNTARY = "payment_failed"
+
+
+def email_problem(address: str) -> str | None:
+    """Why `address` cannot receive email, by its syntax alone (nothing is looked up), or None."""
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as error:
+        return f"{address!r} is not an email address: {error}"
+    return None
 
 
 def member_recipient(row: Any) -> tuple[str, str]:

@@ -33,6 +33,10 @@ class Product(SQLModel, table=True):
     external_id: str = Field(unique=True, index=True, max_length=255)
     name: str = Field(max_length=255)
     value_amplifier: str | None = Field(default=None, description="Perks to mention in reminders.")
+    # the language `name` and `value_amplifier` are written in (the business's default if empty)
+    default_locale: str | None = Field(default=None, max_length=16)
+    # the same words in other languages (JSON): {"fr": {"name": ..., "value_amplifier": ...}}
+    translations: str | None = None
 
 
 class Member(SQLModel, table=True):
@@ -43,6 +47,9 @@ class Member(SQLModel, table=True):
     last_name: str = Field(default="", max_length=255)
     locale: str = Field(default="en", max_length=16)
     time_zone: str = Field(default="UTC", max_length=64)
+    # why `email` cannot receive mail, when a provider sent one that is not an address: kept as
+    # sent, and messages wait (failed, retried) until the provider sends a good one
+    email_problem: str | None = Field(default=None, max_length=500)
     billing_address: str | None = None
     shipping_address: str | None = None
     # the provider's time of the newest event applied, so an older one arriving late is ignored

@@ -6,7 +6,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
-LOCALES = ("en", "fr")
+from memberflow.core.locales import SUPPORTED, language_of
+
 SECURITY_HEADERS = {
     # nothing but the page itself: inline styles, no scripts, forms post back here only
     "Content-Security-Policy": (
@@ -26,8 +27,9 @@ def page_environment(templates_dir: Path) -> Environment:
 
 
 def page_language(locale: str | None, default: str) -> str:
-    for candidate in ((locale or "").split("-")[0], default):
-        if candidate in LOCALES:
+    """The language a member page speaks: the member's, else the business's, else English."""
+    for candidate in (language_of(locale), language_of(default)):
+        if candidate in SUPPORTED:
             return candidate
     return "en"
 

@@ -9,6 +9,7 @@ from functools import cache
 from sqlalchemy import bindparam
 from sqlmodel import Session, select, update
 
+from memberflow.core.members import email_problem
 from memberflow.core.models import (
     InboxStatus,
     Invoice,
@@ -147,6 +148,8 @@ def _member(session: Session, change: Change) -> Member:
     if member.id is None or _newer(change.occurred_at, member):
         _set(member, values)
         member.provider_updated_at = change.occurred_at
+        if data.email:  # the provider's word stands; messages wait until it is a real address
+            member.email_problem = email_problem(data.email)
     session.add(member)
     session.flush()
     return member

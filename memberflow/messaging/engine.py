@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Row
 
 from memberflow.core.links import link_secret, member_link
+from memberflow.core.locales import product_words
 from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.schedule import Timing, local_date, timing, zone
 from memberflow.core.settings import Settings
@@ -34,6 +35,7 @@ Tally = dict[str, Counter]  # step name -> counts per outcome
 # reason; and why the output itself was failing, when delivery stopped sending to it.
 FAILURE_REASONS = "!failures"
 OUTPUT_FAILING = "!output failing"
+LANGUAGE_FALLBACKS = "!language fallbacks"  # members who got another language than theirs
 Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out
 LinkMaker = Callable[..., str]  # (member external id, purpose, data=None) -> signed URL
 
@@ -213,10 +215,38 @@ def message_fields(
     return fields
 
 
+def in_members_language(
+    step: Step, row: TouchpointRow, renderer: Renderer
+) -> tuple[TouchpointRow, list[str]]:
+    """The row as the message will be written: `locale` is the language chosen by the fallback
+    chain, and the product's name and value amplifier are in it. With what the run should warn
+    about (the member gets another language, or the product has no words in theirs)."""
+    choice = renderer.language(step.template_name, row.locale, row.product_locale)
+    name, amplifier = product_words(
+        choice.locale,
+        asked=choice.asked,
+        name=row.product_name,
+        value_amplifier=row.value_amplifier,
+        written_in=row.product_locale or renderer.default_locale,
+        translations=row.product_translations,
+    )
+    notes = []
+    if choice.fell_back:
+        notes.append(f"{step.template_name} has no {choice.asked!r}: written in {choice.locale!r}")
+    if row.value_amplifier and amplifier is None:
+        notes.append(
+            f"product {row.product_external_id!r} has no {choice.locale!r} value amplifier: "
+            "left out (add a translation)"
+        )
+    localized = replace(row, locale=choice.locale, product_name=name, value_amplifier=amplifier)
+    return localized, notes
+
+
 def compose(
     pipeline: Pipeline, step: Step, row: TouchpointRow, fields: dict, renderer: Renderer
 ) -> Message:
-    """Renders the message a touchpoint stands for from its merge fields."""
+    """Renders the message a touchpoint stands for from its merge fields (the row as
+    `in_members_language` gives it)."""
     rendered = renderer.render(step.template_name, row.locale, fields)
     to_email, to_name = pipeline.recipient(row, fields)
     return Message(
@@ -230,7 +260,7 @@ def compose(
         html=rendered.html,
         fields=fields,
         unsubscribe_url=fields.get("unsubscribe_url"),
-        locale=renderer.locale_for(step.template_name, row.locale),
+        locale=row.locale,
     )
 
 
@@ -287,6 +317,10 @@ def deliver_batch(
         sendable = within_cap(conn, sendable, ContactCap.parse(settings.contact_cap), as_of, record)
         secret = link_secret(conn, settings) if sendable else ""
         conn.commit()
+        notes: dict[int, list[str]] = {}  # touchpoint id -> what to warn about if it is sent
+        for index, (step, row) in enumerate(sendable):
+            row, notes[row.touchpoint_id] = in_members_language(step, row, renderer)
+            sendable[index] = (step, row)
 
         def link(member_external_id: str, purpose: str, data: dict | None = None) -> str:
             return member_link(secret, settings, member_external_id, purpose, as_of, data)
@@ -313,6 +347,12 @@ def deliver_batch(
                 continue
             outcome, down = _deliver_one(pipeline, step, row, row_fields, renderer, output, options)
             record(row, _dated(outcome, as_of))
+            if (
+                outcome.status is Status.sent
+                and pipeline.recipient(row, row_fields)[0] == row.email
+            ):
+                for note in notes[row.touchpoint_id]:  # ops' own messages are not the member's
+                    tally.setdefault(LANGUAGE_FALLBACKS, Counter())[note] += 1
             failing = [*failing, outcome.error] if down else []
             if outcome.error and not down:
                 tally.setdefault(FAILURE_REASONS, Counter())[outcome.error] += 1
@@ -375,6 +415,10 @@ def _deliver_one(
     except TemplateProblem as problem:
         receipt, error, down = None, f"template {problem}", False
     else:
+        if row.email_problem and message.to_email == row.email:
+            # retried by every run, using no attempt, until the provider sends a real address
+            why = f"{row.email_problem}; correct it at the payment provider"
+            return Outcome(Status.failed, row.attempts, error=why[:1000]), False
         receipt, error, down = _send(output, message)
     if error is None:
         sent = Outcome(

@@ -14,6 +14,7 @@ from memberflow.messaging.engine import (
     LinkMaker,
     Tally,
     compose,
+    in_members_language,
     message_fields,
     next_cursor,
     plan_rows,
@@ -52,7 +53,9 @@ def preview_batch(
         if plan["status"] == Status.expired:
             counts["would_expire"] += 1
             continue
-        row = _as_touchpoint_row(by_sub[plan["subscription_id"]], plan)
+        row, _ = in_members_language(
+            step, _as_touchpoint_row(by_sub[plan["subscription_id"]], plan), renderer
+        )
         try:
             fields = message_fields(pipeline, step, row, settings, _preview_link(settings))
             on_message(compose(pipeline, step, row, fields, renderer))

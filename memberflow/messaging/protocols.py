@@ -61,6 +61,9 @@ class TouchpointRow:
     marketing_consent: bool = False
     unsubscribed_at: datetime | None = None
     erased_at: datetime | None = None
+    email_problem: str | None = None
+    product_locale: str | None = None
+    product_translations: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -69,6 +72,9 @@ class TouchpointRow:
         known = {name: values[name] for name in _FIELD_NAMES if name in values}
         context = known.get("context")
         known["context"] = json.loads(context) if isinstance(context, str) else (context or {})
+        words = known.get("product_translations")
+        if isinstance(words, str):
+            known["product_translations"] = json.loads(words)
         extra = {name: value for name, value in values.items() if name not in _FIELD_NAMES}
         return cls(**known, extra=extra)
 

@@ -117,6 +117,19 @@ def sample_fields(settings: Settings, locale: str | None = None) -> dict[str, di
     return {name: {**shared, **fields} for name, fields in samples.items()}
 
 
+def member_templates() -> list[str]:
+    """The templates members read (not ops' tickets): each must exist in every supported
+    language and pass the content checklist (tests/messaging/test_member_templates.py)."""
+    return sorted(
+        {
+            info.template
+            for registration in registered().values()
+            for info in registration.steps()
+            if info.audience.startswith("member")
+        }
+    )
+
+
 def template_folders(settings: Settings) -> list[Path]:
     """Where templates are looked up: the project's folder first (ops' copies override), then
     each registered pipeline's own."""

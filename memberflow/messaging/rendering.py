@@ -16,6 +16,7 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
+from memberflow.core.locales import Choice, choose
 from memberflow.core.settings import Settings
 
 PARTS = ("subject.txt", "body.txt", "body.html")
@@ -74,6 +75,7 @@ class Renderer:
         dirs = [templates_dirs] if isinstance(templates_dirs, str | Path) else templates_dirs
         self.search_path = list(dict.fromkeys(Path(folder) for folder in dirs))
         self.default_locale = default_locale
+        self._locales: dict[str, list[str]] = {}
         self.env = SandboxedEnvironment(
             loader=FileSystemLoader(self.search_path),
             autoescape=select_autoescape(["html"]),
@@ -90,15 +92,13 @@ class Renderer:
                 return root / name
         return self.search_path[0] / name
 
+    def language(self, name: str, locale: str | None, product_locale: str | None = None) -> Choice:
+        """The locale template `name` is rendered in for a member reading `locale`: the first of
+        the fallback chain it is written in (memberflow.core.locales)."""
+        return choose(self.locales(name), locale, product_locale, self.default_locale)
+
     def locale_for(self, name: str, locale: str | None) -> str:
-        """The member's locale when the template has it, else the default (en)."""
-        folder = self.folder_of(name)
-        if locale and (folder / locale).is_dir():
-            return locale
-        base = (locale or "").split("-")[0].split("_")[0]
-        if base and (folder / base).is_dir():
-            return base
-        return self.default_locale
+        return self.language(name, locale).locale
 
     def render(self, name: str, locale: str | None, fields: dict) -> Rendered:
         """Subject, text and HTML; raises `TemplateProblem` naming the file and line."""
@@ -141,7 +141,11 @@ class Renderer:
         return sorted(names)
 
     def locales(self, name: str) -> list[str]:
-        return sorted(p.name for p in self.folder_of(name).iterdir() if p.is_dir())
+        if name not in self._locales:  # asked once per message: look at the folder once per run
+            folder = self.folder_of(name)
+            found = [p.name for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+            self._locales[name] = sorted(found)
+        return self._locales[name]
 
     def lint(self, samples: dict[str, dict]) -> list[TemplateProblem]:
         """Renders every template in every locale with sample fields; returns every problem."""

@@ -86,6 +86,7 @@ def _subscription_view():
             member.c.unsubscribed_at,
             member.c.erased_at,
             member.c.email,
+            member.c.email_problem,
             member.c.first_name,
             member.c.last_name,
             member.c.locale,
@@ -94,6 +95,8 @@ def _subscription_view():
             product.c.external_id.label("product_external_id"),
             product.c.name.label("product_name"),
             product.c.value_amplifier,
+            product.c.default_locale.label("product_locale"),
+            product.c.translations.label("product_translations"),
         )
         .join(member, member.c.id == subscription.c.member_id)
         .join(product, product.c.id == subscription.c.product_id)

@@ -1,11 +1,15 @@
 """Every built-in output against the real thing: SMTP, HTTP, a script, files."""
 
+import base64
 import email
 import json
 import sys
 from email import policy
 
+import dkim
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from blocks.outputs.file import FileOutput
 from blocks.outputs.script import ScriptOutput
@@ -64,6 +68,72 @@ def test_smtp_sends_multipart_text_and_html_over_one_connection(smtp):
     text = parsed.get_body(("plain",)).get_content()
     html = parsed.get_body(("html",)).get_content()
     assert "plain text body" in text and "<p>html body</p>" in html
+
+
+def dkim_key() -> tuple[str, bytes]:
+    """A fresh RSA key: its PEM, and the DNS TXT record a receiver would look up."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def test_smtp_signs_with_dkim_so_a_receiver_verifies_what_arrived(smtp):
+    sink, controller = smtp
+    pem, record = dkim_key()
+    output = SmtpOutput(
+        host="127.0.0.1",
+        port=controller.port,
+        security="none",
+        from_address="billing@club.example",
+        dkim_domain="club.example",
+        dkim_selector="mail2026",
+        dkim_private_key=pem,
+    )
+    output.send(message(1))
+    output.close()
+
+    ((_, rcpt_tos, raw),) = sink.messages
+    assert rcpt_tos == ["member1@example.com"]
+    looked_up = []
+
+    def dns(name, timeout=5):  # the receiver's DNS, answered here: no network
+        looked_up.append(name)
+        return record
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    assert looked_up == [b"mail2026._domainkey.club.example."]
+    signature = email.message_from_bytes(raw)["DKIM-Signature"]
+    assert "d=club.example" in signature and "list-unsubscribe" not in signature.lower()
+    tampered = raw.replace(b"December 8", b"December 9")
+    assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_a_dkim_key_that_cannot_sign_stops_the_output_with_what_to_fix(smtp):
+    _, controller = smtp
+    output = SmtpOutput(
+        host="127.0.0.1",
+        port=controller.port,
+        security="none",
+        from_address="b@club.example",
+        dkim_domain="club.example",
+        dkim_selector="s1",
+        dkim_private_key="not a key",
+    )
+    with pytest.raises(DeliveryError, match="s1._domainkey.club.example") as failure:
+        output.send(message())
+    assert failure.value.output_down
+
+
+def test_dkim_settings_come_whole_or_not_at_all():
+    with pytest.raises(ValueError, match="DKIM needs all of"):
+        SmtpOutput(host="h", from_address="b@club.example", dkim_domain="club.example")
 
 
 def test_smtp_message_id_is_the_same_for_the_same_key(smtp):

@@ -1,12 +1,14 @@
 """The command line as an operator uses it, in-process with Typer's runner."""
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
 
 from memberflow.cli import app
 from memberflow.cli.demo_business import demo_rows, write_csv
+from tests.support.browser import CHROMIUM
 from tests.support.clock import at
 from tests.support.member_files import GOOD, write
 
@@ -43,7 +45,7 @@ def test_import_reports_bad_rows_and_exits_non_zero(settings, tmp_path):
 
 def test_the_demo_population_imports_cleanly(settings, tmp_path):
     rows = demo_rows(at("2026-11-22 09:00"), members=300)
-    assert {row["locale"] for row in rows} == {"en", "fr"}
+    assert {row["locale"] for row in rows} == {"en", "fr", "es", "de"}
     assert len({row["time_zone"] for row in rows}) >= 5
     assert {row["currency"] for row in rows} == {"USD", "EUR"}
     result = invoke("import", str(write_csv(tmp_path / "demo.csv", rows)))
@@ -105,6 +107,21 @@ def test_templates_lint_and_preview(settings, tmp_path):
     assert "dunning/first_notice" in unknown.output
     dunning = invoke("templates", "preview", "dunning/first_notice")
     assert "Subject: Your Monthly Club payment didn't go through" in dunning.output
+
+
+def test_a_preview_screenshot_shows_ops_the_email_as_a_phone_does(settings, tmp_path):
+    if not CHROMIUM:
+        why = "needs Debian's chromium (apt-get; .ci/run installs it)"
+        if os.environ.get("MEMBERFLOW_REQUIRE_BROWSER"):
+            pytest.fail(why)
+        pytest.skip(why)
+    picture = tmp_path / "shots" / "nps-es.png"
+    args = ["surveys/nps", "--locale", "es", "--width", "320", "--screenshot", str(picture)]
+    result = invoke("templates", "preview", *args)
+    assert f"screenshot at 320 px: {picture}" in result.output
+    png = picture.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(png[16:20], "big") == 320  # the IHDR width: as wide as a phone
 
 
 def test_ingress_replay_inbox_and_reapply_against_a_running_ingress(settings, monkeypatch):

@@ -490,3 +490,18 @@ def test_a_survey_answer_that_is_not_one_of_memberflows_is_refused(client, confi
     del missing["answer"]
     response = send(client, "memberflow", missing, configured)
     assert response.status_code == 422 and response.json()["field"] == "answer"
+
+
+def test_a_malformed_address_is_kept_flagged_and_cleared_by_a_good_one(client, configured, engine):
+    payload = sample("memberflow", "payment.failed")
+    payload["member"] = {**payload["member"], "email": "eve(at)example.com"}
+    response = send(client, "memberflow", payload, configured)
+    assert response.status_code == 200 and response.json()["status"] == "applied"
+    [member] = rows(engine, Member)
+    assert member.email == "eve(at)example.com"  # the provider's word, as sent
+    assert "is not an email address" in member.email_problem
+    fixed = sample("memberflow", "payment.failed", id="crm-evt-0002")
+    fixed["occurred_at"] = "2026-11-21T09:30:00Z"
+    assert send(client, "memberflow", fixed, configured).status_code == 200
+    [member] = rows(engine, Member)
+    assert (member.email, member.email_problem) == ("eve@example.com", None)

@@ -1,13 +1,14 @@
 """The touchpoint engine on a real database: exactly once, whatever reruns, races or crashes."""
 
+import json
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from memberflow.core.models import Touchpoint
+from memberflow.core.models import Member, Product, Touchpoint
 from memberflow.core.settings import PROJECT_ROOT, Settings
 from memberflow.messaging import engine as core
 from memberflow.messaging import preview
@@ -318,3 +319,57 @@ def test_a_dry_run_renders_but_writes_and_sends_nothing(engine):
     assert tally == {"renewal_7d": {"would_send": 1}}
     assert seen[0].subject.startswith("Your Monthly Club membership renews")
     assert statuses(engine) == {}
+
+
+def set_product(engine, external_id, **values):
+    with engine.begin() as conn:
+        conn.execute(update(Product).where(Product.external_id == external_id).values(**values))
+
+
+def test_a_member_reads_their_language_and_the_products_words_in_it(engine):
+    add_subscription(engine, "sub-de", current_period_end=RENEWS, locale="de-AT")
+    add_subscription(engine, "sub-es", current_period_end=RENEWS, locale="es")
+    set_product(
+        engine,
+        "monthly",
+        value_amplifier="New: a live Q&A",
+        translations=json.dumps({"de": {"name": "Monatsklub", "value_amplifier": "Neu: Live-Q&A"}}),
+    )
+    output = Recorder()
+    tally = run(engine, output)
+    german, spanish = sorted(output.sent, key=lambda message: message.to_email)
+    assert (german.locale, spanish.locale) == ("de", "es")
+    assert "Monatsklub" in german.subject and "Neu: Live-Q&A" in german.text
+    assert "Monthly Club" in spanish.subject and "Q&A" not in spanish.text  # no English in it
+    assert "9 de diciembre de 2026" not in spanish.text and "8 de diciembre de 2026" in spanish.text
+    assert tally[core.LANGUAGE_FALLBACKS] == {
+        "product 'monthly' has no 'es' value amplifier: left out (add a translation)": 1
+    }
+
+
+def test_a_language_without_templates_falls_back_to_the_products_and_says_so(engine):
+    add_subscription(engine, "sub-it", current_period_end=RENEWS, locale="it-CH")
+    set_product(engine, "monthly", default_locale="fr", value_amplifier="Nouveau : un atelier")
+    output = Recorder()
+    tally = run(engine, output)
+    (message,) = output.sent
+    assert message.locale == "fr" and "8 décembre 2026" in message.text
+    assert "Nouveau : un atelier" in message.text
+    assert tally[core.LANGUAGE_FALLBACKS] == {
+        "reminders/renewal has no 'it-CH': written in 'fr'": 1
+    }
+
+
+def test_a_flagged_address_waits_without_using_attempts_until_it_is_fixed(engine):
+    add_subscription(engine, "s1", current_period_end=RENEWS, email="ada(at)example.com")
+    problem = "'ada(at)example.com' is not an email address: no @"
+    with engine.begin() as conn:
+        conn.execute(update(Member).values(email_problem=problem))
+    output = Recorder()
+    assert steps(run(engine, output)) == {"renewal_7d": {"planned": 1, "failed": 1}}
+    row = touchpoint(engine, "s1")
+    assert (row.status, row.attempts, output.sent) == ("failed", 0, [])
+    assert row.error.startswith(problem) and "correct it at the payment provider" in row.error
+    with engine.begin() as conn:
+        conn.execute(update(Member).values(email="ada@example.com", email_problem=None))
+    assert steps(run(engine, output, AS_OF + timedelta(hours=1))) == {"renewal_7d": {"sent": 1}}

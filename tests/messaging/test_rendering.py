@@ -88,11 +88,14 @@ def test_french_formatting_of_eur_amounts_and_dates():
     assert "8 décembre 2026" in rendered.subject
 
 
-def test_unknown_locale_falls_back_to_english_and_regional_to_base():
+def test_unknown_locale_falls_back_to_the_product_then_the_default_and_regional_to_base():
     renderer = Renderer(PROJECT_ROOT / "templates")
-    assert renderer.locale_for(RENEWAL, "de") == "en"
+    assert renderer.locale_for(RENEWAL, "it") == "en"
     assert renderer.locale_for(RENEWAL, "fr-CA") == "fr"
+    assert renderer.locale_for(RENEWAL, "de_AT") == "de"
     assert renderer.locale_for(RENEWAL, None) == "en"
+    assert renderer.language(RENEWAL, "it", "es").locale == "es"
+    assert Renderer(PROJECT_ROOT / "templates", "fr").locale_for(RENEWAL, "pt-BR") == "fr"
 
 
 def test_every_message_carries_what_a_reminder_needs():

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, select, type_coerce
 
 from memberflow.core.db import UTCDateTime
+from memberflow.core.locales import offer_description
 from memberflow.core.members import member_recipient
 from memberflow.core.models import Touchpoint
 from memberflow.core.money import format_date, format_money
@@ -99,7 +100,7 @@ def message_fields(row: TouchpointRow, settings: Settings) -> dict:
     offer = row.context.get("offer")
     if offer and offer.get("code"):
         expires = format_date(date.fromisoformat(offer["expires_on"]), locale)
-        offer = {**offer, "expires_on": expires}
+        offer = {**offer, "expires_on": expires, "description": offer_description(offer, locale)}
     else:  # no offer, or the member's own code could never be made: a plain win-back
         offer = None
     return {
@@ -129,7 +130,12 @@ def sample_row(**overrides: Any) -> TouchpointRow:
 
 def sample_fields(settings: Settings) -> dict[str, dict]:
     """Merge fields for each template, for `templates lint` and previews."""
-    offer = {"code": "COMEBACK", "description": "a free month", "expires_on": "2027-01-15"}
+    offer = {
+        "code": "COMEBACK",
+        "description": "a free month",
+        "descriptions": {"fr": "un mois offert", "es": "un mes gratis", "de": "einen Gratismonat"},
+        "expires_on": "2027-01-15",
+    }
     pause = {"pause_url": "https://example.com/account/pause"}
     fields = {
         step.template_name: message_fields(

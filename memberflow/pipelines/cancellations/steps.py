@@ -112,6 +112,9 @@ class Offer(BaseModel):
         None, description="Make a code per member from this coupon (Stripe: a coupon id)."
     )
     description: str = Field(description="What it gives, in the member's words: 'a free month'.")
+    descriptions: dict[str, str] = Field(
+        default_factory=dict, description="The same in other languages: {'fr': 'un mois offert'}."
+    )
     valid_days: int = Field(30, ge=1, description="How long the code works after the message.")
 
     @model_validator(mode="after")

@@ -1,13 +1,14 @@
 """The billing-reminder pipeline as the engine sees it: its steps per product, what a reminder
 says, and to whom."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
+from memberflow.core.locales import product_words
 from memberflow.core.members import member_recipient
 from memberflow.core.money import format_date, format_money
 from memberflow.core.schedule import local_date, zone
@@ -116,9 +117,25 @@ def sample_row(**overrides: Any) -> TouchpointRow:
     return sample_touchpoint(**{**reminder, **overrides})
 
 
+SAMPLE_AMPLIFIER = {
+    "fr": {"value_amplifier": "Nouveau ce mois-ci : une séance de questions en direct."},
+    "es": {"value_amplifier": "Novedad este mes: una sesión de preguntas en directo."},
+    "de": {"value_amplifier": "Neu diesen Monat: eine Live-Fragestunde mit den Gründern."},
+}
+
+
 def sample_fields(settings: Settings) -> dict[str, dict]:
-    """Merge fields per template name, for `memberflow templates lint`."""
+    """Merge fields per template name, for `memberflow templates lint` and previews, with the
+    product's words in the settings' language as a real run would give them."""
     row = sample_row()
+    name, amplifier = product_words(
+        settings.default_locale,
+        name=row.product_name,
+        value_amplifier=row.value_amplifier,
+        written_in="en",
+        translations=SAMPLE_AMPLIFIER,
+    )
+    row = replace(row, product_name=name, value_amplifier=amplifier)
     return {
         step.template_name: message_fields(step, row, row.current_period_end, settings)
         for step in DEFAULT_STEPS

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from memberflow.core.feedback import REASONS, SCORES
+from memberflow.core.locales import offer_description
 from memberflow.core.members import member_recipient
 from memberflow.core.schedule import zone
 from memberflow.core.settings import Settings
@@ -27,7 +28,8 @@ LIVE = ("active", "trialing", "past_due")
 @dataclass
 class SurveyPipeline:
     plan: SurveyPlan = field(default_factory=SurveyPlan)
-    offers: dict[str, dict] = field(default_factory=dict)  # product -> {code, description}
+    # product -> {code, description, descriptions: {locale: description}}
+    offers: dict[str, dict] = field(default_factory=dict)
     name: str = PIPELINE
     # the plan's steps, built once: `step_for` runs for every touchpoint delivered
     steps: list[SurveyStep] = field(init=False)
@@ -97,7 +99,7 @@ def answer_links(step: SurveyStep, row: Any, link, offer: dict | None) -> dict:
     def url(answer: str) -> str:
         data = {"k": key, "s": step.survey, "a": answer}
         if answer == "too_expensive" and offer:
-            data["o"] = {"c": offer["code"], "d": offer["description"]}
+            data["o"] = {"c": offer["code"], "d": offer_description(offer, row.locale or "en")}
         return link(row.member_external_id, LINK_PURPOSE, data)
 
     if step.survey == "exit":

@@ -81,3 +81,6 @@ class SurveyOffer(BaseModel):
 
     code: str = Field(description="The code to enter.")
     description: str = Field(description="What it gives, in the member's words: 'a free month'.")
+    descriptions: dict[str, str] = Field(
+        default_factory=dict, description="The same in other languages: {'fr': 'un mois offert'}."
+    )

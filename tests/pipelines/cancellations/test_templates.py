@@ -1,7 +1,5 @@
-"""What every cancellation message must say, in every locale it ships in, and what a goodbye
-must never say."""
-
-import re
+"""What a cancellation message must say beyond the checklist every member template passes
+(tests/messaging/test_member_templates.py), and what a goodbye must never say."""
 
 import pytest
 
@@ -15,30 +13,16 @@ SAMPLES = sample_fields(Settings())
 CASES = [
     (step, locale) for step in DEFAULT_STEPS for locale in RENDERER.locales(step.template_name)
 ]
-THANKS = {"en": "Thank", "fr": "Merci"}
 GUILT = {
     "en": ["sorry to see you go", "disappointed", "miss you", "sad", "shame", "regret", "why did"],
     "fr": ["déçu", "dommage", "triste", "vous nous manquez", "regret", "pourquoi"],
+    "es": ["lamentamos", "decepcion", "lástima", "triste", "te echamos de menos", "por qué"],
+    "de": ["schade", "enttäuscht", "traurig", "vermissen", "bedauer", "warum"],
 }
 
 
 def render(step, locale):
     return RENDERER.render(step.template_name, locale, SAMPLES[step.template_name])
-
-
-@pytest.mark.parametrize("step,locale", CASES, ids=lambda v: getattr(v, "name", v))
-def test_every_message_names_the_member_thanks_them_and_gives_one_way_back(step, locale):
-    message = render(step, locale)
-    fields = SAMPLES[step.template_name]
-    assert fields["first_name"] in message.text and fields["first_name"] in message.html
-    assert THANKS[locale] in message.text
-    assert fields["support_email"] in message.text
-    buttons = re.findall(r'<a class="cta"', message.html)
-    assert len(buttons) == 1, "one call to action"
-    assert f'lang="{locale}"' in message.html
-    if step.kind == "marketing":
-        assert fields["unsubscribe_url"] in message.text
-        assert fields["unsubscribe_url"] in message.html
 
 
 @pytest.mark.parametrize("step,locale", [c for c in CASES if c[0].kind == "transactional"], ids=str)

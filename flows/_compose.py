@@ -2,6 +2,7 @@
 Not a flow itself (hence the underscore): each pipeline's flow calls `run_pipeline`."""
 
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from memberflow.core.settings import Settings
 from memberflow.messaging.engine import (
     FAILURE_REASONS,
     LANGUAGE_FALLBACKS,
+    LAPSE_MARGIN,
     OUTPUT_FAILING,
     DeliveryOptions,
     Enricher,
@@ -34,6 +36,7 @@ from memberflow.messaging.registry import template_folders
 from memberflow.messaging.rendering import Renderer
 from tasks.artifacts import publish_summary, start_progress, update_progress
 from tasks.touchpoints import (
+    abandoned_wait,
     advance_watermark,
     count_due,
     deliver_batch,
@@ -43,6 +46,7 @@ from tasks.touchpoints import (
 )
 
 T = TypeVar("T")
+PROGRESS_EVERY = 3.0  # seconds between updates of a run's progress artifact
 TERMINAL_PROGRESS = "MEMBERFLOW_TERMINAL_PROGRESS"  # set by `memberflow run` and `demo`
 
 
@@ -114,7 +118,9 @@ def run_pipeline(
             settings=settings,
             as_of=as_of,
             batch_size=batch_size,
-            options=DeliveryOptions(token=new_token()),
+            options=DeliveryOptions(
+                token=new_token(), lease=timedelta(seconds=settings.claim_lease_seconds)
+            ),
             enrich=enrich,
             tally=tally,
         )
@@ -210,33 +216,67 @@ def _deliver(
     enrich: Enricher | None,
     tally: Tally,
 ) -> None:
-    """Delivers every due touchpoint batch by batch, adding the outcomes to `tally`."""
+    """Delivers every due touchpoint batch by batch, adding the outcomes to `tally`. Then, if
+    another run holds some (it crashed, or it is still sending), waits once for their leases to
+    lapse and takes what a dead run left: a live one renews, and keeps them."""
     log = get_run_logger()
     total = count_due(db, pipeline, as_of=as_of, options=options)
-    batches = cursor_loop(
-        0,
-        lambda after: deliver_batch(
-            db,
-            pipeline,
-            renderer=renderer,
-            output=output,
-            settings=settings,
-            as_of=as_of,
-            after_id=after,
-            limit=batch_size,
-            options=options,
-            enrich=enrich,
-        ),
-    )
-    counted = with_progress(
-        pipeline.name, total, batches, lambda t: sum(sum(c.values()) for c in t.values())
-    )
     if total == 0:
         log.info("nothing due to deliver at %s", as_of.isoformat(timespec="minutes"))
-    for batch_tally, done in counted:
-        add_tally(tally, batch_tally)
-        steps = "; ".join(f"{s}: {_sentence(c)}" for s, c in steps_of(batch_tally).items())
-        log.info("delivered %s of %s (%s)", done, total, steps)
+
+    def one_pass() -> Iterator[Tally]:
+        return cursor_loop(
+            0,
+            lambda after: deliver_batch(
+                db,
+                pipeline,
+                renderer=renderer,
+                output=output,
+                settings=settings,
+                as_of=as_of,
+                after_id=after,
+                limit=batch_size,
+                options=options,
+                enrich=enrich,
+            ),
+        )
+
+    def report(batches: Iterable[Tally]) -> None:
+        counted = with_progress(
+            pipeline.name, total, batches, lambda t: sum(sum(c.values()) for c in t.values())
+        )
+        for batch_tally, done in counted:
+            add_tally(tally, batch_tally)
+            steps = "; ".join(f"{s}: {_sentence(c)}" for s, c in steps_of(batch_tally).items())
+            log.info("delivered %s of %s (%s)", done, total, steps)
+
+    report(one_pass())
+    if _wait_for_abandoned(db, pipeline, as_of, options):
+        report(one_pass())
+
+
+def _wait_for_abandoned(
+    db: Engine, pipeline: Pipeline, as_of: datetime, options: DeliveryOptions
+) -> bool:
+    """Whether another run's claims lapsed while we waited (it died: take its messages). Stops
+    waiting as soon as that run renews them (it is alive and sending) or finishes."""
+    held, seconds = abandoned_wait(db, pipeline, as_of, options)
+    if not held or seconds > 2 * options.lease.total_seconds():
+        return False
+    get_run_logger().info(
+        "%s message(s) are held by another run (crashed, or still sending); waiting up to "
+        "%.0f s for its claim to lapse",
+        held,
+        seconds,
+    )
+    while True:
+        time.sleep(min(seconds, 2.0))
+        held, later = abandoned_wait(db, pipeline, as_of, options)
+        if not held or later > seconds:  # it finished, or it renewed: it is alive
+            return False
+        if later <= LAPSE_MARGIN:  # lapsed
+            return True
+        seconds = later
 
 
 def _sentence(counts: Counter) -> str:
@@ -248,12 +288,15 @@ def with_progress(
     key: str, total: int, batches: Iterable[T], size: Callable[[T], int]
 ) -> Iterator[tuple[T, int]]:
     """Each batch with the running count of items done, moving the `key` progress bar (and
-    one on the terminal, when the command line asked for it)."""
-    progress, done = start_progress(key, total), 0
+    one on the terminal, when the command line asked for it). The artifact moves at most every
+    few seconds: each update costs the server about 60 ms, more than a batch of fast sends."""
+    progress, done, shown = start_progress(key, total), 0, time.monotonic()
     terminal = Progress(key, total) if os.environ.get(TERMINAL_PROGRESS) and total else None
     for batch in batches:
         done += size(batch)
-        update_progress(progress, min(done, total), total)
+        if time.monotonic() - shown >= PROGRESS_EVERY or done >= total:
+            update_progress(progress, min(done, total), total)
+            shown = time.monotonic()
         if terminal:
             terminal.update(min(done, total))
         yield batch, done

@@ -23,9 +23,12 @@ deliver_batch = batch_task(core.deliver_batch, name="deliver_batch", task_run_na
 @batch_task
 def count_due(db: Engine, pipeline: Pipeline, *, as_of: datetime, options: DeliveryOptions) -> int:
     """How many touchpoints a delivery at `as_of` will take (for the progress bar)."""
-    stale_before = datetime.now(as_of.tzinfo) - options.claim_timeout
+    stale_before = datetime.now(as_of.tzinfo) - options.lease
     with db.connect() as conn:
         return store.count_claimable(conn, pipeline.name, as_of, stale_before)
+
+
+abandoned_wait = batch_task(core.abandoned_wait, name="abandoned_wait")
 
 
 @batch_task

@@ -4,6 +4,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -23,6 +24,7 @@ class FileOutput(Output):
     """
 
     _block_type_name = "memberflow File Output"
+    default_concurrency: ClassVar[int] = 1  # a local disk answers at once: threads only add cost
 
     directory: str = Field(default="./outbox", title="Directory", description="Where to write.")
     from_address: str = Field(

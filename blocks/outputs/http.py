@@ -1,7 +1,9 @@
 """What the HTTP outputs share: a JSON body of the message and one pooled session."""
 
 import json
+import threading
 from abc import ABC
+from typing import ClassVar
 
 import requests
 from pydantic import PrivateAttr
@@ -14,13 +16,18 @@ from memberflow.messaging.messages import Message
 class HttpOutput(Output, ABC):
     """Base for outputs that POST the message as JSON (Zapier, signed webhooks)."""
 
+    default_concurrency: ClassVar[int] = 16  # latency-bound: many requests overlap well
+
     _session: requests.Session | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def session(self) -> requests.Session:
-        if self._session is None:
-            self._session = make_session()
-        return self._session
+        """One session, safe across the sending threads, with a connection for each of them."""
+        with self._lock:
+            if self._session is None:
+                self._session = make_session(pool=self.concurrency)
+            return self._session
 
     @staticmethod
     def body(message: Message) -> bytes:

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         "database (every process sharing the database then agrees on it).",
     )
     link_lifetime_days: int = Field(180, description="How long an unsubscribe link works.")
+    claim_lease_seconds: float = Field(
+        60,
+        ge=1,
+        description="How long a run's claim on a message lasts unless renewed: a crashed run's "
+        "messages are taken over after this long (docs/scaling.md).",
+    )
     contact_cap: str = Field(
         "1/3d,2/7d",
         description="At most N marketing messages per member per rolling window: N/<days>d, ...",

@@ -9,6 +9,7 @@ message then carries the key (Message-ID, Idempotency-Key) so the receiver can d
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -25,7 +26,9 @@ from memberflow.core.settings import Settings
 from memberflow.messaging import store
 from memberflow.messaging.cap import within_cap
 from memberflow.messaging.consent import ContactCap, consent_reason, kind_of
+from memberflow.messaging.lease import Lease
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
+from memberflow.messaging.pacing import Pacer
 from memberflow.messaging.protocols import DatePlanner, Pipeline, SignsLinks, Step, TouchpointRow
 from memberflow.messaging.rendering import Renderer, TemplateProblem, business_fields
 from memberflow.messaging.store import Cursor, Outcome, Selection
@@ -36,6 +39,8 @@ Tally = dict[str, Counter]  # step name -> counts per outcome
 FAILURE_REASONS = "!failures"
 OUTPUT_FAILING = "!output failing"
 LANGUAGE_FALLBACKS = "!language fallbacks"  # members who got another language than theirs
+LAPSE_MARGIN = 0.5  # seconds past a lease's end before its rows are surely claimable
+THROTTLED = "!throttled"  # outputs that asked us to slow down (HTTP 429), and how often
 Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out
 LinkMaker = Callable[..., str]  # (member external id, purpose, data=None) -> signed URL
 
@@ -51,10 +56,16 @@ class Output(Protocol):
 @dataclass(frozen=True)
 class DeliveryOptions:
     token: str
-    claim_timeout: timedelta = timedelta(minutes=15)
+    # a claim is a lease the sender renews while it lives (memberflow.messaging.lease): a dead
+    # sender's rows go back to the pool after this long
+    lease: timedelta = timedelta(seconds=60)
     max_attempts: int = 5
     # after this many output failures in a row, stop sending to it: the rest stay pending
     breaker_after: int = 3
+    # messages in flight at once; None: the output's own `concurrency` (1 if it has none)
+    concurrency: int | None = None
+    # how often one message may be put back because the receiver asked us to slow down (429)
+    max_throttled: int = 8
 
 
 def touchpoint_key(pipeline: str, step: str, entity: str, anchor_day: date, channel: str) -> str:
@@ -264,14 +275,24 @@ def compose(
     )
 
 
-def _send(output: Output, message: Message) -> tuple[Receipt | None, str | None, bool]:
-    """(receipt, why it failed, whether the output itself is failing)."""
+@dataclass(frozen=True)
+class Sent:
+    """What one send came to: a receipt, or why not and whether the output itself is failing,
+    or the pause the receiver asked for before the message is tried again."""
+
+    receipt: Receipt | None = None
+    error: str | None = None
+    output_down: bool = False
+    retry_after: float | None = None
+
+
+def _send(output: Output, message: Message) -> Sent:
     try:
-        return output.send(message), None, False
+        return Sent(receipt=output.send(message))
     except DeliveryError as error:
-        return None, str(error), error.output_down
+        return Sent(None, str(error), error.output_down, error.retry_after)
     except Exception as error:  # a plugin's bug fails this touchpoint, not the whole run
-        return None, f"{type(error).__name__} in {type(output).__name__}: {error}"[:500], False
+        return Sent(error=f"{type(error).__name__} in {type(output).__name__}: {error}"[:500])
 
 
 def deliver_batch(
@@ -289,6 +310,9 @@ def deliver_batch(
 ) -> tuple[int | None, Tally]:
     """Claims up to `limit` due touchpoints after `after_id`, sends each, records each outcome.
 
+    Sends overlap, up to the output's `concurrency` (real outputs answer in 50 to 500 ms), at
+    its `rate_limit`; the main thread records each outcome in its own commit as soon as the
+    send is answered, so a crash can repeat only the messages in flight at that instant.
     `enrich`, if given, sees the merge fields of every touchpoint about to be sent, once per
     batch, before rendering (the place for a CRM lookup); it returns them, amended. The output's
     connections (SMTP, HTTP) are closed when the batch is done.
@@ -297,14 +321,18 @@ def deliver_batch(
     tally: Tally = {}
     # One connection for the batch, one commit per touchpoint: an outcome is durable the moment
     # the output has accepted the message, which keeps the crash window to that instant.
-    with closing(output), engine.connect() as conn:
+    with (
+        closing(output),
+        engine.connect() as conn,
+        Lease(engine, options.token, ids, options.lease) as lease,
+    ):
 
-        def record(row: TouchpointRow, outcome: Outcome) -> None:
+        def record(row: TouchpointRow, outcome: Outcome, counted: str | None = None) -> None:
             store.record_outcome(
                 conn, touchpoint_id=row.touchpoint_id, token=options.token, outcome=outcome
             )
             conn.commit()
-            tally.setdefault(row.step, Counter())[outcome.status.value] += 1
+            tally.setdefault(row.step, Counter())[counted or outcome.status.value] += 1
 
         sendable: list[tuple[Step, TouchpointRow]] = []
         for row in rows:
@@ -334,18 +362,31 @@ def deliver_batch(
                 for _, row in sendable:
                     record(row, _failure(row, reason, options))
                 sendable, fields = [], []
+        jobs = [
+            (step, row, row_fields)
+            for (step, row), row_fields in zip(sendable, fields, strict=True)
+        ]
+        pacer = Pacer(getattr(output, "rate_limit", None))
+        concurrency = options.concurrency or getattr(output, "concurrency", 1)
+
+        def deliver(job: Job) -> tuple[Outcome | None, bool]:
+            step, row, row_fields = job
+            return _deliver_one(
+                pipeline, step, row, row_fields, renderer, output, options, lease, pacer
+            )
+
         failing: list[str] = []  # the output's own failures, in a row
-        for (step, row), row_fields in zip(sendable, fields, strict=True):
-            if len(failing) >= options.breaker_after:  # stop hammering it: next run retries
-                why = f"not tried: the output is failing ({failing[-1]})"
-                outcome = Outcome(Status.pending, row.attempts, error=why[:1000])
-                store.record_outcome(
-                    conn, touchpoint_id=row.touchpoint_id, token=options.token, outcome=outcome
-                )
-                conn.commit()
-                tally.setdefault(row.step, Counter())["not_tried"] += 1
+        sends = _overlapping(
+            jobs,
+            deliver,
+            concurrency,
+            stop=lambda: len(failing) >= options.breaker_after,
+            healthy=lambda result: not result[1],
+        )
+        for (_, row, row_fields), (outcome, down) in sends:
+            if outcome is None:  # another run took it over (our lease lapsed): it is theirs
+                tally.setdefault(row.step, Counter())["lost_claim"] += 1
                 continue
-            outcome, down = _deliver_one(pipeline, step, row, row_fields, renderer, output, options)
             record(row, _dated(outcome, as_of))
             if (
                 outcome.status is Status.sent
@@ -356,9 +397,86 @@ def deliver_batch(
             failing = [*failing, outcome.error] if down else []
             if outcome.error and not down:
                 tally.setdefault(FAILURE_REASONS, Counter())[outcome.error] += 1
+        for _, row, _ in sends.unsent:  # the output was failing: not hammered, tried next run
+            why = f"not tried: the output is failing ({failing[-1]})"
+            record(row, Outcome(Status.pending, row.attempts, error=why[:1000]), "not_tried")
         if failing:  # the batch ended with the output itself failing: the run must say so
             tally.setdefault(OUTPUT_FAILING, Counter())[failing[-1]] += len(failing)
+        if pacer.pauses:
+            tally.setdefault(THROTTLED, Counter())[_describe_output(output)] += pacer.pauses
     return (ids[-1] if len(ids) == limit else None), tally
+
+
+Job = tuple[Step, TouchpointRow, dict]
+
+
+class _overlapping:
+    """Runs `work` over `jobs` on up to `workers` threads, yielding (job, result) as each
+    finishes. It starts with one send in flight and doubles after each healthy result (slow
+    start), back to one after an unhealthy one: an output that is down from the start costs
+    `breaker_after` tries in a row, not a burst of `workers`. Once `stop()` is true no new job
+    starts; those never started are left in `unsent`."""
+
+    def __init__(
+        self,
+        jobs: list,
+        work: Callable,
+        workers: int,
+        stop: Callable[[], bool],
+        healthy: Callable[[object], bool] = lambda result: True,
+    ):
+        self.jobs, self.work, self.workers = jobs, work, max(1, workers)
+        self.stop, self.healthy = stop, healthy
+        self.unsent: list = []
+
+    def __iter__(self):
+        pending = iter(self.jobs)
+        if self.workers == 1:  # no thread: the plain loop, as cheap as it gets
+            for job in pending:
+                if self.stop():
+                    self.unsent = [job, *pending]
+                    return
+                yield job, self.work(job)
+            return
+        window = 1
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="memberflow-send") as pool:
+            running: dict[Future, object] = {}
+
+            def top_up() -> None:
+                while len(running) < window and not self.stop():
+                    job = next(pending, None)
+                    if job is None:
+                        return
+                    running[pool.submit(self.work, job)] = job
+
+            top_up()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    window = min(self.workers, window * 2) if self.healthy(result) else 1
+                    yield running.pop(future), result
+                top_up()
+        self.unsent = list(pending)
+
+
+def _describe_output(output: Output) -> str:
+    name = getattr(output, "_block_document_name", None)
+    return f"{type(output).__name__}/{name}" if name else type(output).__name__
+
+
+def abandoned_wait(
+    engine: Engine, pipeline: Pipeline, as_of: datetime, options: DeliveryOptions
+) -> tuple[int, float]:
+    """Due touchpoints other runs hold, and how many seconds until the oldest of those leases
+    lapses if nobody renews it: a rerun right after a crash waits that long (about a minute),
+    then takes the dead run's rows, instead of leaving them to the next scheduled run."""
+    with engine.connect() as conn:
+        count, oldest = store.claims_of_others(conn, pipeline.name, as_of, options.token)
+    if not count:
+        return 0, 0.0
+    lapses = oldest + options.lease - datetime.now(UTC)
+    return count, max(0.0, lapses.total_seconds()) + LAPSE_MARGIN
 
 
 def _claim_batch(
@@ -370,7 +488,7 @@ def _claim_batch(
     options: DeliveryOptions,
 ) -> tuple[list[int], list[TouchpointRow]]:
     now = datetime.now(UTC)
-    stale_before = now - options.claim_timeout
+    stale_before = now - options.lease
     with engine.begin() as conn:
         ids = store.next_claimable_ids(
             conn,
@@ -408,26 +526,35 @@ def _deliver_one(
     renderer: Renderer,
     output: Output,
     options: DeliveryOptions,
-) -> tuple[Outcome, bool]:
-    """The touchpoint's outcome, and whether the output itself is failing."""
+    lease: Lease,
+    pacer: Pacer,
+) -> tuple[Outcome | None, bool]:
+    """The touchpoint's outcome (None: another run holds it now, so it is not ours to send
+    or record), and whether the output itself is failing. Runs on a sending thread."""
     try:
         message = compose(pipeline, step, row, fields, renderer)
     except TemplateProblem as problem:
-        receipt, error, down = None, f"template {problem}", False
-    else:
-        if row.email_problem and message.to_email == row.email:
-            # retried by every run, using no attempt, until the provider sends a real address
-            why = f"{row.email_problem}; correct it at the payment provider"
-            return Outcome(Status.failed, row.attempts, error=why[:1000]), False
-        receipt, error, down = _send(output, message)
-    if error is None:
-        sent = Outcome(
-            Status.sent, row.attempts + 1, sent_at=datetime.now(UTC), receipt=receipt.detail[:1000]
-        )
-        return sent, False
-    if down:  # not the member's message: it does not use up one of its attempts
-        return Outcome(Status.failed, row.attempts, error=error[:1000]), True
-    return _failure(row, error, options), False
+        return _failure(row, f"template {problem}", options), False
+    if row.email_problem and message.to_email == row.email:
+        # retried by every run, using no attempt, until the provider sends a real address
+        why = f"{row.email_problem}; correct it at the payment provider"
+        return Outcome(Status.failed, row.attempts, error=why[:1000]), False
+    for _ in range(options.max_throttled):
+        pacer.wait()
+        if not lease.holds(row.touchpoint_id):  # checked last, just before the send
+            return None, False
+        sent = _send(output, message)
+        if sent.retry_after is None:
+            break
+        pacer.pause(sent.retry_after)  # every thread waits: the receiver is saturated
+    if sent.error is None:
+        receipt = sent.receipt.detail[:1000]
+        return Outcome(
+            Status.sent, row.attempts + 1, sent_at=datetime.now(UTC), receipt=receipt
+        ), False
+    if sent.output_down or sent.retry_after is not None:  # not the member's message
+        return Outcome(Status.failed, row.attempts, error=sent.error[:1000]), True
+    return _failure(row, sent.error, options), False
 
 
 def _dated(outcome: Outcome, as_of: datetime) -> Outcome:

@@ -6,6 +6,7 @@ import time
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt
 
 from memberflow.messaging.messages import DeliveryError
@@ -17,19 +18,23 @@ ATTEMPTS = 4
 MAX_WAIT = 60.0
 
 
-def make_session() -> requests.Session:
+def make_session(pool: int = 10) -> requests.Session:
+    """`pool`: connections kept per host; as many as the threads sending at once, or they wait."""
     session = requests.Session()
     session.trust_env = False  # no proxy/netrc lookup per request: 18% faster, measured here
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
 
 
 def is_retryable_exception(error: BaseException) -> bool:
-    """Connection errors, timeouts, 429 and 5xx are worth another try; other 4xx are not."""
+    """Connection errors, timeouts and 5xx are worth another try here; other 4xx are not, and
+    a 429 goes back to the engine, which slows every send to this output down."""
     if isinstance(error, requests.ConnectionError | requests.Timeout):
         return True
     if isinstance(error, requests.HTTPError) and error.response is not None:
-        status = error.response.status_code
-        return status == 429 or status >= 500
+        return error.response.status_code >= 500
     return False
 
 
@@ -86,6 +91,9 @@ def post_json(session: requests.Session, url: str, body: bytes, headers: dict) -
         return _post(session, url, body, {"Content-Type": "application/json", **headers})
     except requests.HTTPError as error:
         status = error.response.status_code if error.response is not None else 0
+        if status == 429:  # too many: not a failure of this message, nor of the receiver
+            reason = f"HTTP 429 from {safe_url(url)}: asked to slow down"
+            raise DeliveryError(reason, retry_after=retry_after(error) or 1.0) from None
         # one message refused (400, 409, 422) is that message's problem; 401, 403, 404, 429
         # and 5xx after the retries mean the receiver itself: every message would fail
         down = status not in (400, 409, 422)

@@ -38,8 +38,14 @@ class DeliveryError(Exception):
     `output_down` says the output itself is failing (it cannot be reached, refuses our
     credentials, answers 5xx after retries), so every other message would fail too: the engine
     stops sending to it after a few in a row, instead of one bad address or one bad message.
+
+    `retry_after` says the receiver asked us to slow down (HTTP 429): the engine pauses every
+    send to that output for so many seconds and tries the message again, using no attempt.
     """
 
-    def __init__(self, message: str, *, output_down: bool = False):
+    def __init__(
+        self, message: str, *, output_down: bool = False, retry_after: float | None = None
+    ):
         super().__init__(message)
         self.output_down = output_down
+        self.retry_after = retry_after

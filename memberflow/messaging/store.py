@@ -196,12 +196,17 @@ def next_claimable_ids(
     after_id: int,
     limit: int,
 ) -> list[int]:
+    """The next claimable ids after `after_id`. On PostgreSQL, rows another worker is claiming
+    this instant are skipped (`FOR UPDATE SKIP LOCKED`): workers sharing a day take disjoint
+    batches instead of racing for the same rows."""
     query = (
         select(touchpoint.c.id)
         .where(_claimable(pipeline, as_of, stale_before), touchpoint.c.id > after_id)
         .order_by(touchpoint.c.id)
         .limit(limit)
     )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
     return list(conn.execute(query).scalars())
 
 
@@ -240,10 +245,44 @@ def claim(
             touchpoint.c.context,
         )
         .join(touchpoint, touchpoint.c.subscription_id == subscription.c.id)
-        .where(touchpoint.c.claimed_by == token, touchpoint.c.status == TouchpointStatus.sending)
+        .where(
+            touchpoint.c.id.in_(ids),  # this batch's: a run may hold other batches' too
+            touchpoint.c.claimed_by == token,
+            touchpoint.c.status == TouchpointStatus.sending,
+        )
         .order_by(touchpoint.c.id)
     )
     return list(conn.execute(extend(query) if extend else query))
+
+
+def renew_claims(conn: Connection, *, token: str, ids: Sequence[int], now: datetime) -> set[int]:
+    """Moves this run's claim on `ids` to `now` (its lease), for those it still holds and has
+    not finished; returns them."""
+    statement = (
+        update(touchpoint)
+        .where(
+            touchpoint.c.id.in_(ids),
+            touchpoint.c.claimed_by == token,
+            touchpoint.c.status == TouchpointStatus.sending,
+        )
+        .values(claimed_at=now)
+        .returning(touchpoint.c.id)
+    )
+    return set(conn.execute(statement).scalars())
+
+
+def claims_of_others(
+    conn: Connection, pipeline: str, as_of: datetime, token: str
+) -> tuple[int, datetime | None]:
+    """How many due touchpoints other runs hold now, and the oldest of their leases."""
+    query = select(func.count(), func.min(touchpoint.c.claimed_at)).where(
+        touchpoint.c.pipeline == pipeline,
+        touchpoint.c.status == TouchpointStatus.sending,
+        touchpoint.c.due_at <= as_of,
+        touchpoint.c.claimed_by != token,
+    )
+    count, oldest = conn.execute(query).one()
+    return count, oldest
 
 
 def recent_sends(

@@ -211,12 +211,15 @@ def test_5xx_is_retried_with_exponential_backoff(no_sleep):
     assert len(keys) == 1
 
 
-def test_429_waits_as_long_as_retry_after_says(no_sleep):
+def test_429_hands_the_pause_it_asks_for_back_to_the_engine(no_sleep):
+    """Not slept here, on one thread: the engine pauses every send to that output."""
     with HttpReceiver() as receiver:
-        receiver.script = [Reply(429, {"Retry-After": "7"}), Reply(429, {"Retry-After": "3"})]
-        ZapierOutput(hook_url=receiver.url).send(message())
-    assert no_sleep == [7.0, 3.0]
-    assert len(receiver.requests) == 3
+        receiver.script = [Reply(429, {"Retry-After": "7"}), Reply(429)]
+        for asked in (7.0, 1.0):
+            with pytest.raises(DeliveryError, match="asked to slow down") as throttled:
+                ZapierOutput(hook_url=receiver.url).send(message())
+            assert throttled.value.retry_after == asked and not throttled.value.output_down
+    assert no_sleep == [] and len(receiver.requests) == 2
 
 
 def test_other_4xx_are_not_retried(no_sleep):

@@ -6,10 +6,14 @@ from memberflow.messaging.engine import DeliveryOptions
 from memberflow.messaging.rendering import Renderer
 
 
-def deliver_all(engine, settings: Settings, pipeline, output, as_of, limit: int = 50) -> dict:
-    """Claims and sends everything due at `as_of`, batch by batch; returns the tally."""
+def deliver_all(
+    engine, settings: Settings, pipeline, output, as_of, limit: int = 50, **options
+) -> dict:
+    """Claims and sends everything due at `as_of`, batch by batch; returns the tally.
+    `options`: DeliveryOptions fields (lease, concurrency...)."""
     renderer = Renderer(PROJECT_ROOT / "templates", "en")
-    options, cursor, tally = DeliveryOptions(token=core.new_token()), 0, {}
+    cursor, tally = 0, {}
+    options = DeliveryOptions(**{"token": core.new_token(), **options})
     while cursor is not None:
         cursor, more = core.deliver_batch(
             engine,

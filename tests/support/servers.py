@@ -30,20 +30,32 @@ class Reply:
 
 
 class HttpReceiver:
-    """Answers with scripted replies (then 200s) and records every request it got."""
+    """Answers with scripted replies (then 200s after `latency` seconds, as a real CRM or
+    Zapier would), records every request it got, and how many it was answering at once."""
 
-    def __init__(self):
+    def __init__(self, latency: float = 0.0):
         self.requests: list[Received] = []
         self.script: list[Reply] = []
         self.reply_body = lambda: "{}"  # what a 2xx/4xx/5xx answer carries
+        self.latency = latency
+        self.in_flight = self.peak = 0
+        self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append(Received(self.path, dict(self.headers), body))
-                reply = receiver.script.pop(0) if receiver.script else Reply()
+                with receiver.lock:
+                    receiver.requests.append(Received(self.path, dict(self.headers), body))
+                    reply = receiver.script.pop(0) if receiver.script else None
+                    receiver.in_flight += 1
+                    receiver.peak = max(receiver.peak, receiver.in_flight)
+                reply = reply or Reply(delay=receiver.latency)
                 time.sleep(reply.delay)
+                with receiver.lock:
+                    receiver.in_flight -= 1
                 answer = receiver.reply_body().encode()
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():

@@ -1,0 +1,204 @@
+"""Sends that overlap against slow receivers, and claims that are leases: each hazard found
+when delivery was first made concurrent, kept as a case. On SQLite and PostgreSQL."""
+
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from blocks.outputs.webhook import WebhookOutput
+from memberflow.core.models import Touchpoint
+from memberflow.core.settings import Settings
+from memberflow.messaging import engine as core
+from memberflow.messaging import store
+from memberflow.messaging.engine import DeliveryOptions
+from memberflow.pipelines.reminders.pipeline import ReminderPipeline
+from tests.support.clock import at
+from tests.support.delivery import deliver_all, plan_all
+from tests.support.factories import add_subscription
+from tests.support.outputs import Recorder
+from tests.support.servers import HttpReceiver, Reply
+
+AS_OF = at("2026-12-01 09:00")
+PIPELINE = ReminderPipeline()
+
+
+def due(engine, count: int) -> None:
+    """`count` renewal reminders due at AS_OF, planned."""
+    for n in range(count):
+        add_subscription(engine, f"s{n:03d}", current_period_end=at("2026-12-08 10:00"))
+    plan_all(engine, PIPELINE, AS_OF, AS_OF - timedelta(days=7))
+
+
+def deliver(engine, output, **options) -> dict:
+    return deliver_all(engine, Settings(), PIPELINE, output, AS_OF, **options)
+
+
+def statuses(engine) -> Counter:
+    with engine.connect() as conn:
+        return Counter(conn.execute(select(Touchpoint.status)).scalars())
+
+
+def keys_received(receiver: HttpReceiver) -> Counter:
+    return Counter(request.headers["Idempotency-Key"] for request in receiver.requests)
+
+
+def test_sends_overlap_against_a_slow_receiver_and_each_arrives_once(engine):
+    due(engine, 40)
+    with HttpReceiver(latency=0.1) as receiver:
+        output = WebhookOutput(url=receiver.url, secret="s", max_concurrency=8)
+        tally = deliver(engine, output, limit=20)
+    assert tally["renewal_7d"]["sent"] == 40 and statuses(engine) == {"sent": 40}
+    received = keys_received(receiver)
+    assert len(received) == 40 and set(received.values()) == {1}
+    assert receiver.peak == 8  # slow start reached the Block's limit, and never passed it
+
+
+def test_a_claim_takes_only_its_own_batch_even_when_the_run_holds_others(engine):
+    """Eight concurrent batches once sent 5,016 POSTs for 1,000 reminders: each batch's claim
+    read back every row the run held."""
+    due(engine, 10)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        ids = store.next_claimable_ids(
+            conn, pipeline="reminders", as_of=AS_OF, stale_before=now, after_id=0, limit=10
+        )
+        claim = {"pipeline": "reminders", "as_of": AS_OF, "token": "run", "now": now}
+        claim["stale_before"] = now
+        first = store.claim(conn, ids=ids[:5], **claim)
+        second = store.claim(conn, ids=ids[5:], **claim)
+    assert [row.touchpoint_id for row in first] == ids[:5]
+    assert [row.touchpoint_id for row in second] == ids[5:]
+
+
+def test_a_slow_batch_keeps_its_claim_and_is_never_overtaken(engine):
+    """A batch that outlived its claim timeout was sent twice (355 of 698 keys): the sender's
+    lease is renewed while it sends, so a second run finds nothing to take."""
+    due(engine, 12)
+    slow = Recorder(delay=0.15)  # 12 x 0.15 s = 1.8 s: three times the lease
+    first = threading.Thread(
+        target=deliver, args=(engine, slow), kwargs={"lease": timedelta(seconds=0.6)}
+    )
+    first.start()
+    while not statuses(engine)["sending"]:  # the first run has claimed its batch
+        time.sleep(0.01)
+    second, overtaken = Recorder(), 0
+    while first.is_alive():
+        tally = deliver(engine, second, lease=timedelta(seconds=0.6))
+        overtaken += tally.get("renewal_7d", Counter()).get("sent", 0)
+        time.sleep(0.05)
+    first.join()
+    assert overtaken == 0 and second.sent == []
+    assert len(slow.sent) == 12 and len({m.key for m in slow.sent}) == 12
+    assert statuses(engine) == {"sent": 12}
+
+
+class Crash(BaseException):
+    """Stands in for the process dying mid-batch."""
+
+
+def test_a_crashed_senders_messages_come_back_after_one_lease_not_fifteen_minutes(engine):
+    due(engine, 6)
+    output, calls = Recorder(), 0
+    original = output.send
+
+    def dies_on_the_third(message):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise Crash()
+        return original(message)
+
+    output.send = dies_on_the_third
+    lease = timedelta(seconds=1)
+    try:
+        deliver(engine, output, lease=lease)
+    except Crash:
+        pass
+    assert statuses(engine) == {"sent": 2, "sending": 4}
+    output.send = original
+    rerun = DeliveryOptions(token="rerun", lease=lease)
+    held, wait = core.abandoned_wait(engine, PIPELINE, AS_OF, rerun)
+    assert held == 4 and 0 < wait <= 1.0 + core.LAPSE_MARGIN
+    deliver(engine, output, lease=lease)  # at once: the dead run's lease still runs
+    assert len(output.sent) == 2
+    time.sleep(wait)
+    deliver(engine, output, lease=lease)
+    assert statuses(engine) == {"sent": 6}
+    assert Counter(m.key for m in output.sent).most_common(1)[0][1] == 1  # each key once
+
+
+def test_a_sender_whose_rows_were_taken_over_sends_none_of_them(engine):
+    due(engine, 4)
+    output = Recorder(delay=0.15)  # the lease (0.4 s) is renewed every 0.1 s
+    original = output.send
+
+    def taken_over_after_the_first(message):
+        if len(output.sent) == 1:
+            with engine.begin() as conn:  # another run took them, as after a lapsed lease
+                conn.execute(update(Touchpoint).values(claimed_by="another run"))
+        return original(message)
+
+    output.send = taken_over_after_the_first
+    tally = deliver(engine, output, lease=timedelta(seconds=0.4))
+    assert len(output.sent) == 2 and tally["renewal_7d"]["lost_claim"] == 2
+
+
+def test_a_sender_that_cannot_renew_its_lease_stops_before_it_could_lapse(engine, monkeypatch):
+    """Its database is gone: it must stop before another run may take its rows."""
+    due(engine, 6)
+
+    def database_gone(*args, **kwargs):
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(store, "renew_claims", database_gone)
+    output = Recorder(delay=0.1)
+    tally = deliver(engine, output, lease=timedelta(seconds=0.5))
+    # it may send while its claim is younger than half the lease (0.25 s): 3 at 0.1 s each
+    assert 2 <= len(output.sent) <= 3 and tally["renewal_7d"]["lost_claim"] == 6 - len(output.sent)
+
+
+def test_a_receiver_that_says_too_many_slows_every_send_and_loses_nothing(engine):
+    due(engine, 20)
+    with HttpReceiver() as receiver:
+        receiver.script = [Reply(429, {"Retry-After": "0.2"})] * 3
+        output = WebhookOutput(url=receiver.url, secret="s", max_concurrency=8)
+        tally = deliver(engine, output)
+    assert tally["renewal_7d"]["sent"] == 20 and tally[core.THROTTLED] == {"WebhookOutput": 3}
+    with engine.connect() as conn:
+        attempts = set(conn.execute(select(Touchpoint.attempts)).scalars())
+    assert attempts == {1}  # being asked to wait used up no attempt
+    received = keys_received(receiver)
+    assert len(received) == 20 and sum(received.values()) == 23  # 3 asked again, none lost
+
+
+def test_a_rate_limit_spaces_the_sends(engine):
+    due(engine, 6)
+    with HttpReceiver() as receiver:
+        output = WebhookOutput(url=receiver.url, secret="s", rate_limit=20, max_concurrency=4)
+        started = time.monotonic()
+        deliver(engine, output)
+        took = time.monotonic() - started
+    # 20 a second: the sixth starts no sooner than 0.25 s after the first (a lower bound only)
+    assert statuses(engine) == {"sent": 6} and len(receiver.requests) == 6 and took >= 0.25
+
+
+def test_two_workers_share_a_day_and_send_each_message_once(engine):
+    due(engine, 120)
+    with HttpReceiver(latency=0.01) as receiver:
+        outputs = [WebhookOutput(url=receiver.url, secret="s", max_concurrency=4) for _ in "ab"]
+        tallies = [{}, {}]
+
+        def worker(n: int) -> None:
+            tallies[n] = deliver(engine, outputs[n], limit=10)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    sent = [tally.get("renewal_7d", Counter()).get("sent", 0) for tally in tallies]
+    assert sum(sent) == 120 and min(sent) > 0, sent  # both took part
+    assert set(keys_received(receiver).values()) == {1} and len(receiver.requests) == 120

@@ -1,0 +1,52 @@
+"""The pacer's arithmetic, on a clock the test moves (plain Python, no threads, no sleeping)."""
+
+from memberflow.messaging.pacing import Pacer
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def test_without_a_rate_nobody_waits():
+    clock = Clock()
+    pacer = Pacer(None, clock, clock.sleep)
+    for _ in range(5):
+        pacer.wait()
+    assert clock.slept == []
+
+
+def test_a_rate_spaces_sends_one_interval_apart():
+    clock = Clock()
+    pacer = Pacer(4, clock, clock.sleep)
+    for _ in range(3):
+        pacer.wait()
+    assert clock.slept == [0.25, 0.25]
+
+
+def test_slots_are_handed_out_in_turn_to_senders_arriving_together():
+    clock = Clock()
+    pacer = Pacer(10, clock, lambda seconds: None)  # three threads asking at the same instant
+    starts = []
+    for _ in range(3):
+        pacer.wait()
+        starts.append(round(pacer._next_slot - pacer.interval - clock.now, 6))
+    assert starts == [0.0, 0.1, 0.2]
+
+
+def test_a_pause_holds_everyone_then_the_rate_resumes():
+    clock = Clock()
+    pacer = Pacer(None, clock, clock.sleep)
+    pacer.pause(2.0)
+    pacer.pause(0.5)  # a shorter pause never shortens a longer one
+    pacer.wait()
+    pacer.wait()
+    assert clock.slept == [2.0] and pacer.pauses == 2

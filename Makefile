@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install demo test lint bench bench-ingress bench-dunning stop-server clean
+.PHONY: install demo test lint bench bench-delivery bench-scale-out bench-ingress bench-dunning stop-server clean
 
 $(BIN)/memberflow: pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,12 @@ lint: install
 
 bench: install  ## benchmarks: pipeline vs a plain-Python loop, printed as a table
 	$(BIN)/python -m bench.reminders
+
+bench-delivery: install  ## 10,000 reminders into receivers answering in 0, 50, 200 ms, and SMTP at 100 ms
+	$(BIN)/python -m bench.delivery
+
+bench-scale-out: install  ## the docs/scaling.md rehearsal: Prefect on PostgreSQL, 1 vs 2 workers, Dask
+	$(BIN)/python -m bench.scale_out
 
 bench-ingress: install  ## 30 s of signed Stripe webhooks: the ingress vs a plain receiver
 	$(BIN)/python -m bench.ingress

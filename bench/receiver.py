@@ -1,15 +1,21 @@
 """A loopback webhook receiver for benchmarks: keep-alive HTTP/1.1, answers 200, counts keys.
 
-Run as `python -m bench.receiver PORT`; GET /stats returns {"requests": n, "unique_keys": k}.
+Run as `python -m bench.receiver PORT [LATENCY_MS]`: each POST is answered after LATENCY_MS, as
+a Zapier hook or a CRM answers in 50 to 500 ms. GET /stats returns {"requests": n,
+"unique_keys": k}.
 """
 
 import json
 import socket
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 requests_seen = 0
 keys: set[str] = set()
+latency = 0.0
+lock = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -23,8 +29,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         global requests_seen
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        requests_seen += 1
-        keys.add(self.headers.get("Idempotency-Key", ""))
+        with lock:
+            requests_seen += 1
+            keys.add(self.headers.get("Idempotency-Key", ""))
+        if latency:
+            time.sleep(latency)
         self._reply(b"{}")
 
     def do_GET(self):
@@ -41,5 +50,11 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # hundreds of clients connect at once
+
+
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    latency = float(sys.argv[2]) / 1000 if len(sys.argv) > 2 else 0.0
+    Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()

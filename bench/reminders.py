@@ -39,25 +39,22 @@ def build_database(path: Path, total: int, due: int) -> None:
 # -- the measured runs (each in a child process) ---------------------------------------------
 
 
-def run_plain(database: Path, url: str) -> dict:
-    """Select, render, POST with one session: no Prefect, no outbox."""
-    from blocks.outputs.http import HttpOutput
+def due_messages(database: Path, channel: str = "webhook"):
+    """Every renewal reminder due at AS_OF, selected and rendered as the engine would: the
+    work a plain loop does before it sends (no Prefect, no outbox)."""
     from memberflow.core.db import get_engine
     from memberflow.core.schedule import Timing, timing, zone
     from memberflow.core.settings import Settings
-    from memberflow.core.signing import sign
     from memberflow.messaging import store
     from memberflow.messaging.engine import compose
-    from memberflow.messaging.http import make_session, post_json
     from memberflow.messaging.protocols import TouchpointRow
     from memberflow.messaging.rendering import Renderer, business_fields
     from memberflow.pipelines.reminders.pipeline import ReminderPipeline
     from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, anchor_for
 
     settings, pipeline, step = Settings(), ReminderPipeline(), DEFAULT_STEPS[0]
-    renderer, session = Renderer(settings.templates_dir), make_session()
+    renderer = Renderer(settings.templates_dir)
     engine = get_engine(f"sqlite:///{database}")
-    started, sent = time.perf_counter(), 0
     selection = pipeline.selections(AS_OF, AS_OF)[0][1]
     with engine.connect() as conn:
         rows = conn.execute(
@@ -72,7 +69,7 @@ def run_plain(database: Path, url: str) -> dict:
             due = step.due(anchor, zone(row.time_zone))
             if timing(due, AS_OF, step.lateness) is not Timing.due:  # the same rule as the engine
                 continue
-            key = f"reminders:{step.name}:{row.sub_external_id}:{anchor.date()}:webhook"
+            key = f"reminders:{step.name}:{row.sub_external_id}:{anchor.date()}:{channel}"
             view = TouchpointRow.from_mapping(
                 {
                     **row._mapping,
@@ -85,14 +82,32 @@ def run_plain(database: Path, url: str) -> dict:
                 }
             )
             fields = {**business_fields(settings), **pipeline.fields(step, view, settings)}
-            message = compose(pipeline, step, view, fields, renderer)
-            body = HttpOutput.body(message)
-            post_json(session, url, body, {"Idempotency-Key": message.key, **sign(SECRET, body)})
-            sent += 1
+            yield compose(pipeline, step, view, fields, renderer)
+
+
+def signed_post(session, url: str, message) -> None:
+    from blocks.outputs.http import HttpOutput
+    from memberflow.core.signing import sign
+    from memberflow.messaging.http import post_json
+
+    body = HttpOutput.body(message)
+    post_json(session, url, body, {"Idempotency-Key": message.key, **sign(SECRET, body)})
+
+
+def run_plain(database: Path, url: str, limit: int | None = None) -> dict:
+    """Select, render, POST with one session, one after the other."""
+    from memberflow.messaging.http import make_session
+
+    session, started, sent = make_session(), time.perf_counter(), 0
+    for message in due_messages(database):
+        signed_post(session, url, message)
+        sent += 1
+        if sent == limit:
+            break
     return {"items": sent, "seconds": time.perf_counter() - started}
 
 
-def run_pipeline(database: Path, url: str) -> dict:
+def run_pipeline(database: Path, url: str, concurrency: int | None = None) -> dict:
     """The real flow, under a Prefect test server, delivering through a WebhookOutput block."""
     os.environ["MEMBERFLOW_DATABASE_URL"] = f"sqlite:///{database}"
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -105,7 +120,9 @@ def run_pipeline(database: Path, url: str) -> dict:
         prefect_test_harness(server_startup_timeout=120),
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
-        WebhookOutput(url=url, secret=SECRET).save("bench", overwrite=True)
+        WebhookOutput(url=url, secret=SECRET, max_concurrency=concurrency).save(
+            "bench", overwrite=True
+        )
         started = time.perf_counter()
         rows = reminders(as_of=AS_OF, output="memberflow-webhook-output/bench", lookback_days=0)
         seconds = time.perf_counter() - started

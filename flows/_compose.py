@@ -5,17 +5,19 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
-from prefect import get_run_logger
+from prefect import get_client, get_run_logger
+from prefect.concurrency.sync import concurrency, rate_limit
+from prefect.exceptions import ObjectNotFound
 from sqlalchemy import Engine
 
-from blocks.gateways import PaymentGateway, load_gateway
-from blocks.gateways.sandbox import SandboxGateway
-from blocks.outputs import load_output
 from blocks.outputs.base import Output
-from blocks.outputs.file import FileOutput
+from flows._blocks import resolve_output
+from flows._partitions import run_partitions
 from memberflow.core.console import Progress
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import Settings
@@ -29,8 +31,10 @@ from memberflow.messaging.engine import (
     Tally,
     add_tally,
     new_token,
+    partitions,
     steps_of,
 )
+from memberflow.messaging.pacing import Sending
 from memberflow.messaging.protocols import DatePlanner, Pipeline
 from memberflow.messaging.registry import template_folders
 from memberflow.messaging.rendering import Renderer
@@ -69,18 +73,6 @@ def run_name(pipeline: str, precision: str = "day"):
     return name
 
 
-def resolve_output(reference: str, settings: Settings) -> Output:
-    """A saved output Block (`type-slug/name`), or the embedded default: .eml files."""
-    if reference:
-        return load_output(reference)
-    return FileOutput(directory=str(settings.outbox_dir), from_address=settings.from_address)
-
-
-def resolve_gateway(reference: str) -> PaymentGateway:
-    """A saved gateway Block (`type-slug/name`), or the embedded default: the sandbox."""
-    return load_gateway(reference) if reference else SandboxGateway()
-
-
 def run_pipeline(
     pipeline: Pipeline,
     *,
@@ -104,29 +96,63 @@ def run_pipeline(
     sink = output if isinstance(output, Output) else resolve_output(output, settings)
     renderer = Renderer(template_folders(settings), settings.default_locale)
     tally: Tally = {}
-    if isinstance(pipeline, DatePlanner):
-        since = planned_through(db, pipeline.name) or as_of - timedelta(days=lookback_days)
-        _plan(db, pipeline, sink, renderer, settings, as_of, since, batch_size, dry_run, tally)
+    with closing(sink):  # one set of connections for the whole run, closed at its end
+        if isinstance(pipeline, DatePlanner):
+            since = planned_through(db, pipeline.name) or as_of - timedelta(days=lookback_days)
+            _plan(db, pipeline, sink, renderer, settings, as_of, since, batch_size, dry_run, tally)
+            if not dry_run:
+                advance_watermark(db, pipeline.name, as_of)
         if not dry_run:
-            advance_watermark(db, pipeline.name, as_of)
-    if not dry_run:
-        _deliver(
-            db,
-            pipeline,
-            renderer=renderer,
-            output=sink,
-            settings=settings,
-            as_of=as_of,
-            batch_size=batch_size,
-            options=DeliveryOptions(
-                token=new_token(), lease=timedelta(seconds=settings.claim_lease_seconds)
-            ),
-            enrich=enrich,
-            tally=tally,
-        )
+            _deliver(
+                db,
+                pipeline,
+                renderer=renderer,
+                output=sink,
+                settings=settings,
+                as_of=as_of,
+                batch_size=batch_size,
+                options=DeliveryOptions(
+                    token=new_token(),
+                    lease=timedelta(seconds=settings.claim_lease_seconds),
+                    sending=Sending(
+                        getattr(sink, "rate_limit", None), gate=shared_gate(sink, settings)
+                    ),
+                ),
+                enrich=enrich,
+                tally=tally,
+                reference=output if isinstance(output, str) else sink,
+            )
     rows = publish_summary(pipeline.name, tally, as_of, dry_run)
     _report_failures(pipeline.name, sink, tally)
     return rows
+
+
+def shared_gate(sink: Output, settings: Settings) -> Callable[[], Any] | None:
+    """Where workers share outputs: a slot of the output's Prefect global concurrency limits
+    around each send. They must exist (strict), or the run stops here, before claiming."""
+    if not settings.shared_output_limits:
+        return None
+    names = [name for name in sink.shared_limit_names() if name]
+    with get_client(sync_client=True) as client:
+        for name in names:
+            try:
+                client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                raise OutputFailing(
+                    f"MEMBERFLOW_SHARED_OUTPUT_LIMITS is on but the global concurrency limit "
+                    f"{name!r} does not exist: run `memberflow server share-limits "
+                    f"{_describe(sink)}` once (and again after changing the Block's limits)"
+                ) from None
+    return partial(shared_slot, *names)
+
+
+@contextmanager
+def shared_slot(in_flight: str, rate: str | None = None) -> Iterator[None]:
+    """One send's share of an output's limits, across every worker."""
+    if rate:
+        rate_limit(rate, strict=True)
+    with concurrency(in_flight, strict=True):
+        yield
 
 
 class OutputFailing(RuntimeError):
@@ -215,8 +241,11 @@ def _deliver(
     options: DeliveryOptions,
     enrich: Enricher | None,
     tally: Tally,
+    reference: str | Output = "",
 ) -> None:
-    """Delivers every due touchpoint batch by batch, adding the outcomes to `tally`. Then, if
+    """Delivers every due touchpoint batch by batch (or, with MEMBERFLOW_DELIVERY_PARTITIONS,
+    in id ranges side by side on the task runner; `reference` is the output as the workers get
+    it), adding the outcomes to `tally`. Then, if
     another run holds some (it crashed, or it is still sending), waits once for their leases to
     lapse and takes what a dead run left: a live one renews, and keeps them."""
     log = get_run_logger()
@@ -249,6 +278,20 @@ def _deliver(
             add_tally(tally, batch_tally)
             steps = "; ".join(f"{s}: {_sentence(c)}" for s, c in steps_of(batch_tally).items())
             log.info("delivered %s of %s (%s)", done, total, steps)
+
+    if settings.delivery_partitions > 1 and enrich is None:  # an enricher stays in this process
+        ranges = partitions(db, pipeline, as_of, options, settings.delivery_partitions)
+
+        def one_pass() -> Iterator[Tally]:
+            yield run_partitions(
+                pipeline,
+                ranges=ranges,
+                output=reference,
+                settings=settings,
+                as_of=as_of,
+                batch_size=batch_size,
+                options=options,
+            )
 
     report(one_pass())
     if _wait_for_abandoned(db, pipeline, as_of, options):

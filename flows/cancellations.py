@@ -7,7 +7,8 @@ from typing import Annotated
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from flows._compose import resolve_gateway, resolve_output, run_name, run_pipeline
+from flows._blocks import resolve_gateway, resolve_output
+from flows._compose import run_name, run_pipeline
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import get_settings
 from memberflow.pipelines.cancellations.demo import members_come_and_go

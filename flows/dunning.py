@@ -9,14 +9,8 @@ from pydantic import Field
 
 from blocks.outputs.base import Output
 from blocks.outputs.file import FileOutput
-from flows._compose import (
-    cursor_loop,
-    resolve_gateway,
-    resolve_output,
-    run_name,
-    run_pipeline,
-    with_progress,
-)
+from flows._blocks import resolve_gateway, resolve_output
+from flows._compose import cursor_loop, run_name, run_pipeline, with_progress
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import Settings, get_settings
 from memberflow.pipelines.dunning.advance import Advance, Channels

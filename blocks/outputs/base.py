@@ -41,6 +41,13 @@ class Output(Block, ABC):
     def concurrency(self) -> int:
         return self.max_concurrency or self.default_concurrency
 
+    def shared_limit_names(self) -> tuple[str, str | None]:
+        """The Prefect global concurrency limits that hold this output's limits across workers
+        (`memberflow server share-limits` creates them): sends in flight, and sends a second."""
+        name = self._block_document_name or "unsaved"
+        in_flight = f"memberflow-{self.get_block_type_slug()}-{name}"
+        return in_flight, f"{in_flight}-rate" if self.rate_limit else None
+
     @abstractmethod
     def send(self, message: Message) -> Receipt:
         """Delivers one message. Called from up to `concurrency` threads at once."""

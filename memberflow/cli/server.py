@@ -1,6 +1,7 @@
 """`memberflow server` and `memberflow demo`: a local Prefect server, and a demo business run
 through every registered pipeline, one simulated day at a time."""
 
+import math
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -141,7 +142,6 @@ def notify_on_failure(
     """Create the Prefect automation that notifies you when a memberflow run fails
     (automations/notify-on-failed-runs.yaml, filled in with the block and the flows)."""
     import yaml
-    from prefect.automations import Automation
     from prefect.blocks.core import Block
 
     try:
@@ -152,13 +152,61 @@ def notify_on_failure(
     flows = sorted(load(r.flow).name for r in registry.registered().values())
     spec["trigger"]["match_related"]["prefect.resource.name"] = flows
     spec["actions"][0]["block_document_id"] = str(notification._block_document_id)
-    while True:  # applying it again replaces it: one automation, whatever the reruns
-        try:
-            Automation.read(name=spec["name"]).delete()
-        except ValueError:  # none (left)
-            break
-    created = Automation.model_validate(spec).create()
+    created = _apply_automation(spec)
     print(
         f"automation {created.name!r} ({created.id}): a failed run of {', '.join(flows)} "
         f"notifies {block}"
     )
+
+
+def _apply_automation(spec: dict):
+    """Creates the automation `spec`, replacing any of the same name (one, whatever reruns)."""
+    from prefect.automations import Automation
+
+    while True:
+        try:
+            Automation.read(name=spec["name"]).delete()
+        except ValueError:  # none (left)
+            break
+    return Automation.model_validate(spec).create()
+
+
+@server_app.command("crash-zombies")
+def crash_zombies() -> None:
+    """Create the Prefect automation that marks a run Crashed when its worker dies
+    (automations/crash-zombie-runs.yaml); workers need PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30."""
+    import yaml
+
+    spec = yaml.safe_load((PROJECT_ROOT / "automations" / "crash-zombie-runs.yaml").read_text())
+    created = _apply_automation(spec)
+    print(
+        f"automation {created.name!r} ({created.id}): a run without a heartbeat for "
+        f"{spec['trigger']['within']} s is marked Crashed; start workers with "
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30"
+    )
+
+
+@server_app.command("share-limits")
+def share_limits(
+    output: Annotated[str, typer.Argument(help="A saved output Block, e.g. zapier-output/crm.")],
+) -> None:
+    """Create (or update) the Prefect global concurrency limits that hold an output's
+    max_concurrency and rate_limit across every worker; then set
+    MEMBERFLOW_SHARED_OUTPUT_LIMITS=true where the flows run."""
+    from prefect import get_client
+
+    from blocks.outputs import load_output
+
+    try:
+        sink = load_output(output)
+    except (ValueError, LookupError) as error:
+        fail(str(error))
+    in_flight, rate = sink.shared_limit_names()
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(in_flight, sink.concurrency)
+        print(f"{in_flight}: at most {sink.concurrency} sends in flight across workers")
+        if rate:
+            # a rate limit is slots that decay: `rate_limit` needs slot_decay_per_second > 0
+            slots = max(1, math.ceil(sink.rate_limit))
+            client.upsert_global_concurrency_limit_by_name(rate, slots, sink.rate_limit)
+            print(f"{rate}: at most {sink.rate_limit:g} sends a second across workers")

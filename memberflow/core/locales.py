@@ -8,6 +8,7 @@ their language. Anything further is, and the run warns about it.
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -15,6 +16,7 @@ T = TypeVar("T")
 SUPPORTED = ("en", "fr", "es", "de")  # the languages memberflow's own templates are written in
 
 
+@lru_cache(maxsize=1024)  # asked a few times per message, of a few dozen tags
 def normalized(tag: str | None) -> str | None:
     """`fr_ca`, `FR-ca` -> `fr-CA`; None or empty -> None."""
     if not tag or not tag.strip():
@@ -23,6 +25,7 @@ def normalized(tag: str | None) -> str | None:
     return f"{language.lower()}-{region.upper()}" if region else language.lower()
 
 
+@lru_cache(maxsize=1024)
 def language_of(tag: str | None) -> str | None:
     """`fr-CA` -> `fr`."""
     tag = normalized(tag)

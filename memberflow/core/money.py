@@ -2,6 +2,7 @@
 
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.dates import format_date as babel_format_date
 from babel.numbers import format_currency, get_currency_precision
@@ -23,11 +24,15 @@ def to_minor(amount: str, currency: str) -> int:
     return int(value)
 
 
+# Babel resolves the locale's patterns on every call; members share a few amounts and dates,
+# so each (value, locale) is formatted once per process.
+@lru_cache(maxsize=8192)
 def format_money(amount_minor: int, currency: str, locale: str) -> str:
     """`format_money(1999, "EUR", "fr")` gives `19,99 €` (with a narrow no-break space)."""
     return format_currency(to_decimal(amount_minor, currency), currency.upper(), locale=locale)
 
 
+@lru_cache(maxsize=8192)
 def format_date(day: date, locale: str) -> str:
     """A long date in the member's language: `December 1, 2026` or `1 décembre 2026`."""
     return babel_format_date(day, format="long", locale=locale)

@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,24 @@ class Settings(BaseSettings):
         ge=1,
         description="How long a run's claim on a message lasts unless renewed: a crashed run's "
         "messages are taken over after this long (docs/scaling.md).",
+    )
+    shared_output_limits: bool = Field(
+        False,
+        description="Hold each output's max_concurrency and rate_limit across every worker with "
+        "Prefect's global concurrency limits (`memberflow server share-limits <output>`).",
+    )
+    delivery_partitions: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Split each delivery into this many id ranges run side by side on the task "
+        "runner (1: one after the other, each batch overlapping its own sends).",
+    )
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads", description="Where partitions run: threads here, or Dask (the dask extra)."
+    )
+    dask_address: str | None = Field(
+        None, description="A Dask scheduler (tcp://host:8786); empty: local worker processes."
     )
     contact_cap: str = Field(
         "1/3d,2/7d",

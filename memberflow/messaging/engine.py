@@ -6,13 +6,14 @@ accepts it. The one open window is a crash between an output's success and that 
 message then carries the key (Message-ID, Idempotency-Key) so the receiver can drop the repeat.
 """
 
+import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import closing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from queue import SimpleQueue
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -28,7 +29,7 @@ from memberflow.messaging.cap import within_cap
 from memberflow.messaging.consent import ContactCap, consent_reason, kind_of
 from memberflow.messaging.lease import Lease
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
-from memberflow.messaging.pacing import Pacer
+from memberflow.messaging.pacing import Sending
 from memberflow.messaging.protocols import DatePlanner, Pipeline, SignsLinks, Step, TouchpointRow
 from memberflow.messaging.rendering import Renderer, TemplateProblem, business_fields
 from memberflow.messaging.store import Cursor, Outcome, Selection
@@ -66,6 +67,8 @@ class DeliveryOptions:
     concurrency: int | None = None
     # how often one message may be put back because the receiver asked us to slow down (429)
     max_throttled: int = 8
+    # the run's pace and window across batches; None: each batch starts afresh
+    sending: Sending | None = None
 
 
 def touchpoint_key(pipeline: str, step: str, entity: str, anchor_day: date, channel: str) -> str:
@@ -307,25 +310,24 @@ def deliver_batch(
     limit: int,
     options: DeliveryOptions,
     enrich: Enricher | None = None,
+    until_id: int | None = None,
 ) -> tuple[int | None, Tally]:
-    """Claims up to `limit` due touchpoints after `after_id`, sends each, records each outcome.
+    """Claims up to `limit` due touchpoints after `after_id` (up to `until_id`: a partition's
+    end), sends each, records each outcome.
 
     Sends overlap, up to the output's `concurrency` (real outputs answer in 50 to 500 ms), at
     its `rate_limit`; the main thread records each outcome in its own commit as soon as the
     send is answered, so a crash can repeat only the messages in flight at that instant.
     `enrich`, if given, sees the merge fields of every touchpoint about to be sent, once per
-    batch, before rendering (the place for a CRM lookup); it returns them, amended. The output's
-    connections (SMTP, HTTP) are closed when the batch is done.
+    batch, before rendering (the place for a CRM lookup); it returns them, amended. The output
+    stays open: its connections (SMTP sessions, HTTP keep-alive, one per sending thread) serve
+    the run's next batch too, and whoever made it closes it when the run is done.
     """
-    ids, rows = _claim_batch(engine, pipeline, as_of, after_id, limit, options)
+    ids, rows = _claim_batch(engine, pipeline, as_of, after_id, limit, options, until_id)
     tally: Tally = {}
     # One connection for the batch, one commit per touchpoint: an outcome is durable the moment
     # the output has accepted the message, which keeps the crash window to that instant.
-    with (
-        closing(output),
-        engine.connect() as conn,
-        Lease(engine, options.token, ids, options.lease) as lease,
-    ):
+    with engine.connect() as conn, Lease(engine, options.token, ids, options.lease) as lease:
 
         def record(row: TouchpointRow, outcome: Outcome, counted: str | None = None) -> None:
             store.record_outcome(
@@ -346,42 +348,43 @@ def deliver_batch(
         secret = link_secret(conn, settings) if sendable else ""
         conn.commit()
         notes: dict[int, list[str]] = {}  # touchpoint id -> what to warn about if it is sent
-        for index, (step, row) in enumerate(sendable):
-            row, notes[row.touchpoint_id] = in_members_language(step, row, renderer)
-            sendable[index] = (step, row)
 
         def link(member_external_id: str, purpose: str, data: dict | None = None) -> str:
             return member_link(secret, settings, member_external_id, purpose, as_of, data)
 
-        fields = [message_fields(pipeline, step, row, settings, link) for step, row in sendable]
+        def prepared() -> Iterator[Job]:
+            """Each message's row in the member's language and its fields, made as the sends
+            need them: the first sends go out while the rest are still being prepared."""
+            for step, row in sendable:
+                row, notes[row.touchpoint_id] = in_members_language(step, row, renderer)
+                yield step, row, message_fields(pipeline, step, row, settings, link)
+
+        jobs: Iterable[Job] = prepared()
         if enrich is not None and sendable:
+            jobs = list(jobs)  # the enricher sees the whole batch at once
             try:
-                fields = _enriched(enrich, fields)
+                amended = _enriched(enrich, [fields for _, _, fields in jobs])
+                jobs = [
+                    (step, row, fields)
+                    for (step, row, _), fields in zip(jobs, amended, strict=True)
+                ]
             except Exception as error:  # the CRM is down: fail the batch, a later run retries
                 reason = f"enricher failed: {type(error).__name__}: {error}"
-                for _, row in sendable:
+                for _, row, _ in jobs:
                     record(row, _failure(row, reason, options))
-                sendable, fields = [], []
-        jobs = [
-            (step, row, row_fields)
-            for (step, row), row_fields in zip(sendable, fields, strict=True)
-        ]
-        pacer = Pacer(getattr(output, "rate_limit", None))
+                jobs = []
+        sending = options.sending or Sending(getattr(output, "rate_limit", None))
         concurrency = options.concurrency or getattr(output, "concurrency", 1)
 
         def deliver(job: Job) -> tuple[Outcome | None, bool]:
             step, row, row_fields = job
             return _deliver_one(
-                pipeline, step, row, row_fields, renderer, output, options, lease, pacer
+                pipeline, step, row, row_fields, renderer, output, options, lease, sending
             )
 
         failing: list[str] = []  # the output's own failures, in a row
         sends = _overlapping(
-            jobs,
-            deliver,
-            concurrency,
-            stop=lambda: len(failing) >= options.breaker_after,
-            healthy=lambda result: not result[1],
+            jobs, deliver, concurrency, sending, stop=lambda: len(failing) >= options.breaker_after
         )
         for (_, row, row_fields), (outcome, down) in sends:
             if outcome is None:  # another run took it over (our lease lapsed): it is theirs
@@ -402,8 +405,9 @@ def deliver_batch(
             record(row, Outcome(Status.pending, row.attempts, error=why[:1000]), "not_tried")
         if failing:  # the batch ended with the output itself failing: the run must say so
             tally.setdefault(OUTPUT_FAILING, Counter())[failing[-1]] += len(failing)
-        if pacer.pauses:
-            tally.setdefault(THROTTLED, Counter())[_describe_output(output)] += pacer.pauses
+        if sending.pacer.pauses:  # this batch's share of the run's pauses
+            pauses, sending.pacer.pauses = sending.pacer.pauses, 0
+            tally.setdefault(THROTTLED, Counter())[_describe_output(output)] += pauses
     return (ids[-1] if len(ids) == limit else None), tally
 
 
@@ -412,21 +416,20 @@ Job = tuple[Step, TouchpointRow, dict]
 
 class _overlapping:
     """Runs `work` over `jobs` on up to `workers` threads, yielding (job, result) as each
-    finishes. It starts with one send in flight and doubles after each healthy result (slow
-    start), back to one after an unhealthy one: an output that is down from the start costs
-    `breaker_after` tries in a row, not a burst of `workers`. Once `stop()` is true no new job
-    starts; those never started are left in `unsent`."""
+    finishes, with no more in flight than the run's window (`Sending`); a result is healthy
+    unless it says the output is failing. Once `stop()` is true no new job starts; those never
+    started are left in `unsent`."""
 
     def __init__(
         self,
-        jobs: list,
+        jobs: Iterable,
         work: Callable,
         workers: int,
+        sending: Sending,
         stop: Callable[[], bool],
-        healthy: Callable[[object], bool] = lambda result: True,
     ):
         self.jobs, self.work, self.workers = jobs, work, max(1, workers)
-        self.stop, self.healthy = stop, healthy
+        self.sending, self.stop = sending, stop
         self.unsent: list = []
 
     def __iter__(self):
@@ -438,31 +441,54 @@ class _overlapping:
                     return
                 yield job, self.work(job)
             return
-        window = 1
+        # a finished send puts its future here: waiting is O(1) per answer, where
+        # `concurrent.futures.wait` would re-arm every future in flight each time
+        finished: SimpleQueue[Future] = SimpleQueue()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="memberflow-send") as pool:
             running: dict[Future, object] = {}
-
-            def top_up() -> None:
-                while len(running) < window and not self.stop():
+            while True:
+                if self.sending.window == 1 and not running:
+                    # one at a time (a fast receiver, or a failing one): no thread hand-off
+                    job = None if self.stop() else next(pending, None)
+                    if job is None:
+                        break
+                    result = self.work(job)
+                    self.sending.answered(not result[1], self.workers)
+                    yield job, result
+                    continue
+                while len(running) < self.sending.window and not self.stop():
                     job = next(pending, None)
                     if job is None:
-                        return
-                    running[pool.submit(self.work, job)] = job
-
-            top_up()
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    result = future.result()
-                    window = min(self.workers, window * 2) if self.healthy(result) else 1
-                    yield running.pop(future), result
-                top_up()
+                        break
+                    future = pool.submit(self.work, job)
+                    running[future] = job
+                    future.add_done_callback(finished.put)
+                if not running:
+                    break
+                future = finished.get()
+                result = future.result()
+                self.sending.answered(not result[1], self.workers)  # (outcome, down)
+                yield running.pop(future), result
         self.unsent = list(pending)
 
 
 def _describe_output(output: Output) -> str:
     name = getattr(output, "_block_document_name", None)
     return f"{type(output).__name__}/{name}" if name else type(output).__name__
+
+
+def partitions(
+    engine: Engine, pipeline: Pipeline, as_of: datetime, options: DeliveryOptions, parts: int
+) -> list[tuple[int, int]]:
+    """The due touchpoints' ids split into up to `parts` ranges (after, until], one per worker."""
+    with engine.connect() as conn:
+        stale_before = datetime.now(UTC) - options.lease
+        found = store.claimable_id_range(conn, pipeline.name, as_of, stale_before)
+    if found is None:
+        return []
+    low, high = found
+    step = max(1, -(-(high - low + 1) // parts))
+    return [(start - 1, min(start + step - 1, high)) for start in range(low, high + 1, step)]
 
 
 def abandoned_wait(
@@ -486,6 +512,7 @@ def _claim_batch(
     after_id: int,
     limit: int,
     options: DeliveryOptions,
+    until_id: int | None = None,
 ) -> tuple[list[int], list[TouchpointRow]]:
     now = datetime.now(UTC)
     stale_before = now - options.lease
@@ -497,6 +524,7 @@ def _claim_batch(
             stale_before=stale_before,
             after_id=after_id,
             limit=limit,
+            until_id=until_id,
         )
         rows = store.claim(
             conn,
@@ -527,7 +555,7 @@ def _deliver_one(
     output: Output,
     options: DeliveryOptions,
     lease: Lease,
-    pacer: Pacer,
+    sending: Sending,
 ) -> tuple[Outcome | None, bool]:
     """The touchpoint's outcome (None: another run holds it now, so it is not ours to send
     or record), and whether the output itself is failing. Runs on a sending thread."""
@@ -540,13 +568,16 @@ def _deliver_one(
         why = f"{row.email_problem}; correct it at the payment provider"
         return Outcome(Status.failed, row.attempts, error=why[:1000]), False
     for _ in range(options.max_throttled):
-        pacer.wait()
-        if not lease.holds(row.touchpoint_id):  # checked last, just before the send
-            return None, False
-        sent = _send(output, message)
+        sending.pacer.wait()
+        with sending.gate():
+            if not lease.holds(row.touchpoint_id):  # checked last, just before the send
+                return None, False
+            started = time.monotonic()
+            sent = _send(output, message)
+            sending.took(time.monotonic() - started)
         if sent.retry_after is None:
             break
-        pacer.pause(sent.retry_after)  # every thread waits: the receiver is saturated
+        sending.pacer.pause(sent.retry_after)  # every thread waits: the receiver is saturated
     if sent.error is None:
         receipt = sent.receipt.detail[:1000]
         return Outcome(

@@ -1,6 +1,6 @@
 """What the engine hands an output, and what an output hands back."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -22,7 +22,11 @@ class Message:
     locale: str | None = None  # the language it was written in (Content-Language)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The message as a JSON-ready dict, without copying its fields (asdict deep-copies)."""
+        return {name: getattr(self, name) for name in _MESSAGE_FIELDS}
+
+
+_MESSAGE_FIELDS = tuple(f.name for f in fields(Message))
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,17 @@ def _claimable(pipeline: str, as_of: datetime, stale_before: datetime):
     )
 
 
+def claimable_id_range(
+    conn: Connection, pipeline: str, as_of: datetime, stale_before: datetime
+) -> tuple[int, int] | None:
+    """The lowest and highest claimable id, to split a delivery into partitions."""
+    query = select(func.min(touchpoint.c.id), func.max(touchpoint.c.id)).where(
+        _claimable(pipeline, as_of, stale_before)
+    )
+    low, high = conn.execute(query).one()
+    return None if low is None else (low, high)
+
+
 def count_claimable(
     conn: Connection, pipeline: str, as_of: datetime, stale_before: datetime
 ) -> int:
@@ -195,13 +206,17 @@ def next_claimable_ids(
     stale_before: datetime,
     after_id: int,
     limit: int,
+    until_id: int | None = None,
 ) -> list[int]:
-    """The next claimable ids after `after_id`. On PostgreSQL, rows another worker is claiming
-    this instant are skipped (`FOR UPDATE SKIP LOCKED`): workers sharing a day take disjoint
-    batches instead of racing for the same rows."""
+    """The next claimable ids after `after_id` (up to `until_id`, a partition's end). On
+    PostgreSQL, rows another worker is claiming this instant are skipped (`FOR UPDATE SKIP
+    LOCKED`): workers sharing a day take disjoint batches instead of racing for the same rows."""
+    bounds = [touchpoint.c.id > after_id]
+    if until_id is not None:
+        bounds.append(touchpoint.c.id <= until_id)
     query = (
         select(touchpoint.c.id)
-        .where(_claimable(pipeline, as_of, stale_before), touchpoint.c.id > after_id)
+        .where(_claimable(pipeline, as_of, stale_before), *bounds)
         .order_by(touchpoint.c.id)
         .limit(limit)
     )

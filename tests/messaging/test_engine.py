@@ -73,6 +73,7 @@ def run(
             enrich=enrich,
         )
         core.add_tally(tally, more)
+    output.close()
     return {step: dict(counts) for step, counts in tally.items() if counts}
 
 

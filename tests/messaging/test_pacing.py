@@ -1,6 +1,8 @@
 """The pacer's arithmetic, on a clock the test moves (plain Python, no threads, no sleeping)."""
 
-from memberflow.messaging.pacing import Pacer
+import pickle
+
+from memberflow.messaging.pacing import Pacer, Sending
 
 
 class Clock:
@@ -50,3 +52,30 @@ def test_a_pause_holds_everyone_then_the_rate_resumes():
     pacer.wait()
     pacer.wait()
     assert clock.slept == [2.0] and pacer.pauses == 2
+
+
+def test_the_window_doubles_on_health_up_to_the_limit_and_drops_to_one_on_failure():
+    sending = Sending()
+    sending.took(0.5)  # a slow receiver: the limit, not the latency, bounds the window
+    windows = []
+    for healthy in (True, True, True, True, False, True):
+        sending.answered(healthy, limit=6)
+        windows.append(sending.window)
+    assert windows == [2, 4, 6, 6, 1, 2]
+
+
+def test_a_runs_sending_state_travels_to_another_process_with_a_lock_of_its_own():
+    sending = Sending(rate=5, window=8)
+    copy = pickle.loads(pickle.dumps(sending))
+    assert (copy.window, copy.pacer.rate, copy.pacer.interval) == (8, 5, 0.2)
+    assert copy.pacer._lock is not sending.pacer._lock
+
+
+def test_the_window_never_passes_what_the_receivers_latency_can_use():
+    fast, slow = Sending(), Sending()
+    fast.took(0.0002)  # loopback: threads would only cost CPU
+    slow.took(0.05)
+    for _ in range(10):
+        fast.answered(True, limit=256)
+        slow.answered(True, limit=256)
+    assert (fast.window, slow.window) == (1, 33)

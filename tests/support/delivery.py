@@ -27,6 +27,7 @@ def deliver_all(
             options=options,
         )
         core.add_tally(tally, more)
+    output.close()
     return tally
 
 

@@ -88,10 +88,13 @@ def insert_new(conn: Connection, table: Table, rows: list[dict], *, unique: str)
     A rerun, a retry or a racing process inserts nothing twice."""
     if not rows:
         return []
-    statement = (
-        dialect_insert(conn, table)
-        .on_conflict_do_nothing(index_elements=[unique])
-        .returning(table.c[unique])
-    )
+    statement = _insert_new_statement(conn.dialect.name, table, unique)
     # executemany: one cached statement, batched by SQLAlchemy's "insertmanyvalues"
     return list(conn.execute(statement, rows).scalars())
+
+
+@lru_cache(maxsize=64)
+def _insert_new_statement(dialect: str, table: Table, unique: str):
+    # built once: building and keying the statement cost more than running it (one row at a time)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(table.c[unique])

@@ -10,12 +10,14 @@ idempotency key and never charges twice. The decisions themselves are `policy`'s
 
 import json
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, update
+from sqlalchemy import Connection, Engine, Row, bindparam, update
 
 from memberflow.core.charges import (
     ChargeRequest,
@@ -24,7 +26,7 @@ from memberflow.core.charges import (
     Gateway,
     retry_charge,
 )
-from memberflow.core.db import insert_new
+from memberflow.core.db import UTCDateTime, insert_new
 from memberflow.core.models import (
     AttemptStatus,
     CaseOutcome,
@@ -80,14 +82,17 @@ def advance_batch(
     )
     if invoice_ids is not None:
         query = query.where(case.c.invoice_id.in_(invoice_ids))
+    done = Advance()
+    # one connection for the batch; each case still commits its own short transactions
     with engine.connect() as conn:
         rows = list(conn.execute(query.order_by(case.c.id).limit(limit)))
         cards = queries.card_attempts(conn, [row.card for row in rows], as_of)
         values = queries.member_values(conn, rows, policy)
-    done = Advance()
-    step = _Stepper(engine, policy, gateway, as_of, channels)
-    for row in rows:
-        done.add(step.advance(row, cards, values.get(row.id, 0)))
+        tries = queries.attempts_by_case(conn, [row.id for row in rows])
+        conn.commit()
+        step = _Stepper(conn, policy, gateway, as_of, channels, tries)
+        for row in rows:
+            done.add(step.advance(row, cards, values.get(row.id, 0)))
     return (rows[-1].id if len(rows) == limit else None), done
 
 
@@ -113,9 +118,16 @@ def facts_of(row: Any, card_attempts: int, value_minor: int) -> CaseFacts:
 class _Stepper(Endings):
     """Advances one case at a time; holds what every case of a run shares."""
 
-    def __init__(self, engine, policy, gateway, as_of, channels):
-        self.engine, self.policy, self.gateway = engine, policy, gateway
+    def __init__(self, conn, policy, gateway, as_of, channels, tries):
+        self.conn, self.policy, self.gateway = conn, policy, gateway
         self.as_of, self.channels = as_of, channels
+        self.tries = tries  # (case id, retry number) -> its attempts so far, oldest first
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One of a case's short transactions, committed when the block ends."""
+        with self.conn.begin():
+            yield self.conn
 
     def advance(self, row: Row, cards: Counter, value_minor: int) -> Advance:
         done = Advance()
@@ -127,7 +139,7 @@ class _Stepper(Endings):
                 else CaseOutcome.written_off
             )
             paid = outcome == CaseOutcome.paid_elsewhere
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 self._close(conn, row, outcome, recovered_by="outside memberflow" if paid else None)
             done.counts[outcome.value] += 1
             return done
@@ -140,7 +152,7 @@ class _Stepper(Endings):
             done.counts["gateway_probes"] += 1
             if result.status == ChargeStatus.gateway_error:
                 return done
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 self._resume(conn, row)
             done.counts["gateway_back"] += 1
             if result.paid:
@@ -154,40 +166,51 @@ class _Stepper(Endings):
             row = _replace(row, status=CaseStatus.open)
         facts = facts_of(row, cards[row.card], value_minor)
         slot = rules.retry_due(facts, self.policy, self.as_of)
-        if slot is not None:
-            reason = rules.retry_reason(facts, self.policy, slot)
-            result, row = self._retry(row, reason)
-            done.counts["retries"] += 1
-            if result.paid:
-                outcome = (
-                    CaseOutcome.recovered
-                    if result.status == ChargeStatus.succeeded
-                    else CaseOutcome.paid_elsewhere
-                )
-                done.counts[outcome.value] += 1
-                if outcome == CaseOutcome.recovered:
-                    done.recovered[row.currency] += row.amount_minor
-                return done
-            if result.status == ChargeStatus.gateway_error:
-                done.counts["gateway_paused"] += 1
-                return done
+        if slot is None:
+            self._follow_up(row, facts, done)
+            return done
+        deferred: list[CaseFacts] = []  # a final action waits for the answer's commit
+
+        def follow_up(conn: Connection, row: Any, result: ChargeResult) -> None:
+            """After a decline, in the transaction that records it: one commit, not two."""
             if result.status == ChargeStatus.unavailable:
                 done.counts["unavailable"] += 1
             else:
                 cards[row.card] += 1  # a decline counts against the card's 30-day cap
             facts = facts_of(row, cards[row.card], value_minor)
-        self._follow_up(row, facts, done)
+            if not self._follow_up(row, facts, done, conn=conn):
+                deferred.append(facts)
+
+        result, row = self._retry(row, rules.retry_reason(facts, self.policy, slot), follow_up)
+        done.counts["retries"] += 1
+        if result.paid:
+            outcome = (
+                CaseOutcome.recovered
+                if result.status == ChargeStatus.succeeded
+                else CaseOutcome.paid_elsewhere
+            )
+            done.counts[outcome.value] += 1
+            if outcome == CaseOutcome.recovered:
+                done.recovered[row.currency] += row.amount_minor
+        elif result.status == ChargeStatus.gateway_error:
+            done.counts["gateway_paused"] += 1
+        elif deferred:
+            self._follow_up(row, deferred[0], done)
         return done
 
     # -- retrying --------------------------------------------------------------------------
 
-    def _retry(self, row: Row, reason: str) -> tuple[ChargeResult, Any]:
+    def _retry(
+        self, row: Row, reason: str, then: Callable | None = None
+    ) -> tuple[ChargeResult, Any]:
+        """Charges again, exactly once; `then(conn, row, result)` runs in the transaction that
+        records a decline (the follow-up's writes)."""
         number = row.retries + 1
         card_now = rules.card_identity(
             row.member_external_id, row.card_last4, row.card_exp_month, row.card_exp_year
         )
-        with self.engine.begin() as conn:  # recorded before the call: a replay reuses the key
-            key = queries.charge_key(conn, row, number)
+        with self.transaction() as conn:  # recorded before the call: a replay reuses the key
+            key = queries.charge_key(self.tries.get((row.id, number), []), row, number)
             insert_new(
                 conn,
                 attempt,
@@ -205,18 +228,19 @@ class _Stepper(Endings):
                 unique="key",
             )
         result = self._charge(row, key)
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(attempt)
-                .where(attempt.c.key == key)
-                .values(
-                    status=_attempt_status(result),
-                    decline_code=result.decline_code,
-                    message=result.message,
-                    attempted_at=self.as_of,
-                )
-            )
+        with self.transaction() as conn:
+            answer = {
+                "attempt_key": key,
+                "status": _attempt_status(result),
+                "decline_code": result.decline_code,
+                "message": result.message,
+                "attempted_at": self.as_of,
+            }
+            conn.execute(_ANSWER, answer)
             row = self._record_result(conn, row, result, reason, number, card_now)
+            declined = result.status in (ChargeStatus.declined, ChargeStatus.unavailable)
+            if then is not None and declined and not result.paid:
+                then(conn, row, result)
         return result, row
 
     def _charge(self, row: Row, key: str) -> ChargeResult:
@@ -264,28 +288,39 @@ class _Stepper(Endings):
             "decline_code": result.decline_code or row.decline_code,
             "advice_code": result.advice_code,
         }
-        conn.execute(update(case).where(case.c.id == row.id).values(**values))
+        conn.execute(_DECLINED, {"case_id": row.id, **values})
         return _replace(row, **values)
 
     # -- after any retry: notices, escalation, the final action ----------------------------
 
-    def _follow_up(self, row: Row, facts: CaseFacts, done: Advance) -> None:
-        """Plans what is due now; most hourly runs find nothing and write nothing."""
+    def _follow_up(
+        self, row: Row, facts: CaseFacts, done: Advance, conn: Connection | None = None
+    ) -> bool:
+        """Plans what is due now, in `conn`'s transaction if given; most hourly runs find
+        nothing and write nothing. False when a final action is due and `conn` was given: it
+        calls the gateway, which never happens inside a transaction; call again without."""
         policy, as_of = self.policy, self.as_of
         final = rules.final_action_due(facts, policy, as_of)
         notice = None if final else rules.notice_due(facts, policy, as_of)
         escalate = not final and rules.should_escalate(facts, policy)
         next_retry = None if final else rules.next_retry(facts, policy, as_of)
         if not (final or notice or escalate) and next_retry == row.next_retry_at:
-            return
+            return True
+        if final and conn is not None:
+            return False
         if final and not self._applied_at_gateway(row, done):
-            return  # the provider refused: the case is paused and ops told; it waits
-        with self.engine.begin() as conn:
+            return True  # the provider refused: the case is paused and ops told; it waits
+        with nullcontext(conn) if conn is not None else self.transaction() as conn:
             if final:
                 action = self._final_action(conn, row)
                 done.counts[f"final_{action.value}"] += 1
-                return
-            values: dict[str, Any] = {"next_retry_at": next_retry}
+                return True
+            values: dict[str, Any] = {
+                "case_id": row.id,
+                "next_retry_at": next_retry,
+                "notices": row.notices,
+                "escalated_at": row.escalated_at,
+            }
             if notice is not None:
                 context = self._context(facts, row)
                 self._plan(
@@ -298,7 +333,8 @@ class _Stepper(Endings):
                 self._plan(conn, row, OPS_PIPELINE, "escalation", due_at=as_of, context=context)
                 values["escalated_at"] = as_of
                 done.counts["escalations"] += 1
-            conn.execute(update(case).where(case.c.id == row.id).values(**values))
+            conn.execute(_FOLLOWED_UP, values)
+        return True
 
     def _context(self, facts: CaseFacts, row: Row) -> dict:
         """What a message says happens next, fixed when it is planned."""
@@ -369,6 +405,41 @@ class _Stepper(Endings):
             context=json.dumps(context),
         )
         outbox.insert_touchpoints(conn, [plan])
+
+
+# The statements every retried case runs, built once with every value bound: building and
+# keying a statement per case cost more than running it (docs/performance.md, dunning).
+_ANSWER = (
+    update(attempt)
+    .where(attempt.c.key == bindparam("attempt_key"))
+    .values(
+        status=bindparam("status"),
+        decline_code=bindparam("decline_code"),
+        message=bindparam("message"),
+        attempted_at=bindparam("attempted_at", type_=UTCDateTime()),
+    )
+)
+_DECLINED = (
+    update(case)
+    .where(case.c.id == bindparam("case_id"))
+    .values(
+        retries=bindparam("retries"),
+        last_retry_at=bindparam("last_retry_at", type_=UTCDateTime()),
+        card=bindparam("card"),
+        category=bindparam("category"),
+        decline_code=bindparam("decline_code"),
+        advice_code=bindparam("advice_code"),
+    )
+)
+_FOLLOWED_UP = (
+    update(case)
+    .where(case.c.id == bindparam("case_id"))
+    .values(
+        next_retry_at=bindparam("next_retry_at", type_=UTCDateTime()),
+        notices=bindparam("notices"),
+        escalated_at=bindparam("escalated_at", type_=UTCDateTime()),
+    )
+)
 
 
 def _attempt_status(result: ChargeResult) -> AttemptStatus:

@@ -1,7 +1,8 @@
 """How a dunning case ends or waits: the final action (at the provider first, where the
 product asks for it), and the gateway's own states: paused by an outage, probed again with
 backoff, resumed when it answers. A mixin of the stepper in advance.py, which supplies the
-engine, the policy, the gateway, `as_of`, and the `_plan` and `_close` writers."""
+batch's connection (`transaction`), the policy, the gateway, `as_of`, and the `_plan` and
+`_close` writers."""
 
 from datetime import timedelta
 from typing import Any
@@ -87,7 +88,7 @@ class Endings:
             self.gateway.apply_final_action(request)
         except Exception as error:  # the provider's problem, or ours: ops act, the member waits
             reason = f"could not {action} at the gateway: {type(error).__name__}: {error}"
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 self._pause(conn, row, reason)
             done.counts["gateway_paused"] += 1
             return False

@@ -209,17 +209,29 @@ def member_values(conn: Connection, rows: list[Row], policy: DunningPolicy) -> d
     return {row.id: lifetime.get((row.member_id, row.currency), 0) for row in rows}
 
 
-def charge_key(conn: Connection, row: Any, number: int) -> str:
-    """The idempotency key of retry `number`: the one a crash left pending, else a new one.
+def attempts_by_case(conn: Connection, case_ids: list[int]) -> dict[tuple[int, int], list[Row]]:
+    """Every charge attempt of these cases, by (case id, retry number), oldest first: read once
+    per batch for `charge_key`."""
+    found: dict[tuple[int, int], list[Row]] = {}
+    if not case_ids:
+        return found
+    query = (
+        select(attempt.c.case_id, attempt.c.number, attempt.c.key, attempt.c.status)
+        .where(attempt.c.case_id.in_(case_ids))
+        .order_by(attempt.c.id)
+    )
+    for row in conn.execute(query):
+        found.setdefault((row.case_id, row.number), []).append(row)
+    return found
+
+
+def charge_key(tries: list[Any], row: Any, number: int) -> str:
+    """The idempotency key of retry `number` given its attempts so far (`attempts_by_case`):
+    the one a crash left pending, else a new one.
 
     A retry the gateway answered with an error gets a new key next time, because Stripe replays
     a saved error (even a 500) for the same key; the invoice itself can only be paid once.
     """
-    tries = conn.execute(
-        select(attempt.c.key, attempt.c.status)
-        .where(attempt.c.case_id == row.id, attempt.c.number == number)
-        .order_by(attempt.c.id)
-    ).all()
     if tries and tries[-1].status == AttemptStatus.pending:
         return tries[-1].key
     base = f"dunning:{row.invoice_external_id}:charge:{number}"

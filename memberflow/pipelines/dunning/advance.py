@@ -26,7 +26,7 @@ from memberflow.core.charges import (
     Gateway,
     retry_charge,
 )
-from memberflow.core.db import UTCDateTime, insert_new
+from memberflow.core.db import Prepared, UTCDateTime, insert_new
 from memberflow.core.models import (
     AttemptStatus,
     CaseOutcome,
@@ -236,7 +236,7 @@ class _Stepper(Endings):
                 "message": result.message,
                 "attempted_at": self.as_of,
             }
-            conn.execute(_ANSWER, answer)
+            _ANSWER(conn, answer)
             row = self._record_result(conn, row, result, reason, number, card_now)
             declined = result.status in (ChargeStatus.declined, ChargeStatus.unavailable)
             if then is not None and declined and not result.paid:
@@ -288,7 +288,7 @@ class _Stepper(Endings):
             "decline_code": result.decline_code or row.decline_code,
             "advice_code": result.advice_code,
         }
-        conn.execute(_DECLINED, {"case_id": row.id, **values})
+        _DECLINED(conn, {"case_id": row.id, **values})
         return _replace(row, **values)
 
     # -- after any retry: notices, escalation, the final action ----------------------------
@@ -333,7 +333,7 @@ class _Stepper(Endings):
                 self._plan(conn, row, OPS_PIPELINE, "escalation", due_at=as_of, context=context)
                 values["escalated_at"] = as_of
                 done.counts["escalations"] += 1
-            conn.execute(_FOLLOWED_UP, values)
+            _FOLLOWED_UP(conn, values)
         return True
 
     def _context(self, facts: CaseFacts, row: Row) -> dict:
@@ -409,7 +409,7 @@ class _Stepper(Endings):
 
 # The statements every retried case runs, built once with every value bound: building and
 # keying a statement per case cost more than running it (docs/performance.md, dunning).
-_ANSWER = (
+_ANSWER = Prepared(
     update(attempt)
     .where(attempt.c.key == bindparam("attempt_key"))
     .values(
@@ -419,7 +419,7 @@ _ANSWER = (
         attempted_at=bindparam("attempted_at", type_=UTCDateTime()),
     )
 )
-_DECLINED = (
+_DECLINED = Prepared(
     update(case)
     .where(case.c.id == bindparam("case_id"))
     .values(
@@ -431,7 +431,7 @@ _DECLINED = (
         advice_code=bindparam("advice_code"),
     )
 )
-_FOLLOWED_UP = (
+_FOLLOWED_UP = Prepared(
     update(case)
     .where(case.c.id == bindparam("case_id"))
     .values(

@@ -153,7 +153,7 @@ class Touchpoint(SQLModel, table=True):
     receipt: str | None = Field(default=None, max_length=1000)
     created_at: datetime = _utc()
     # a touchpoint about one bill (dunning): the send-time check reads the invoice's status
-    invoice_id: int | None = Field(default=None, foreign_key="invoice.id")
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id", index=True)
     # what the pipeline knew when it planned the message (JSON), e.g. the next retry's date
     context: str | None = None
 

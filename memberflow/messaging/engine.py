@@ -465,10 +465,13 @@ class _overlapping:
                     future.add_done_callback(finished.put)
                 if not running:
                     break
-                future = finished.get()
-                result = future.result()
-                self.sending.answered(not result[1], self.workers)  # (outcome, down)
-                yield running.pop(future), result
+                answered = [finished.get()]  # then every other answer already in: one wake-up
+                while not finished.empty():
+                    answered.append(finished.get_nowait())
+                for future in answered:
+                    result = future.result()
+                    self.sending.answered(not result[1], self.workers)  # (outcome, down)
+                    yield running.pop(future), result
         self.unsent = list(pending)
 
 

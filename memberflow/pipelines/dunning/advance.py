@@ -156,12 +156,7 @@ class _Stepper(Endings):
                 self._resume(conn, row)
             done.counts["gateway_back"] += 1
             if result.paid:
-                outcome = (
-                    CaseOutcome.recovered
-                    if result.status == ChargeStatus.succeeded
-                    else CaseOutcome.paid_elsewhere
-                )
-                done.counts[outcome.value] += 1
+                done.counts[_paid(result).value] += 1
                 return done
             row = _replace(row, status=CaseStatus.open)
         facts = facts_of(row, cards[row.card], value_minor)
@@ -184,11 +179,7 @@ class _Stepper(Endings):
         result, row = self._retry(row, rules.retry_reason(facts, self.policy, slot), follow_up)
         done.counts["retries"] += 1
         if result.paid:
-            outcome = (
-                CaseOutcome.recovered
-                if result.status == ChargeStatus.succeeded
-                else CaseOutcome.paid_elsewhere
-            )
+            outcome = _paid(result)
             done.counts[outcome.value] += 1
             if outcome == CaseOutcome.recovered:
                 done.recovered[row.currency] += row.amount_minor
@@ -270,8 +261,8 @@ class _Stepper(Endings):
                 .where(subscription.c.status.in_(["past_due", "unpaid"]))
                 .values(status="active")
             )
-            recovered = result.status == ChargeStatus.succeeded
-            outcome = CaseOutcome.recovered if recovered else CaseOutcome.paid_elsewhere
+            outcome = _paid(result)
+            recovered = outcome == CaseOutcome.recovered
             by = f"retry {number} ({reason})" if recovered else "outside memberflow"
             self._close(conn, row, outcome, recovered_by=by, recovered=recovered)
             return row
@@ -440,6 +431,13 @@ _FOLLOWED_UP = Prepared(
         escalated_at=bindparam("escalated_at", type_=UTCDateTime()),
     )
 )
+
+
+def _paid(result: ChargeResult) -> CaseOutcome:
+    """A paid invoice: recovered by our charge, or paid some other way meanwhile."""
+    if result.status == ChargeStatus.succeeded:
+        return CaseOutcome.recovered
+    return CaseOutcome.paid_elsewhere
 
 
 def _attempt_status(result: ChargeResult) -> AttemptStatus:

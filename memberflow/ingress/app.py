@@ -13,13 +13,13 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from memberflow.core import db as database
 from memberflow.core.settings import Settings
 from memberflow.ingress import inbox, unsubscribe
-from memberflow.ingress.changes import Change, Received, Rejected
+from memberflow.ingress.changes import Change, Received, Rejected, unstorable
 from memberflow.ingress.emitter import Emitter, PrefectApi
 from memberflow.ingress.provider import Provider, discover
 from memberflow.messaging import registry
@@ -87,6 +87,9 @@ class Ingress:
                 return inbox.accept_untranslatable(
                     self.engine, provider.name, received.body, received.received_at, error
                 )
+        problem = unstorable(change)
+        if problem is not None:
+            raise problem
         with self.write_lock:
             return inbox.accept(self.engine, change, body, received.received_at)
 
@@ -109,6 +112,11 @@ class Ingress:
             accepted = self._store(provider, received)
         except Rejected as rejected:
             return self._refuse(provider, rejected)
+        except DataError as error:  # a value the column cannot hold: retrying will not help
+            logger.info("%s webhook refused, a value does not fit: %s", provider.name, error.orig)
+            return _problem(
+                422, provider.name, f"a value cannot be stored: {str(error.orig).splitlines()[0]}"
+            )
         except SQLAlchemyError as error:
             logger.error(
                 "%s webhook not stored, database error: %s", provider.name, type(error).__name__

@@ -2,8 +2,8 @@
 and invoices, plus the memberflow event it announces."""
 
 import hashlib
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import UTC, datetime
 
 from memberflow.core.money import to_minor
 
@@ -214,3 +214,45 @@ def amount(value, field_path: str, currency: str) -> int | None:
         return to_minor(str(value), currency)
     except ValueError:
         raise malformed(field_path, f"an amount in {currency} like 19.00") from None
+
+
+EVENT_ID_LIMIT = 255  # the inbox's column (its key is `provider:event id`, 400)
+
+
+def unstorable(change: "Change") -> Rejected | None:
+    """Why this change can never be stored, whatever the database: text that is not text (a lone
+    surrogate), a moment that has no UTC equivalent (year 1 at +01:00), an id longer than its
+    column. A 422, so that the provider stops retrying: "retry later" (503) would be forever."""
+    if len(change.event_id) > EVENT_ID_LIMIT:
+        return Rejected(422, f"the event id is longer than {EVENT_ID_LIMIT} characters", "id")
+    return _unstorable(change, "")
+
+
+def _unstorable(value: object, where: str) -> Rejected | None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return Rejected(422, f"`{where}` is not valid text (a lone surrogate)", where)
+    elif isinstance(value, datetime):
+        try:
+            value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            return Rejected(422, f"`{where}` is not a moment memberflow can store", where)
+    elif is_dataclass(value):
+        for item in fields(value):
+            name = f"{where}.{item.name}" if where else item.name
+            problem = _unstorable(getattr(value, item.name), name)
+            if problem is not None:
+                return problem
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = _unstorable(key, where) or _unstorable(item, f"{where}.{key}")
+            if problem is not None:
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            problem = _unstorable(item, where)
+            if problem is not None:
+                return problem
+    return None

@@ -505,3 +505,36 @@ def test_a_malformed_address_is_kept_flagged_and_cleared_by_a_good_one(client, c
     assert send(client, "memberflow", fixed, configured).status_code == 200
     [member] = rows(engine, Member)
     assert (member.email, member.email_problem) == ("eve@example.com", None)
+
+
+# -- input that can never be stored: a 4xx, so the provider stops retrying; nothing kept --------
+
+
+@pytest.mark.parametrize(
+    "changes,field",
+    [
+        ({"type": "\udfff"}, "event_type"),  # a lone surrogate: not text in any database
+        ({"id": "evt_" + "x" * 393}, "id"),  # longer than the inbox's event id column
+    ],
+    ids=["lone-surrogate", "long-id"],
+)
+def test_a_signed_stripe_event_that_cannot_be_stored_is_a_422(
+    client, configured, engine, changes, field
+):
+    response = send(
+        client, "stripe", sample("stripe", "invoice.payment_failed", **changes), configured
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    assert rows(engine, InboxEvent) == []
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_moment_with_no_utc_equivalent_is_a_422_not_a_retry_later(
+    client, configured, engine, moment
+):
+    payload = sample("memberflow", "payment.failed", occurred_at=moment)
+    response = send(client, "memberflow", payload, configured)
+    assert response.status_code == 422, response.text
+    assert "occurred_at" in response.json()["field"]
+    assert rows(engine, InboxEvent) == []

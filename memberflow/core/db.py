@@ -1,5 +1,6 @@
 """The database: one engine per URL, UTC-aware timestamps, and Alembic upgrades."""
 
+import os
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -131,3 +132,65 @@ class Prepared:
             for name, value in zip(order, values, strict=True)
         ]
         conn.connection.driver_connection.execute(sql, values)
+
+
+class DatabaseWatch:
+    """Whether the database a process opened is still the one it writes to, and writable now.
+
+    A SQLite file deleted or replaced under a running process keeps its old, unlinked file
+    open: every commit "succeeds" into nothing. So before acknowledging anything the ingress
+    checks the file is still the one it opened (one `stat`), and `/health` also checks that a
+    write could start within `wait` seconds (a long lock makes it degraded, not silent)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.path = engine.url.database if engine.dialect.name == "sqlite" else None
+        self.identity = self._identity()
+
+    def _identity(self) -> tuple[int, int] | None:
+        if not self.path or self.path == ":memory:":
+            return None
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def replaced(self) -> str | None:
+        """Why writes would not reach the configured database, or None."""
+        if self.identity is not None and self._identity() != self.identity:
+            return (
+                f"the database file {self.path} was removed or replaced while memberflow was "
+                "running: nothing can be stored; restart the process"
+            )
+        return None
+
+    def problem(self, wait: float = 0.5) -> str | None:
+        """`replaced`, or why a write could not start within `wait` seconds, or None."""
+        replaced = self.replaced()
+        if replaced:
+            return replaced
+        if self.path is None:  # a server database: can it be reached
+            return None if self._reachable() else "the database is unreachable"
+        raw = self.engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            driver.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                driver.execute("ROLLBACK")
+            except Exception as error:  # locked (or worse): say so now, not in 30 s
+                return f"the database cannot take a write now ({error})"
+            finally:
+                driver.execute("PRAGMA busy_timeout = 30000")
+        finally:
+            raw.close()
+        return None
+
+    def _reachable(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False

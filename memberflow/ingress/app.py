@@ -69,6 +69,7 @@ class Ingress:
         # up to 100 ms between tries (p99 650 ms -> see docs/performance.md)
         sqlite = self.engine.dialect.name == "sqlite"
         self.write_lock = threading.Lock() if sqlite else contextlib.nullcontext()
+        self.watch = database.DatabaseWatch(self.engine)
 
     def _refuse(self, provider: Provider, rejected: Rejected) -> JSONResponse:
         logger.info("%s webhook refused (%d): %s", provider.name, rejected.status, rejected.message)
@@ -108,6 +109,10 @@ class Ingress:
         except Exception:  # unauthenticated input that upset a verifier: refuse, store nothing
             logger.exception("%s signature check raised", provider.name)
             return self._refuse(provider, Rejected(401, "the signature could not be checked"))
+        replaced = self.watch.replaced()  # a 2xx must mean stored in the configured database
+        if replaced:
+            logger.error("%s webhook not stored: %s", provider.name, replaced)
+            return _problem(503, provider.name, f"{replaced}; nothing was stored, retry later")
         try:
             accepted = self._store(provider, received)
         except Rejected as rejected:
@@ -204,13 +209,20 @@ def create_app(settings: Settings, prefect_api: PrefectApi | None = None) -> Fas
         for reference in registration.routers:
             app.include_router(registry.load(reference)(settings, engine))
 
-    @app.get("/health", tags=["ops"], summary="Whether the ingress can reach its database")
-    def health() -> dict:
-        return {
-            "status": "ok",
-            "unemitted_events": inbox.count_unemitted(engine),
-            "prefect_api": prefect_api.url if prefect_api else None,
-        }
+    @app.get("/health", tags=["ops"], summary="Whether the ingress can store webhooks now")
+    def health() -> JSONResponse:
+        """200 `ok`, or 503 `degraded` with why, within about a second: the database file
+        replaced under it, locked by a writer, or unreachable."""
+        problem = ingress.watch.problem()
+        if problem:
+            return JSONResponse({"status": "degraded", "problem": problem}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "unemitted_events": inbox.count_unemitted(engine),
+                "prefect_api": prefect_api.url if prefect_api else None,
+            }
+        )
 
     app.openapi = lambda: _openapi(app)
     return app

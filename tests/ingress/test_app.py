@@ -1,7 +1,9 @@
 """The ingress, through its HTTP interface (in-process), on each database."""
 
 import json
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 import stripe
@@ -538,3 +540,42 @@ def test_a_moment_with_no_utc_equivalent_is_a_422_not_a_retry_later(
     assert response.status_code == 422, response.text
     assert "occurred_at" in response.json()["field"]
     assert rows(engine, InboxEvent) == []
+
+
+# -- a 2xx means stored in the configured database; /health says when it cannot be ------------
+
+
+def sqlite_file(settings) -> Path:
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("a database file is SQLite's")
+    return Path(settings.database_url.removeprefix("sqlite:///"))
+
+
+def test_health_is_ok_when_webhooks_can_be_stored(client):
+    response = client.get("/health")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_a_database_file_replaced_under_the_ingress_acknowledges_nothing(client, configured):
+    path = sqlite_file(configured)
+    path.rename(path.with_suffix(".moved"))  # what a careless restore or cleanup does
+    path.write_bytes(b"")
+    response = send(client, "memberflow", sample("memberflow", "payment.failed"), configured)
+    assert response.status_code == 503 and "removed or replaced" in response.json()["error"]
+    health = client.get("/health")
+    assert health.status_code == 503 and health.json()["status"] == "degraded"
+    assert "restart the process" in health.json()["problem"]
+
+
+def test_health_answers_at_once_and_degraded_while_a_writer_holds_the_database(client, configured):
+    holder = sqlite3.connect(sqlite_file(configured), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        health = client.get("/health")
+        assert time.monotonic() - started < 5  # not the 30 s busy timeout
+        assert health.status_code == 503 and "cannot take a write now" in health.json()["problem"]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert client.get("/health").status_code == 200

@@ -42,27 +42,22 @@ def deliver_range(
     # a reference is resolved here, in the worker: a Block's connections do not travel
     sink = resolve_output(output, settings) if isinstance(output, str) else output
     renderer = Renderer(template_folders(settings), settings.default_locale)
-    tally: Tally = {}
-    cursor: int | None = after
     try:
-        while cursor is not None:
-            cursor, more = core.deliver_batch(
-                db,
-                pipeline,
-                renderer=renderer,
-                output=sink,
-                settings=settings,
-                as_of=as_of,
-                after_id=cursor,
-                limit=batch_size,
-                options=options,
-                until_id=until,
-            )
-            core.add_tally(tally, more)
+        return core.deliver_due(
+            db,
+            pipeline,
+            renderer=renderer,
+            output=sink,
+            settings=settings,
+            as_of=as_of,
+            limit=batch_size,
+            options=options,
+            after_id=after,
+            until_id=until,
+        )
     finally:
         if sink is not output:  # its own; one shared with other partitions is the run's
             sink.close()
-    return tally
 
 
 def task_runner(settings: Settings, workers: int):

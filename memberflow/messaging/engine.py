@@ -411,6 +411,43 @@ def deliver_batch(
     return (ids[-1] if len(ids) == limit else None), tally
 
 
+def deliver_due(
+    engine: Engine,
+    pipeline: Pipeline,
+    *,
+    renderer: Renderer,
+    output: Output,
+    settings: Settings,
+    as_of: datetime,
+    limit: int,
+    options: DeliveryOptions,
+    enrich: Enricher | None = None,
+    after_id: int = 0,
+    until_id: int | None = None,
+) -> Tally:
+    """Every touchpoint due at `as_of` (with an id in (after_id, until_id]), batch after batch,
+    without Prefect: a delivery partition's loop, and the tests'. A flow runs each batch as a
+    task of its own instead (`flows/_compose.py`)."""
+    tally: Tally = {}
+    cursor: int | None = after_id
+    while cursor is not None:
+        cursor, more = deliver_batch(
+            engine,
+            pipeline,
+            renderer=renderer,
+            output=output,
+            settings=settings,
+            as_of=as_of,
+            after_id=cursor,
+            limit=limit,
+            options=options,
+            enrich=enrich,
+            until_id=until_id,
+        )
+        add_tally(tally, more)
+    return tally
+
+
 Job = tuple[Step, TouchpointRow, dict]
 
 
@@ -434,13 +471,6 @@ class _overlapping:
 
     def __iter__(self):
         pending = iter(self.jobs)
-        if self.workers == 1:  # no thread: the plain loop, as cheap as it gets
-            for job in pending:
-                if self.stop():
-                    self.unsent = [job, *pending]
-                    return
-                yield job, self.work(job)
-            return
         # a finished send puts its future here: waiting is O(1) per answer, where
         # `concurrent.futures.wait` would re-arm every future in flight each time
         finished: SimpleQueue[Future] = SimpleQueue()

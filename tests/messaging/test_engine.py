@@ -58,21 +58,18 @@ def run(
                 limit=batch_size,
             )
             core.add_tally(tally, more)
-    cursor = 0
-    while cursor is not None:
-        cursor, more = core.deliver_batch(
-            engine,
-            pipeline,
-            renderer=Renderer(templates),
-            output=output,
-            settings=Settings(),
-            as_of=as_of,
-            after_id=cursor,
-            limit=batch_size,
-            options=options,
-            enrich=enrich,
-        )
-        core.add_tally(tally, more)
+    delivered = core.deliver_due(
+        engine,
+        pipeline,
+        renderer=Renderer(templates),
+        output=output,
+        settings=Settings(),
+        as_of=as_of,
+        limit=batch_size,
+        options=options,
+        enrich=enrich,
+    )
+    core.add_tally(tally, delivered)
     output.close()
     return {step: dict(counts) for step, counts in tally.items() if counts}
 

@@ -11,22 +11,18 @@ def deliver_all(
 ) -> dict:
     """Claims and sends everything due at `as_of`, batch by batch; returns the tally.
     `options`: DeliveryOptions fields (lease, concurrency...)."""
-    renderer = Renderer(PROJECT_ROOT / "templates", "en")
-    cursor, tally = 0, {}
     options = DeliveryOptions(**{"token": core.new_token(), **options})
-    while cursor is not None:
-        cursor, more = core.deliver_batch(
-            engine,
-            pipeline,
-            renderer=renderer,
-            output=output,
-            settings=settings,
-            as_of=as_of,
-            after_id=cursor,
-            limit=limit,
-            options=options,
-        )
-        core.add_tally(tally, more)
+    renderer = Renderer(PROJECT_ROOT / "templates", "en")
+    tally = core.deliver_due(
+        engine,
+        pipeline,
+        renderer=renderer,
+        output=output,
+        settings=settings,
+        as_of=as_of,
+        limit=limit,
+        options=options,
+    )
     output.close()
     return tally
 

@@ -79,9 +79,12 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def dialect_insert(conn: Connection, table: Table):
+    return insert_for(conn.dialect.name, table)
+
+
+def insert_for(dialect: str, table: Table):
     """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
 def insert_new(conn: Connection, table: Table, rows: list[dict], *, unique: str) -> list:
@@ -97,8 +100,8 @@ def insert_new(conn: Connection, table: Table, rows: list[dict], *, unique: str)
 @lru_cache(maxsize=64)
 def _insert_new_statement(dialect: str, table: Table, unique: str):
     # built once: building and keying the statement cost more than running it (one row at a time)
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(table.c[unique])
+    statement = insert_for(dialect, table).on_conflict_do_nothing(index_elements=[unique])
+    return statement.returning(table.c[unique])
 
 
 class Prepared:

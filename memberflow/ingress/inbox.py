@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from functools import cache
 
 from sqlalchemy import Engine, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from memberflow.core.db import insert_for
 from memberflow.core.models import InboxEvent, InboxStatus
 from memberflow.ingress import prefect_event
 from memberflow.ingress.apply import Applied, apply_change
@@ -52,10 +52,8 @@ class Accepted:
 
 @cache
 def _insert_new(dialect_name: str):
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return (
-        dialect.insert(inbox).on_conflict_do_nothing(index_elements=["key"]).returning(inbox.c.id)
-    )
+    statement = insert_for(dialect_name, inbox).on_conflict_do_nothing(index_elements=["key"])
+    return statement.returning(inbox.c.id)
 
 
 def _insert(session: Session, values: dict) -> int | None:

@@ -14,6 +14,7 @@ from memberflow.core.settings import Settings
 from memberflow.messaging import engine as core
 from memberflow.messaging import store
 from memberflow.messaging.engine import DeliveryOptions
+from memberflow.messaging.lease import Lease
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 from tests.support.clock import at
 from tests.support.delivery import deliver_all, plan_all
@@ -77,22 +78,32 @@ def test_a_slow_batch_keeps_its_claim_and_is_never_overtaken(engine):
     """A batch that outlived its claim timeout was sent twice (355 of 698 keys): the sender's
     lease is renewed while it sends, so a second run finds nothing to take."""
     due(engine, 12)
-    slow = Recorder(delay=0.15)  # 12 x 0.15 s = 1.8 s: three times the lease
-    first = threading.Thread(
-        target=deliver, args=(engine, slow), kwargs={"lease": timedelta(seconds=0.6)}
-    )
+    slow = Recorder(delay=0.2)  # 12 x 0.2 s = 2.4 s: three times the lease
+    lease = timedelta(seconds=0.8)
+    first = threading.Thread(target=deliver, args=(engine, slow), kwargs={"lease": lease})
     first.start()
     while not statuses(engine)["sending"]:  # the first run has claimed its batch
         time.sleep(0.01)
     second, overtaken = Recorder(), 0
     while first.is_alive():
-        tally = deliver(engine, second, lease=timedelta(seconds=0.6))
+        tally = deliver(engine, second, lease=lease)
         overtaken += tally.get("renewal_7d", Counter()).get("sent", 0)
         time.sleep(0.05)
     first.join()
     assert overtaken == 0 and second.sent == []
     assert len(slow.sent) == 12 and len({m.key for m in slow.sent}) == 12
     assert statuses(engine) == {"sent": 12}
+
+
+def test_a_sender_whose_renewing_thread_is_late_renews_before_it_sends(engine, monkeypatch):
+    """On a busy machine the renewing thread can miss its turn (CI once saw a run send 2 of 12
+    and give the rest up): the sender renews itself, and keeps every row that is still its own."""
+    due(engine, 6)
+    monkeypatch.setattr(Lease, "_keep", lambda lease: None)  # the renewing thread never runs
+    output = Recorder(delay=0.1)
+    tally = deliver(engine, output, lease=timedelta(seconds=0.3))
+    assert len(output.sent) == 6 and tally["renewal_7d"]["sent"] == 6
+    assert statuses(engine) == {"sent": 6}
 
 
 class Crash(BaseException):

@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install demo test lint bench bench-delivery bench-scale-out bench-ingress bench-dunning stop-server clean
+.PHONY: install demo test reliability lint bench bench-delivery bench-scale-out bench-ingress bench-dunning stop-server clean
 
 $(BIN)/memberflow: pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,6 +21,9 @@ test: install  ## lint, then the whole suite (also on PostgreSQL when MEMBERFLOW
 	$(BIN)/lint-imports
 	$(BIN)/memberflow templates lint
 	$(BIN)/pytest
+
+reliability: install  ## the fault suite's full variants (20 trials each); prints the figures for docs/reliability.md
+	MEMBERFLOW_TRIALS=20 $(BIN)/pytest tests/reliability
 
 lint: install
 	$(BIN)/ruff check .

@@ -19,7 +19,7 @@ from blocks.outputs.base import Output
 from flows._blocks import resolve_output
 from flows._partitions import run_partitions
 from memberflow.core.console import Progress
-from memberflow.core.db import get_engine, require_schema
+from memberflow.core.db import get_engine, require_schema, unavailable_means
 from memberflow.core.settings import Settings
 from memberflow.messaging.engine import (
     FAILURE_REASONS,
@@ -92,36 +92,44 @@ def run_pipeline(
     """
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
     db = get_engine(settings.database_url)
-    require_schema(db)
-    sink = output if isinstance(output, Output) else resolve_output(output, settings)
-    renderer = Renderer(template_folders(settings), settings.default_locale)
-    tally: Tally = {}
-    with closing(sink):  # one set of connections for the whole run, closed at its end
-        if isinstance(pipeline, DatePlanner):
-            since = planned_through(db, pipeline.name) or as_of - timedelta(days=lookback_days)
-            _plan(db, pipeline, sink, renderer, settings, as_of, since, batch_size, dry_run, tally)
+    lapse = (
+        "this run stopped, and nothing is lost: the messages it held go back to the next run "
+        f"{settings.claim_lease_seconds:.0f} s after its last renewal. Check the database, "
+        "then run again"
+    )
+    with unavailable_means(db, lapse):
+        require_schema(db)
+        sink = output if isinstance(output, Output) else resolve_output(output, settings)
+        renderer = Renderer(template_folders(settings), settings.default_locale)
+        tally: Tally = {}
+        with closing(sink):  # one set of connections for the whole run, closed at its end
+            if isinstance(pipeline, DatePlanner):
+                since = planned_through(db, pipeline.name) or as_of - timedelta(days=lookback_days)
+                _plan(
+                    db, pipeline, sink, renderer, settings, as_of, since, batch_size, dry_run, tally
+                )
+                if not dry_run:
+                    advance_watermark(db, pipeline.name, as_of)
             if not dry_run:
-                advance_watermark(db, pipeline.name, as_of)
-        if not dry_run:
-            _deliver(
-                db,
-                pipeline,
-                renderer=renderer,
-                output=sink,
-                settings=settings,
-                as_of=as_of,
-                batch_size=batch_size,
-                options=DeliveryOptions(
-                    token=new_token(),
-                    lease=timedelta(seconds=settings.claim_lease_seconds),
-                    sending=Sending(
-                        getattr(sink, "rate_limit", None), gate=shared_gate(sink, settings)
+                _deliver(
+                    db,
+                    pipeline,
+                    renderer=renderer,
+                    output=sink,
+                    settings=settings,
+                    as_of=as_of,
+                    batch_size=batch_size,
+                    options=DeliveryOptions(
+                        token=new_token(),
+                        lease=timedelta(seconds=settings.claim_lease_seconds),
+                        sending=Sending(
+                            getattr(sink, "rate_limit", None), gate=shared_gate(sink, settings)
+                        ),
                     ),
-                ),
-                enrich=enrich,
-                tally=tally,
-                reference=output if isinstance(output, str) else sink,
-            )
+                    enrich=enrich,
+                    tally=tally,
+                    reference=output if isinstance(output, str) else sink,
+                )
     rows = publish_summary(pipeline.name, tally, as_of, dry_run)
     _report_failures(pipeline.name, sink, tally)
     return rows

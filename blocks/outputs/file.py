@@ -34,12 +34,17 @@ class FileOutput(Output):
     def send(self, message: Message) -> Receipt:
         folder = Path(self.directory)
         path = folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", message.key) + ".eml")
+        data = build_email(message, self.from_address).as_bytes()
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            data = build_email(message, self.from_address).as_bytes()
             # write then rename: a crash never leaves half a message behind
             with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as tmp:
-                tmp.write(data)
+                try:
+                    tmp.write(data)
+                    tmp.flush()  # a full disk says so here, not after the rename
+                except OSError:
+                    os.unlink(tmp.name)  # no half-written file left to fill the disk further
+                    raise
             os.replace(tmp.name, path)
         except OSError as error:
             # a full disk or a missing permission stops every message, not just this one

@@ -6,7 +6,7 @@ from abc import ABC
 from typing import ClassVar
 
 import requests
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from blocks.outputs.base import Output
 from memberflow.messaging.http import make_session
@@ -17,6 +17,16 @@ class HttpOutput(Output, ABC):
     """Base for outputs that POST the message as JSON (Zapier, signed webhooks)."""
 
     default_concurrency: ClassVar[int] = 16  # latency-bound: many requests overlap well
+
+    # A receiver that takes longer is tried again with the same Idempotency-Key: it may then
+    # get the message twice, and should dedupe on the key.
+    answer_timeout: float = Field(
+        default=15,
+        gt=0,
+        le=300,
+        title="Answer timeout (s)",
+        description="How long to wait for the receiver's answer before trying again.",
+    )
 
     _session: requests.Session | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)

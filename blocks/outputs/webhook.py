@@ -28,5 +28,5 @@ class WebhookOutput(HttpOutput):
     def send(self, message: Message) -> Receipt:
         body = self.body(message)
         headers = {"Idempotency-Key": message.key, **sign(self.secret.get_secret_value(), body)}
-        response = post_json(self.session, self.url, body, headers)
+        response = post_json(self.session, self.url, body, headers, self.answer_timeout)
         return Receipt(f"HTTP {response.status_code}")

@@ -26,5 +26,5 @@ class ZapierOutput(HttpOutput):
     def send(self, message: Message) -> Receipt:
         headers = {"Idempotency-Key": message.key}
         url = self.hook_url.get_secret_value()
-        response = post_json(self.session, url, self.body(message), headers)
+        response = post_json(self.session, url, self.body(message), headers, self.answer_timeout)
         return Receipt(f"HTTP {response.status_code}")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -49,7 +50,13 @@ def run(
     try:
         summary = flow(**parameters)
     except Exception as error:  # the run failed: the output is down, the database unreachable
-        typer.secho(f"the {pipeline} run failed: {error}", fg=typer.colors.RED, err=True)
+        gone = _api_unreachable(error)
+        why = _api_gone(error) if gone else str(error)
+        typer.secho(f"the {pipeline} run failed: {why}", fg=typer.colors.RED, err=True)
+        if gone:  # Prefect's exit would try each unsent event for 7 s: a minute for nothing
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(RUN_FAILED)
         raise typer.Exit(RUN_FAILED) from None
     if isinstance(summary, dict):
         summary = [{"measure": name, "value": value} for name, value in summary.items()]
@@ -63,6 +70,28 @@ def run(
             err=True,
         )
         raise typer.Exit(SOME_FAILED)
+
+
+def _api_unreachable(error: Exception) -> bool:
+    import httpx
+
+    return isinstance(error, httpx.TransportError) or "Failed to reach API" in str(error)
+
+
+def _api_gone(error: Exception) -> str:
+    """What happened and what to do, when the Prefect API stopped answering (the client's own
+    words name neither the server nor what became of the run)."""
+    from prefect.settings import PREFECT_API_URL
+
+    from memberflow.core.settings import get_settings
+
+    lease = get_settings().claim_lease_seconds
+    return (
+        f"the Prefect API at {PREFECT_API_URL.value()} does not answer ({error}). Nothing is "
+        f"lost: the messages this run held go back to the next run {lease:.0f} s after its "
+        "last renewal. Start the server (`memberflow server start`), or unset PREFECT_API_URL "
+        "to run on a temporary local one, then run again"
+    )
 
 
 def _parameter(text: str) -> tuple[str, object]:

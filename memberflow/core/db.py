@@ -1,6 +1,8 @@
 """The database: one engine per URL, UTC-aware timestamps, and Alembic upgrades."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -8,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, DateTime, Engine, Table, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
 
 from memberflow.core.settings import PROJECT_ROOT
@@ -54,6 +57,24 @@ def get_engine(url: str) -> Engine:
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database refused, dropped or locked out a run (its server down, its network gone)."""
+
+
+@contextmanager
+def unavailable_means(engine: Engine, consequence: str) -> Iterator[None]:
+    """Turns the driver's words for a database that stopped answering into one sentence ops
+    can act on: which database, what the driver said, and `consequence`."""
+    try:
+        yield
+    except OperationalError as error:
+        where = engine.url.render_as_string(hide_password=True)
+        said = str(error.orig or error).strip().splitlines()[0]
+        raise DatabaseUnavailable(
+            f"the database at {where} is unavailable ({said}); {consequence}"
+        ) from error
 
 
 class SchemaMissing(RuntimeError):

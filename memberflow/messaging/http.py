@@ -79,16 +79,26 @@ def safe_url(url: str) -> str:
 
 
 @http_retry
-def _post(session: requests.Session, url: str, body: bytes, headers: dict) -> requests.Response:
-    response = session.post(url, data=body, headers=headers, timeout=TIMEOUT)
+def _post(
+    session: requests.Session, url: str, body: bytes, headers: dict, timeout: tuple
+) -> requests.Response:
+    response = session.post(url, data=body, headers=headers, timeout=timeout)
     response.raise_for_status()
     return response
 
 
-def post_json(session: requests.Session, url: str, body: bytes, headers: dict) -> requests.Response:
-    """POST JSON with retries; after the last try raise `DeliveryError` with a short reason."""
+def post_json(
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: dict,
+    answer_timeout: float | None = None,
+) -> requests.Response:
+    """POST JSON with retries; after the last try raise `DeliveryError` with a short reason.
+    `answer_timeout`: seconds to wait for the answer (default: TIMEOUT's read timeout)."""
+    timeout = (TIMEOUT[0], answer_timeout or TIMEOUT[1])
     try:
-        return _post(session, url, body, {"Content-Type": "application/json", **headers})
+        return _post(session, url, body, {"Content-Type": "application/json", **headers}, timeout)
     except requests.HTTPError as error:
         status = error.response.status_code if error.response is not None else 0
         if status == 429:  # too many: not a failure of this message, nor of the receiver

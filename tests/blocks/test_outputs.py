@@ -241,11 +241,10 @@ def test_after_the_last_try_the_failure_names_status_not_secrets(no_sleep):
     assert "SECRETPATH" not in str(failure.value)
 
 
-def test_timeouts_are_retried(no_sleep, monkeypatch):
-    monkeypatch.setattr(http, "TIMEOUT", (2, 0.3))
+def test_timeouts_are_retried(no_sleep):
     with HttpReceiver() as receiver:
         receiver.script = [Reply(200, delay=1.0)]
-        receipt = WebhookOutput(url=receiver.url, secret="s").send(message())
+        receipt = WebhookOutput(url=receiver.url, secret="s", answer_timeout=0.3).send(message())
     assert receipt.detail == "HTTP 200"
     assert len(receiver.requests) == 2 and no_sleep == [1.0]
 

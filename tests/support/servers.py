@@ -4,6 +4,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,6 +18,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    reply: "Reply | None" = None  # how it was answered (None: the receiver's default 200)
 
     def json(self):
         return json.loads(self.body)
@@ -27,6 +29,13 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drop: bool = False  # close the connection without a word, as a crashed receiver does
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the receiver took the message (a stall that outlived the client's patience
+        still took it: only the answer was lost)."""
+        return not self.drop and self.status < 300
 
 
 class HttpReceiver:
@@ -36,6 +45,8 @@ class HttpReceiver:
     def __init__(self, latency: float = 0.0):
         self.requests: list[Received] = []
         self.script: list[Reply] = []
+        # when the script is spent: a Reply for this request's body, or None for the default
+        self.faults: Callable[[bytes], Reply | None] = lambda body: None
         self.reply_body = lambda: "{}"  # what a 2xx/4xx/5xx answer carries
         self.latency = latency
         self.in_flight = self.peak = 0
@@ -48,14 +59,19 @@ class HttpReceiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:
-                    receiver.requests.append(Received(self.path, dict(self.headers), body))
-                    reply = receiver.script.pop(0) if receiver.script else None
+                    reply = receiver.script.pop(0) if receiver.script else receiver.faults(body)
+                    headers = dict(self.headers)
+                    receiver.requests.append(Received(self.path, headers, body, reply))
                     receiver.in_flight += 1
                     receiver.peak = max(receiver.peak, receiver.in_flight)
                 reply = reply or Reply(delay=receiver.latency)
                 time.sleep(reply.delay)
                 with receiver.lock:
                     receiver.in_flight -= 1
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 answer = receiver.reply_body().encode()
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():

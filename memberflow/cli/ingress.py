@@ -46,6 +46,7 @@ def ingress_serve(
     import uvicorn
 
     from memberflow.ingress.app import create_app
+    from memberflow.ingress.serve import log_config
 
     settings = get_settings()
     try:
@@ -57,7 +58,9 @@ def ingress_serve(
     print(
         f"ingress on http://{host}:{port}; Prefect events to {api.url if api else '(nowhere yet)'}"
     )
-    uvicorn.run(create_app(settings, api), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings, api), host=host, port=port, log_level="info", log_config=log_config()
+    )
 
 
 @ingress_app.command("replay")

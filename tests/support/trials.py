@@ -25,13 +25,14 @@ MEMBERFLOW = str(Path(sys.executable).parent / "memberflow")
 
 
 def child_environment(database_url: str, **extra: str) -> dict[str, str]:
+    api = {"PREFECT_API_URL": PREFECT_API_URL.value()} if PREFECT_API_URL.value() else {}
     return {
         **os.environ,
         "MEMBERFLOW_DATABASE_URL": database_url,
         "MEMBERFLOW_CLAIM_LEASE_SECONDS": str(LEASE_SECONDS),
         "MEMBERFLOW_TERMINAL_PROGRESS": "0",
-        "PREFECT_API_URL": PREFECT_API_URL.value(),
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        **api,
         **extra,
     }
 

@@ -121,6 +121,7 @@ def run_pipeline(
                     batch_size=batch_size,
                     options=DeliveryOptions(
                         token=new_token(),
+                        channel=sink.channel,
                         lease=timedelta(seconds=settings.claim_lease_seconds),
                         sending=Sending(
                             getattr(sink, "rate_limit", None), gate=shared_gate(sink, settings)
@@ -280,7 +281,10 @@ def _deliver(
 
     def report(batches: Iterable[Tally]) -> None:
         counted = with_progress(
-            pipeline.name, total, batches, lambda t: sum(sum(c.values()) for c in t.values())
+            pipeline.name,
+            total,
+            batches,
+            lambda t: sum(sum(c.values()) for c in steps_of(t).values()),  # not the "!" notes
         )
         for batch_tally, done in counted:
             add_tally(tally, batch_tally)

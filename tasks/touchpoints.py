@@ -25,7 +25,7 @@ def count_due(db: Engine, pipeline: Pipeline, *, as_of: datetime, options: Deliv
     """How many touchpoints a delivery at `as_of` will take (for the progress bar)."""
     stale_before = datetime.now(as_of.tzinfo) - options.lease
     with db.connect() as conn:
-        return store.count_claimable(conn, pipeline.name, as_of, stale_before)
+        return store.count_claimable(conn, pipeline.name, as_of, stale_before, options.channel)
 
 
 abandoned_wait = batch_task(core.abandoned_wait, name="abandoned_wait")

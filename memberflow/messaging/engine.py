@@ -69,6 +69,8 @@ class DeliveryOptions:
     max_throttled: int = 8
     # the run's pace and window across batches; None: each batch starts afresh
     sending: Sending | None = None
+    # only messages planned for this channel (the output's); None: every channel
+    channel: str | None = None
 
 
 def touchpoint_key(pipeline: str, step: str, entity: str, anchor_day: date, channel: str) -> str:
@@ -516,7 +518,7 @@ def partitions(
     """The due touchpoints' ids split into up to `parts` ranges (after, until], one per worker."""
     with engine.connect() as conn:
         stale_before = datetime.now(UTC) - options.lease
-        found = store.claimable_id_range(conn, pipeline.name, as_of, stale_before)
+        found = store.claimable_id_range(conn, pipeline.name, as_of, stale_before, options.channel)
     if found is None:
         return []
     low, high = found
@@ -531,7 +533,9 @@ def abandoned_wait(
     lapses if nobody renews it: a rerun right after a crash waits that long (about a minute),
     then takes the dead run's rows, instead of leaving them to the next scheduled run."""
     with engine.connect() as conn:
-        count, oldest = store.claims_of_others(conn, pipeline.name, as_of, options.token)
+        count, oldest = store.claims_of_others(
+            conn, pipeline.name, as_of, options.token, options.channel
+        )
     if not count:
         return 0, 0.0
     lapses = oldest + options.lease - datetime.now(UTC)
@@ -558,6 +562,7 @@ def _claim_batch(
             after_id=after_id,
             limit=limit,
             until_id=until_id,
+            channel=options.channel,
         )
         rows = store.claim(
             conn,
@@ -568,6 +573,7 @@ def _claim_batch(
             now=now,
             stale_before=stale_before,
             extend=getattr(pipeline, "extend_claim", None),
+            channel=options.channel,
         )
     return ids, [TouchpointRow.from_mapping(dict(row._mapping)) for row in rows]
 

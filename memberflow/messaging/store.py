@@ -167,10 +167,13 @@ def existing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
     return set(conn.execute(select(touchpoint.c.key).where(touchpoint.c.key.in_(keys))).scalars())
 
 
-def _claimable(pipeline: str, as_of: datetime, stale_before: datetime):
-    """Due touchpoints nobody is sending now (a claim older than `stale_before` was abandoned)."""
+def _claimable(pipeline: str, as_of: datetime, stale_before: datetime, channel: str | None):
+    """Due touchpoints nobody is sending now (a claim older than `stale_before` was abandoned),
+    planned for `channel` (None: any): an output sends only its own channel's messages, so two
+    deployments of one pipeline (email, and a CRM webhook) never take each other's."""
     return and_(
         touchpoint.c.pipeline == pipeline,
+        *([touchpoint.c.channel == channel] if channel is not None else []),
         touchpoint.c.status.in_(OPEN),  # the partial index's own condition, so it is used
         touchpoint.c.due_at <= as_of,
         or_(
@@ -181,20 +184,28 @@ def _claimable(pipeline: str, as_of: datetime, stale_before: datetime):
 
 
 def claimable_id_range(
-    conn: Connection, pipeline: str, as_of: datetime, stale_before: datetime
+    conn: Connection,
+    pipeline: str,
+    as_of: datetime,
+    stale_before: datetime,
+    channel: str | None = None,
 ) -> tuple[int, int] | None:
     """The lowest and highest claimable id, to split a delivery into partitions."""
     query = select(func.min(touchpoint.c.id), func.max(touchpoint.c.id)).where(
-        _claimable(pipeline, as_of, stale_before)
+        _claimable(pipeline, as_of, stale_before, channel)
     )
     low, high = conn.execute(query).one()
     return None if low is None else (low, high)
 
 
 def count_claimable(
-    conn: Connection, pipeline: str, as_of: datetime, stale_before: datetime
+    conn: Connection,
+    pipeline: str,
+    as_of: datetime,
+    stale_before: datetime,
+    channel: str | None = None,
 ) -> int:
-    query = select(func.count()).where(_claimable(pipeline, as_of, stale_before))
+    query = select(func.count()).where(_claimable(pipeline, as_of, stale_before, channel))
     return conn.execute(query).scalar_one()
 
 
@@ -207,6 +218,7 @@ def next_claimable_ids(
     after_id: int,
     limit: int,
     until_id: int | None = None,
+    channel: str | None = None,
 ) -> list[int]:
     """The next claimable ids after `after_id` (up to `until_id`, a partition's end). On
     PostgreSQL, rows another worker is claiming this instant are skipped (`FOR UPDATE SKIP
@@ -216,7 +228,7 @@ def next_claimable_ids(
         bounds.append(touchpoint.c.id <= until_id)
     query = (
         select(touchpoint.c.id)
-        .where(_claimable(pipeline, as_of, stale_before), *bounds)
+        .where(_claimable(pipeline, as_of, stale_before, channel), *bounds)
         .order_by(touchpoint.c.id)
         .limit(limit)
     )
@@ -235,6 +247,7 @@ def claim(
     now: datetime,
     stale_before: datetime,
     extend: Callable[[Select], Select] | None = None,
+    channel: str | None = None,
 ) -> list[Row]:
     """Atomically takes the still-claimable touchpoints among `ids` for this run.
 
@@ -242,7 +255,7 @@ def claim(
     Returns the claimed touchpoints joined with their subscription's current state, plus what
     `extend` adds to the query (a pipeline's own joins and columns).
     """
-    claimed = and_(touchpoint.c.id.in_(ids), _claimable(pipeline, as_of, stale_before))
+    claimed = and_(touchpoint.c.id.in_(ids), _claimable(pipeline, as_of, stale_before, channel))
     conn.execute(
         update(touchpoint)
         .where(claimed)
@@ -287,11 +300,12 @@ def renew_claims(conn: Connection, *, token: str, ids: Sequence[int], now: datet
 
 
 def claims_of_others(
-    conn: Connection, pipeline: str, as_of: datetime, token: str
+    conn: Connection, pipeline: str, as_of: datetime, token: str, channel: str | None = None
 ) -> tuple[int, datetime | None]:
     """How many due touchpoints other runs hold now, and the oldest of their leases."""
     query = select(func.count(), func.min(touchpoint.c.claimed_at)).where(
         touchpoint.c.pipeline == pipeline,
+        *([touchpoint.c.channel == channel] if channel is not None else []),
         touchpoint.c.status == TouchpointStatus.sending,
         touchpoint.c.due_at <= as_of,
         touchpoint.c.claimed_by != token,

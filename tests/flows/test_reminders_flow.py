@@ -12,6 +12,7 @@ from sqlalchemy import text
 from blocks.outputs.script import ScriptOutput
 from blocks.outputs.webhook import WebhookOutput
 from flows.reminders import reminders
+from memberflow.core.settings import get_settings
 from memberflow.pipelines.reminders.steps import ReminderStep
 from tests.support.clock import at
 from tests.support.factories import add_subscription
@@ -140,3 +141,30 @@ def test_after_a_long_outage_every_missed_reminder_is_accounted_for(settings, en
     with engine.connect() as conn:
         keys = conn.execute(text("SELECT count(*) FROM touchpoint WHERE key LIKE '%gap%'"))
         assert keys.scalar_one() == 10
+
+
+def test_two_deployments_on_two_channels_each_send_their_own_message_once(
+    settings, engine, monkeypatch, tmp_path
+):
+    """Reminders by email and, from a second deployment, to a CRM's webhook: each member gets
+    one of each. The webhook deployment once sent the emails that were waiting for a mail
+    server that was down too: two reminders to the CRM, none by email."""
+    for n in range(4):
+        add_subscription(engine, f"s{n}", current_period_end=RENEWS)
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("MEMBERFLOW_OUTBOX_DIR", str(tmp_path / "not-a-folder" / "outbox"))
+    get_settings.cache_clear()
+    assert reminders(as_of=AS_OF, return_state=True).is_failed()  # the mail side is down
+    with HttpReceiver() as receiver:
+        WebhookOutput(url=receiver.url, secret="s").save("crm", overwrite=True)
+        by_webhook = reminders(as_of=AS_OF, output="memberflow-webhook-output/crm")
+        monkeypatch.setenv("MEMBERFLOW_OUTBOX_DIR", str(settings.outbox_dir))
+        get_settings.cache_clear()
+        by_email = reminders(as_of=AS_OF)
+        webhook_again = reminders(as_of=AS_OF, output="memberflow-webhook-output/crm")
+    assert total(by_webhook)["sent"] == 4 and total(by_email)["sent"] == 4
+    assert total(webhook_again)["sent"] == 0
+    assert len(list(settings.outbox_dir.glob("*.eml"))) == 4
+    keys = Counter(request.headers["Idempotency-Key"] for request in receiver.requests)
+    assert len(keys) == 4 and set(keys.values()) == {1}
+    assert all(key.endswith(":webhook") for key in keys)

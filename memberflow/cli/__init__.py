@@ -5,7 +5,7 @@ through `Registration.commands`."""
 
 import typer
 
-from memberflow.cli import data, ingress, members, run, server, templates
+from memberflow.cli import data, ingress, members, report, run, server, templates
 from memberflow.cli._common import load
 from memberflow.messaging import registry
 
@@ -22,6 +22,7 @@ app.add_typer(server.server_app, name="server")
 app.command("demo")(server.demo)
 app.add_typer(ingress.ingress_app, name="ingress")
 app.add_typer(members.member_app, name="member")
+app.command("report")(report.report)
 
 for _registration in registry.registered().values():
     for _name, _reference in _registration.commands.items():

@@ -1,0 +1,36 @@
+"""The retention report: churn, recovery, deliveries and lifetime value for a period, as
+Prefect artifacts with stable keys (docs/metrics.md)."""
+
+from datetime import datetime
+from typing import Annotated
+
+from prefect import flow
+from pydantic import Field
+
+from memberflow.analytics.period import Period
+from memberflow.core.db import get_engine, require_schema
+from memberflow.core.settings import get_settings
+from tasks.analytics import compute_report, publish_report
+
+
+@flow(name="retention-report")
+def retention_report(
+    as_of: datetime | None = None,
+    days: Annotated[int, Field(ge=1, le=3660)] = 30,
+    products: list[str] | None = None,
+) -> str:
+    """The `days` days up to `as_of` (default: now) beside the period before them.
+
+    Args:
+        as_of: The end of the period.
+        days: Its length.
+        products: Only these products (external ids); empty: every product.
+    """
+    from memberflow.analytics.report import markdown
+
+    db = get_engine(get_settings().database_url)
+    require_schema(db)
+    period = Period.ending(as_of or datetime.now().astimezone(), days)
+    report = compute_report(db, period, products)
+    publish_report(report)
+    return markdown(report)

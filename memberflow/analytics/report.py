@@ -1,0 +1,122 @@
+"""The retention report: every metric for a period beside the one before, as the headline
+markdown the Prefect UI shows, and as tables (for artifacts, the CLI's table, CSV and JSON)."""
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from memberflow.analytics import metrics
+from memberflow.analytics.period import Period
+from memberflow.core.money import format_money
+
+# the breakdowns, by the name their artifact, CSV export and JSON key carry
+TABLES = (
+    "churn",
+    "recovery",
+    "recovery-by-category",
+    "recovery-by-what",
+    "deliveries",
+    "tenure",
+)
+
+
+@dataclass
+class Report:
+    period: Period
+    products: list[str] = field(default_factory=list)
+    churn: list[dict] = field(default_factory=list)
+    recovery: dict[str, list[dict]] = field(default_factory=dict)
+    deliveries: list[dict] = field(default_factory=list)
+    tenure: list[dict] = field(default_factory=list)
+    previous: "Report | None" = None
+
+    def tables(self) -> dict[str, list[dict]]:
+        """Each breakdown by name, its rows rounded for people."""
+        recovery = [self.recovery.get(part, []) for part in ("by_product", "by_category")]
+        found = [
+            self.churn,
+            *recovery,
+            self.recovery.get("by_recovered_by", []),
+            self.deliveries,
+            self.tenure,
+        ]
+        tables = dict(zip(TABLES, found, strict=True))
+        return {name: [_rounded(row) for row in rows] for name, rows in tables.items()}
+
+
+def build(engine: Engine, period: Period, products: list[str] | None = None) -> Report:
+    """The report for `period` and for the one before it (for the changes)."""
+
+    def one(span: Period) -> Report:
+        with engine.connect() as conn:
+            return Report(
+                period=span,
+                products=list(products or []),
+                churn=metrics.churn(conn, span, products),
+                recovery=metrics.recovery(conn, span, products),
+                deliveries=metrics.deliveries(conn, span),
+                tenure=metrics.tenure(conn, span.end, products),
+            )
+
+    report = one(period)
+    report.previous = one(period.previous())
+    return report
+
+
+def _rounded(row: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _change(now: float | None, before: float | None) -> str:
+    if now is None or before is None:
+        return ""
+    points = (now - before) * 100
+    return f" ({points:+.1f} pts)" if abs(points) >= 0.05 else " (no change)"
+
+
+def _money(minor: float | None, currency: str) -> str:
+    return "n/a" if minor is None else format_money(round(minor), currency, "en")
+
+
+def markdown(report: Report) -> str:
+    """The headline numbers per currency, each with its change from the previous period."""
+    previous = report.previous or Report(report.period.previous())
+    before = {row["currency"]: row for row in previous.churn if row["product"] == "all"}
+    recovered_before = {row["currency"]: row for row in previous.recovery.get("overall", [])}
+    scope = f" for {', '.join(report.products)}" if report.products else ""
+    lines = [f"# Retention, {report.period.label()}{scope}", ""]
+    overall = [row for row in report.churn if row["product"] == "all"]
+    if not overall:
+        lines.append("No subscriptions were active at the start of the period.")
+    recovery = {row["currency"]: row for row in report.recovery.get("overall", [])}
+    for row in overall:
+        currency, prev = row["currency"], before.get(row["currency"], {})
+        rec, rec_prev = recovery.get(currency, {}), recovered_before.get(currency, {})
+        lines += [
+            f"## {currency}",
+            "",
+            "| measure | this period | change |",
+            "| --- | --- | --- |",
+            f"| members at the start | {row['members_at_start']} | |",
+            f"| member churn | {_percent(row['churn_rate'])} "
+            f"({row['churned_voluntary']} by choice, {row['churned_involuntary']} by failed "
+            f"payments) |{_change(row['churn_rate'], prev.get('churn_rate'))} |",
+            f"| revenue (MRR) churn | {_percent(row['mrr_churn_rate'])} "
+            f"|{_change(row['mrr_churn_rate'], prev.get('mrr_churn_rate'))} |",
+            f"| net revenue retention | {_percent(row['net_revenue_retention'])} "
+            f"|{_change(row['net_revenue_retention'], prev.get('net_revenue_retention'))} |",
+            f"| failed payments recovered | {_percent(rec.get('recovery_rate'))} "
+            f"({rec.get('recovered', 0)} of {rec.get('opened', 0)}, "
+            f"{_money(rec.get('recovered_minor', 0), currency)}) "
+            f"|{_change(rec.get('recovery_rate'), rec_prev.get('recovery_rate'))} |",
+            f"| lifetime value | {_money(row['lifetime_value_minor'], currency)} | |",
+            "",
+        ]
+    sent = sum(r["messages"] for r in report.deliveries if r["status"] == "sent")
+    failing = sum(r["messages"] for r in report.deliveries if r["status"] in ("failed", "dead"))
+    lines.append(f"Messages due in the period: {sent} sent, {failing} failed or dead-lettered.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,73 @@
+"""The report where ops read it: markdown and tables (pure), `memberflow report` in its three
+formats, and the retention-report flow's artifacts under stable keys in Prefect."""
+
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from memberflow.analytics.period import Period
+from memberflow.analytics.report import TABLES, build, markdown
+from memberflow.cli import app
+from tests.support.clock import at
+from tests.support.history import NOVEMBER, failed_payment, left
+
+
+def test_the_summary_gives_each_currency_its_numbers_and_their_change(history):
+    left(history, "a1", at("2026-10-10 00:00"), returned_at=at("2026-10-12 00:00"))  # October
+    failed_payment(
+        history,
+        "a1",
+        at("2026-11-02 00:00"),
+        closed=at("2026-11-04 00:00"),
+        outcome="recovered",
+        recovered_by="retry_1",
+    )
+    text = markdown(build(history, NOVEMBER))
+    assert text.startswith("# Retention, 2026-11-01 to 2026-12-01\n")
+    assert "## USD" in text and "## EUR" in text
+    # 3 of 5 dollar members left in November; in October, 2 of 6 (a6, and a1 who came back)
+    assert "| member churn | 60.0% (2 by choice, 1 by failed payments) | (+26.7 pts) |" in text
+    assert "| failed payments recovered | 100.0% (1 of 1, $20.00) |" in text
+    assert "| lifetime value | $30.00 | |" in text
+
+
+def test_a_period_with_no_members_says_so(engine):
+    text = markdown(build(engine, NOVEMBER))
+    assert "No subscriptions were active at the start of the period." in text
+
+
+def test_the_cli_prints_exports_csv_and_json(history, settings):
+    runner = CliRunner()
+    window = ["--from", "2026-11-01T00:00:00Z", "--to", "2026-12-01T00:00:00Z"]
+    shown = runner.invoke(app, ["report", *window])
+    assert shown.exit_code == 0, shown.output
+    assert "# Retention, 2026-11-01 to 2026-12-01" in shown.output and "\nchurn\n" in shown.output
+    exported = runner.invoke(app, ["report", *window, "--format", "csv", "--table", "churn"])
+    rows = list(csv.DictReader(io.StringIO(exported.output)))
+    assert {(row["product"], row["currency"]) for row in rows} >= {("all", "USD"), ("all", "EUR")}
+    as_json = json.loads(runner.invoke(app, ["report", *window, "--format", "json"]).output)
+    assert set(as_json) == {"period", *TABLES}
+    euro = [row for row in as_json["churn"] if row["product"] == "euro"]
+    assert euro[0]["churn_rate"] == 0.5
+    only = json.loads(
+        runner.invoke(app, ["report", *window, "--product", "annual", "--format", "json"]).output
+    )
+    assert {row["product"] for row in only["churn"]} == {"annual", "all"}
+
+
+def test_the_cli_refuses_a_backwards_period_and_an_unknown_table(settings):
+    runner = CliRunner()
+    backwards = runner.invoke(app, ["report", "--from", "2026-12-01", "--to", "2026-11-01"])
+    assert backwards.exit_code == 1 and "before it starts" in backwards.output
+    unknown = runner.invoke(app, ["report", "--format", "csv", "--table", "nope"])
+    assert unknown.exit_code == 1 and "is not one of churn" in unknown.output
+
+
+def test_a_period_is_aware_and_forwards():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Period(at("2026-11-01 00:00").replace(tzinfo=None), at("2026-12-01 00:00"))
+    assert Period.ending(at("2026-12-01 00:00"), 30) == NOVEMBER
+    assert NOVEMBER.previous() == Period(at("2026-10-02 00:00"), NOVEMBER.start)

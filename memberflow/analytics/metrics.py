@@ -7,10 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import (
     Connection,
-    Float,
     and_,
     case,
-    cast,
     exists,
     func,
     literal,
@@ -30,18 +28,13 @@ from memberflow.core.models import (
     Subscription,
     Touchpoint,
 )
+from memberflow.core.revenue import monthly_minor
 
 subscription, product = Subscription.__table__, Product.__table__
 cancellation, case_table = Cancellation.__table__, DunningCase.__table__
 invoice, touchpoint = Invoice.__table__, Touchpoint.__table__
 RECOVERED = (CaseOutcome.recovered.value, CaseOutcome.paid_elsewhere.value)
 ALL = "all"  # the row that covers every product (of one currency)
-
-
-def monthly_minor() -> ColumnElement:
-    """A subscription's monthly recurring revenue, in minor units (an annual plan: a twelfth)."""
-    amount = cast(subscription.c.amount_minor, Float)
-    return case((subscription.c.interval == "year", amount / 12), else_=amount)
 
 
 def started() -> ColumnElement:

@@ -1,6 +1,7 @@
 """The retention report: every metric for a period beside the one before, as the headline
 markdown the Prefect UI shows, and as tables (for artifacts, the CLI's table, CSV and JSON)."""
 
+import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -8,6 +9,8 @@ from sqlalchemy import Engine
 from memberflow.analytics import metrics
 from memberflow.analytics.period import Period
 from memberflow.core.money import format_money
+from memberflow.messaging import registry
+from memberflow.messaging.registry import load
 
 # the breakdowns, by the name their artifact, CSV export and JSON key carry
 TABLES = (
@@ -28,6 +31,8 @@ class Report:
     recovery: dict[str, list[dict]] = field(default_factory=dict)
     deliveries: list[dict] = field(default_factory=list)
     tenure: list[dict] = field(default_factory=list)
+    # each pipeline's own sections (its Registration's `report`), by "<pipeline>-<title>"
+    sections: dict[str, list[dict]] = field(default_factory=dict)
     previous: "Report | None" = None
 
     def tables(self) -> dict[str, list[dict]]:
@@ -40,7 +45,7 @@ class Report:
             self.deliveries,
             self.tenure,
         ]
-        tables = dict(zip(TABLES, found, strict=True))
+        tables = {**dict(zip(TABLES, found, strict=True)), **self.sections}
         return {name: [_rounded(row) for row in rows] for name, rows in tables.items()}
 
 
@@ -56,11 +61,23 @@ def build(engine: Engine, period: Period, products: list[str] | None = None) -> 
                 recovery=metrics.recovery(conn, span, products),
                 deliveries=metrics.deliveries(conn, span),
                 tenure=metrics.tenure(conn, span.end, products),
+                sections=pipeline_sections(conn, span, products),
             )
 
     report = one(period)
     report.previous = one(period.previous())
     return report
+
+
+def pipeline_sections(conn, period: Period, products: list[str] | None) -> dict:
+    """What each registered pipeline adds to the report, its titles made artifact keys."""
+    sections = {}
+    for registration in registry.registered().values():
+        if registration.report:
+            found = load(registration.report)(conn, period.start, period.end, products)
+            for title, rows in found.items():
+                sections[f"{registration.name}-{re.sub(r'[^a-z0-9]+', '-', title.lower())}"] = rows
+    return sections
 
 
 def _rounded(row: dict) -> dict:

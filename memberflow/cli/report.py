@@ -30,12 +30,14 @@ def report(
     ] = None,
     output_format: Annotated[Format, typer.Option("--format")] = Format.table,
     table: Annotated[
-        str, typer.Option(help=f"With --format csv, which breakdown: {', '.join(TABLES)}.")
+        str,
+        typer.Option(
+            help=f"With --format csv, which breakdown: {', '.join(TABLES)}, or a "
+            "pipeline's own (surveys-nps, cancellations-win-backs...)."
+        ),
     ] = "churn",
 ) -> None:
     """Churn, failed-payment recovery, deliveries and lifetime value (docs/metrics.md)."""
-    if table not in TABLES:
-        fail(f"--table {table!r} is not one of {', '.join(TABLES)}")
     until = parse_moment(end) or datetime.now(UTC)
     since = parse_moment(start) or until - timedelta(days=30)
     try:
@@ -44,6 +46,8 @@ def report(
         fail(str(error))
     found = build(engine(), period, product)
     tables = found.tables()
+    if table not in tables:
+        fail(f"--table {table!r} is not one of {', '.join(tables)}")
     if output_format is Format.json:
         print(json.dumps({"period": period.label(), **tables}, indent=2, default=str))
     elif output_format is Format.csv:

@@ -57,6 +57,9 @@ class Registration:
             shipped outside memberflow (memberflow's own live in the project's templates/).
         routers: Optional web pages of its own on the ingress app, as `module:function`
             references to `function(settings, engine) -> fastapi.APIRouter` (survey pages).
+        report: Optional: its own sections of the retention report, as a `module:function`
+            reference to `function(conn, start, end, products) -> {title: rows}` over the
+            period [start, end) and the products chosen (None: all).
     """
 
     name: str
@@ -70,6 +73,7 @@ class Registration:
     commands: dict[str, str] = field(default_factory=dict)
     templates: Path | None = None
     routers: list[str] = field(default_factory=list)
+    report: str | None = None
     order: int = field(default=100, compare=False)  # where the demo runs it in a day
 
 

@@ -12,7 +12,7 @@ from memberflow.analytics.period import Period
 from memberflow.analytics.report import TABLES, build, markdown
 from memberflow.cli import app
 from tests.support.clock import at
-from tests.support.history import NOVEMBER, failed_payment, left
+from tests.support.history import NOVEMBER, failed_payment, joined, left, message
 
 
 def test_the_summary_gives_each_currency_its_numbers_and_their_change(history):
@@ -49,7 +49,7 @@ def test_the_cli_prints_exports_csv_and_json(history, settings):
     rows = list(csv.DictReader(io.StringIO(exported.output)))
     assert {(row["product"], row["currency"]) for row in rows} >= {("all", "USD"), ("all", "EUR")}
     as_json = json.loads(runner.invoke(app, ["report", *window, "--format", "json"]).output)
-    assert set(as_json) == {"period", *TABLES}
+    assert set(as_json) >= {"period", *TABLES, "surveys-nps", "cancellations-win-backs"}
     euro = [row for row in as_json["churn"] if row["product"] == "euro"]
     assert euro[0]["churn_rate"] == 0.5
     only = json.loads(
@@ -71,3 +71,40 @@ def test_a_period_is_aware_and_forwards():
         Period(at("2026-11-01 00:00").replace(tzinfo=None), at("2026-12-01 00:00"))
     assert Period.ending(at("2026-12-01 00:00"), 30) == NOVEMBER
     assert NOVEMBER.previous() == Period(at("2026-10-02 00:00"), NOVEMBER.start)
+
+
+def test_pipelines_add_their_own_sections_win_backs_by_message_and_offer(engine):
+    """Two came back in November: m-w1 after the 14-day win-back with its offer, m-w2 on their
+    own; m-w3 came back in October (not this period)."""
+    for name in ("w1", "w2", "w3"):
+        joined(engine, name, at("2026-01-01 00:00"))
+    win_back = "cancellations:win_back_14d:w1:2026-10-20:email"
+    message(engine, "w1", win_back, at("2026-11-03 09:00"), "sent")
+    left(
+        engine,
+        "w1",
+        at("2026-10-20 00:00"),
+        returned_at=at("2026-11-05 00:00"),
+        won_back_by=win_back,
+        won_back_offer="COMEBACK",
+    )
+    left(engine, "w2", at("2026-10-21 00:00"), returned_at=at("2026-11-25 00:00"))
+    left(engine, "w3", at("2026-09-01 00:00"), returned_at=at("2026-10-05 00:00"))
+    tables = build(engine, NOVEMBER).tables()
+    assert tables["cancellations-win-backs"] == [
+        {
+            "currency": "USD",
+            "won_back_by": "on their own",
+            "offer": "",
+            "came_back": 1,
+            "mrr_won_back": 2000.0,
+        },
+        {
+            "currency": "USD",
+            "won_back_by": "win_back_14d",
+            "offer": "COMEBACK",
+            "came_back": 1,
+            "mrr_won_back": 2000.0,
+        },
+    ]
+    assert [row["survey"] for row in tables["surveys-responses"]] == []  # nobody was asked

@@ -48,6 +48,8 @@ def left(
     *,
     involuntary: bool = False,
     returned_at: datetime | None = None,
+    won_back_by: str | None = None,
+    won_back_offer: str | None = None,
 ) -> None:
     sub_id, member_id = _ids(engine, name)
     with engine.begin() as conn:
@@ -62,6 +64,8 @@ def left(
                 recorded_at=access_end,
                 returned_at=returned_at,
                 returned_how="reactivated" if returned_at else None,
+                won_back_by=won_back_by,
+                won_back_offer=won_back_offer,
             )
         )
 

@@ -24,5 +24,6 @@ registration = Registration(
         summary=outcome_summary,
         summary_title="Cancellations, what the follow-up did, and who came back:",
     ),
+    report="memberflow.pipelines.cancellations.results:report_sections",
     order=30,
 )

@@ -21,5 +21,6 @@ registration = Registration(
     ),
     commands={"surveys": "memberflow.pipelines.surveys.commands:surveys_app"},
     routers=["memberflow.pipelines.surveys.web:router"],
+    report="memberflow.pipelines.surveys.results:report_sections",
     order=40,
 )

@@ -20,7 +20,9 @@ def publish_report(report: Report) -> None:
     scope = "-".join(report.products) if report.products else "all"
     description = f"Retention, {report.period.label()}"
     create_markdown_artifact(
-        markdown(report), key=f"{ARTIFACT_PREFIX}-{scope}-summary", description=description
+        markdown(report, chart=True),
+        key=f"{ARTIFACT_PREFIX}-{scope}-summary",
+        description=description,
     )
     for name, rows in report.tables().items():
         if rows:

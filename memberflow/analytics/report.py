@@ -3,10 +3,12 @@ markdown the Prefect UI shows, and as tables (for artifacts, the CLI's table, CS
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Engine
 
 from memberflow.analytics import metrics
+from memberflow.analytics.chart import markdown_image, trend_png
 from memberflow.analytics.period import Period
 from memberflow.core.money import format_money
 from memberflow.messaging import registry
@@ -20,7 +22,9 @@ TABLES = (
     "recovery-by-what",
     "deliveries",
     "tenure",
+    "trend",
 )
+TREND_PERIODS = 12
 
 
 @dataclass
@@ -31,6 +35,7 @@ class Report:
     recovery: dict[str, list[dict]] = field(default_factory=dict)
     deliveries: list[dict] = field(default_factory=list)
     tenure: list[dict] = field(default_factory=list)
+    trend: list[dict] = field(default_factory=list)  # churn and recovery, the last 12 periods
     # each pipeline's own sections (its Registration's `report`), by "<pipeline>-<title>"
     sections: dict[str, list[dict]] = field(default_factory=dict)
     previous: "Report | None" = None
@@ -44,6 +49,7 @@ class Report:
             self.recovery.get("by_recovered_by", []),
             self.deliveries,
             self.tenure,
+            self.trend,
         ]
         tables = {**dict(zip(TABLES, found, strict=True)), **self.sections}
         return {name: [_rounded(row) for row in rows] for name, rows in tables.items()}
@@ -52,20 +58,26 @@ class Report:
 def build(engine: Engine, period: Period, products: list[str] | None = None) -> Report:
     """The report for `period` and for the one before it (for the changes)."""
 
-    def one(span: Period) -> Report:
-        with engine.connect() as conn:
-            return Report(
-                period=span,
-                products=list(products or []),
-                churn=metrics.churn(conn, span, products),
-                recovery=metrics.recovery(conn, span, products),
-                deliveries=metrics.deliveries(conn, span),
-                tenure=metrics.tenure(conn, span.end, products),
-                sections=pipeline_sections(conn, span, products),
-            )
-
-    report = one(period)
-    report.previous = one(period.previous())
+    spans = metrics.spans_ending(period, TREND_PERIODS)
+    with engine.connect() as conn:
+        churned = metrics.churn_over(conn, [spans[0].start, *(s.end for s in spans)], products)
+        before, now = churned[-2], churned[-1]
+        report = Report(
+            period=period,
+            products=list(products or []),
+            churn=now,
+            recovery=metrics.recovery(conn, period, products),
+            deliveries=metrics.deliveries(conn, period),
+            tenure=metrics.tenure_of(now),
+            sections=pipeline_sections(conn, period, products),
+            trend=metrics.trend(conn, spans, products, churned),
+        )
+        # the period before: its headline numbers, for the changes
+        report.previous = Report(
+            period=period.previous(),
+            churn=before,
+            recovery=metrics.recovery(conn, period.previous(), products, breakdowns=False),
+        )
     return report
 
 
@@ -81,7 +93,16 @@ def pipeline_sections(conn, period: Period, products: list[str] | None) -> dict:
 
 
 def _rounded(row: dict) -> dict:
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+    """For people and for JSON: fractions to 4 places, moments as ISO text."""
+    return {k: _plain(v) for k, v in row.items()}
+
+
+def _plain(value):
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def _percent(value: float | None) -> str:
@@ -99,8 +120,9 @@ def _money(minor: float | None, currency: str) -> str:
     return "n/a" if minor is None else format_money(round(minor), currency, "en")
 
 
-def markdown(report: Report) -> str:
-    """The headline numbers per currency, each with its change from the previous period."""
+def markdown(report: Report, chart: bool = False) -> str:
+    """The headline numbers per currency, each with its change from the previous period; with
+    `chart`, the trend of churn and recovery as an inline image (for the Prefect UI)."""
     previous = report.previous or Report(report.period.previous())
     before = {row["currency"]: row for row in previous.churn if row["product"] == "all"}
     recovered_before = {row["currency"]: row for row in previous.recovery.get("overall", [])}
@@ -136,4 +158,10 @@ def markdown(report: Report) -> str:
     sent = sum(r["messages"] for r in report.deliveries if r["status"] == "sent")
     failing = sum(r["messages"] for r in report.deliveries if r["status"] in ("failed", "dead"))
     lines.append(f"Messages due in the period: {sent} sent, {failing} failed or dead-lettered.")
+    if chart and report.trend:
+        title = f"The last {TREND_PERIODS} periods of {report.period.days:.0f} days"
+        lines += [
+            "",
+            markdown_image(trend_png(report.trend, title), f"Churn and recovery, {title}"),
+        ]
     return "\n".join(lines) + "\n"

@@ -98,6 +98,9 @@ def demo(
             print(f"\n{registration.demo.summary_title}")
             print_table(registration.demo.summary(engine()))
     print(LEGEND)
+    # the owner's view of the simulated month: the retention report, also an artifact in the UI
+    retention_report = load("flows.retention_report:retention_report")
+    print(retention_report(as_of=start + timedelta(days=days), days=days))
     place.remember(before)
     ui = api.removesuffix("/api")
     names = ", ".join(f"'{r.name}'" for r in pipelines)

@@ -108,3 +108,15 @@ def test_pipelines_add_their_own_sections_win_backs_by_message_and_offer(engine)
         },
     ]
     assert [row["survey"] for row in tables["surveys-responses"]] == []  # nobody was asked
+
+
+def test_the_trend_chart_is_a_picture_the_summary_carries_inline(history):
+    from memberflow.analytics.chart import trend_png
+
+    report = build(history, NOVEMBER)
+    png = trend_png(report.trend, "The last 12 periods of 30 days")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
+    assert "](data:image/png;base64," in markdown(report, chart=True)
+    assert "data:image" not in markdown(report)  # the terminal gets no picture
+    # twelve 30-day periods back to December 2025: the first began before anyone joined
+    assert len([row for row in report.tables()["trend"] if row["currency"] == "USD"]) == 11

@@ -11,14 +11,23 @@ from memberflow.core.console import fail
 
 def screenshot(html: str, path: Path, width: int, height: int = 1400) -> Path:
     """Renders `html` at `width` px and saves the first `height` px as a PNG at `path`."""
+    with tempfile.TemporaryDirectory() as folder:
+        page = Path(folder) / "email.html"
+        page.write_text(html, encoding="utf-8")
+        return screenshot_url(page.as_uri(), path, width, height)
+
+
+def screenshot_url(
+    url: str, path: Path, width: int, height: int = 1400, wait_ms: int = 0
+) -> Path:
+    """Opens `url` (a file, or a page on 127.0.0.1) at `width` px, lets its scripts run for
+    `wait_ms` (a single-page app such as the Prefect UI), and saves a PNG at `path`."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         fail("--screenshot needs Chromium: apt-get install chromium (Debian) and run again")
     path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
-        page = Path(folder) / "email.html"
-        page.write_text(html, encoding="utf-8")
         command = [
             chromium,
             "--headless=new",
@@ -28,8 +37,9 @@ def screenshot(html: str, path: Path, width: int, height: int = 1400) -> Path:
             f"--user-data-dir={folder}/profile",
             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",  # nothing leaves
             f"--window-size={width},{height}",
+            *([f"--virtual-time-budget={wait_ms}"] if wait_ms else []),
             f"--screenshot={path}",
-            page.as_uri(),
+            url,
         ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     if done.returncode != 0 or not path.exists():

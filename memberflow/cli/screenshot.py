@@ -17,9 +17,7 @@ def screenshot(html: str, path: Path, width: int, height: int = 1400) -> Path:
         return screenshot_url(page.as_uri(), path, width, height)
 
 
-def screenshot_url(
-    url: str, path: Path, width: int, height: int = 1400, wait_ms: int = 0
-) -> Path:
+def screenshot_url(url: str, path: Path, width: int, height: int = 1400, wait_ms: int = 0) -> Path:
     """Opens `url` (a file, or a page on 127.0.0.1) at `width` px, lets its scripts run for
     `wait_ms` (a single-page app such as the Prefect UI), and saves a PNG at `path`."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -2,7 +2,6 @@
 plugin discovery."""
 
 import pytest
-from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 import blocks
 from blocks import registry
@@ -14,18 +13,19 @@ from blocks.outputs.base import Output
 from blocks.outputs.file import FileOutput
 from blocks.outputs.smtp import SmtpOutput
 from blocks.outputs.webhook import WebhookOutput
+from tests.support.blocks import OfflineBlockStandardTestSuite
 
 OUTPUTS = sorted(discover_outputs().values(), key=lambda cls: cls.__name__)
 GATEWAYS = sorted(discover_gateways().values(), key=lambda cls: cls.__name__)
 
 
-class TestOutputBlocks(BlockStandardTestSuite):
+class TestOutputBlocks(OfflineBlockStandardTestSuite):
     @pytest.fixture(params=OUTPUTS, ids=lambda cls: cls.__name__)
     def block(self, request):
         return request.param
 
 
-class TestGatewayBlocks(BlockStandardTestSuite):
+class TestGatewayBlocks(OfflineBlockStandardTestSuite):
     @pytest.fixture(params=GATEWAYS, ids=lambda cls: cls.__name__)
     def block(self, request):
         return request.param

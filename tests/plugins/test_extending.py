@@ -3,18 +3,18 @@
 import json
 
 import pytest
-from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 from blocks.outputs.webhook import WebhookOutput
 from examples.crm_flow import reminders_with_crm
 from examples.slack_output import SlackOutput
+from tests.support.blocks import OfflineBlockStandardTestSuite
 from tests.support.clock import at
 from tests.support.factories import add_subscription
 from tests.support.outputs import message
 from tests.support.servers import HttpReceiver
 
 
-class TestSlackOutputBlock(BlockStandardTestSuite):
+class TestSlackOutputBlock(OfflineBlockStandardTestSuite):
     @pytest.fixture
     def block(self):
         return SlackOutput

@@ -5,7 +5,15 @@ import pytest
 
 from memberflow.analytics import metrics
 from tests.support.clock import at
-from tests.support.history import JANUARY, NOVEMBER, failed_payment, joined, left, message
+from tests.support.history import (
+    JANUARY,
+    NOVEMBER,
+    failed_payment,
+    joined,
+    left,
+    message,
+    recovered,
+)
 
 
 def rows_by(rows, *keys):
@@ -69,14 +77,7 @@ def test_no_members_and_a_quiet_period(engine):
 def test_recovery_by_currency_category_and_what_recovered_it(history):
     """USD: a retry recovered a1's payment in 2 days; a new card paid a5's in 6 days; a3's
     ended canceled after 8. One before the period does not count. EUR: e1's is still open."""
-    failed_payment(
-        history,
-        "a1",
-        at("2026-11-02 00:00"),
-        closed=at("2026-11-04 00:00"),
-        outcome="recovered",
-        recovered_by="retry_1",
-    )
+    recovered(history, "a1", at("2026-11-02 00:00"), days=2, by="retry_1")
     failed_payment(
         history,
         "a5",
@@ -95,14 +96,7 @@ def test_recovery_by_currency_category_and_what_recovered_it(history):
         closed=at("2026-11-13 00:00"),
         outcome="canceled",
     )
-    failed_payment(
-        history,
-        "a2",
-        at("2026-10-20 00:00"),
-        closed=at("2026-10-21 00:00"),
-        outcome="recovered",
-        recovered_by="retry_1",
-    )
+    recovered(history, "a2", at("2026-10-20 00:00"), days=1, by="retry_1")
     failed_payment(history, "e1", at("2026-11-20 00:00"), amount_minor=1500, currency="EUR")
     with history.connect() as conn:
         found = metrics.recovery(conn, NOVEMBER)

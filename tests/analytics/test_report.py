@@ -12,19 +12,12 @@ from memberflow.analytics.period import Period
 from memberflow.analytics.report import TABLES, build, markdown
 from memberflow.cli import app
 from tests.support.clock import at
-from tests.support.history import NOVEMBER, failed_payment, joined, left, message
+from tests.support.history import NOVEMBER, joined, left, message, recovered
 
 
 def test_the_summary_gives_each_currency_its_numbers_and_their_change(history):
     left(history, "a1", at("2026-10-10 00:00"), returned_at=at("2026-10-12 00:00"))  # October
-    failed_payment(
-        history,
-        "a1",
-        at("2026-11-02 00:00"),
-        closed=at("2026-11-04 00:00"),
-        outcome="recovered",
-        recovered_by="retry_1",
-    )
+    recovered(history, "a1", at("2026-11-02 00:00"), days=2, by="retry_1")
     text = markdown(build(history, NOVEMBER))
     assert text.startswith("# Retention, 2026-11-01 to 2026-12-01\n")
     assert "## USD" in text and "## EUR" in text

@@ -1,7 +1,7 @@
 """Hand-built histories for the analytics tests: subscriptions that started, left (and came
 back), failed payments and how their cases ended, messages and what became of them."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert, select
 
@@ -109,6 +109,19 @@ def failed_payment(
                 recovered_minor=amount_minor if recovered else 0,
             )
         )
+
+
+def recovered(engine: Engine, name: str, opened: datetime, days: int, by: str, **fields) -> None:
+    """A failed payment that `by` (a retry, a card update) collected `days` after it failed."""
+    failed_payment(
+        engine,
+        name,
+        opened,
+        closed=opened + timedelta(days=days),
+        outcome="recovered",
+        recovered_by=by,
+        **fields,
+    )
 
 
 def message(engine: Engine, name: str, key: str, due: datetime, status: str, **fields) -> None:

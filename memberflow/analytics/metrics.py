@@ -64,14 +64,6 @@ def active_at(moment: datetime) -> ColumnElement:
     return and_(began, ~covered, not_(unrecorded))
 
 
-def _by_product(query, grouping: Sequence[ColumnElement] = ()):
-    keys = [product.c.external_id.label("product"), subscription.c.currency, *grouping]
-    joined = query.select_from(
-        subscription.join(product, product.c.id == subscription.c.product_id)
-    )
-    return joined.group_by(*keys).add_columns(*keys)
-
-
 def _only(query, products: Sequence[str] | None):
     return query.where(product.c.external_id.in_(products)) if products else query
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.analytics.period import Period
+from memberflow.core.db import days_between
 from memberflow.core.models import (
     Cancellation,
     CaseOutcome,
@@ -149,7 +150,7 @@ def _memberships(
         whens = [(moment <= b, k) for k, b in enumerate(boundaries)]
         return case((moment.is_(None), -1), *whens, else_=len(boundaries))
 
-    age = days_between(conn, literal(boundaries[-1]), started())
+    age = days_between(conn.dialect.name, literal(boundaries[-1]), started())
     known = started().is_not(None)
     measures = [
         func.count().label("count"),
@@ -304,12 +305,6 @@ def _rates(row: dict, period: Period) -> dict:
     }
 
 
-def days_between(conn: Connection, later: ColumnElement, earlier: ColumnElement) -> ColumnElement:
-    if conn.dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier) / 86400.0
-    return func.julianday(later) - func.julianday(earlier)
-
-
 def recovery(
     conn: Connection,
     period: Period,
@@ -385,7 +380,7 @@ def _median_days(conn, joined, opened, recovered, row) -> float | None:
     count = row["recovered"]
     if not count:
         return None
-    days = days_between(conn, case_table.c.closed_at, case_table.c.opened_at)
+    days = days_between(conn.dialect.name, case_table.c.closed_at, case_table.c.opened_at)
     query = (
         select(days.label("days"))
         .select_from(joined)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from memberflow.analytics import metrics
+from memberflow.analytics import experiments, metrics
 from memberflow.analytics.chart import markdown_image, trend_png
 from memberflow.analytics.period import Period
 from memberflow.core.money import format_money
@@ -23,6 +23,7 @@ TABLES = (
     "deliveries",
     "tenure",
     "trend",
+    "experiments",
 )
 TREND_PERIODS = 12
 
@@ -36,6 +37,7 @@ class Report:
     deliveries: list[dict] = field(default_factory=list)
     tenure: list[dict] = field(default_factory=list)
     trend: list[dict] = field(default_factory=list)  # churn and recovery, the last 12 periods
+    experiments: list[dict] = field(default_factory=list)  # per variant, against the holdout
     # each pipeline's own sections (its Registration's `report`), by "<pipeline>-<title>"
     sections: dict[str, list[dict]] = field(default_factory=dict)
     previous: "Report | None" = None
@@ -50,6 +52,7 @@ class Report:
             self.deliveries,
             self.tenure,
             self.trend,
+            self.experiments,
         ]
         tables = {**dict(zip(TABLES, found, strict=True)), **self.sections}
         return {name: [_rounded(row) for row in rows] for name, rows in tables.items()}
@@ -71,6 +74,7 @@ def build(engine: Engine, period: Period, products: list[str] | None = None) -> 
             tenure=metrics.tenure_of(now),
             sections=pipeline_sections(conn, period, products),
             trend=metrics.trend(conn, spans, products, churned),
+            experiments=experiments.results(conn, period),
         )
         # the period before: its headline numbers, for the changes
         report.previous = Report(
@@ -158,6 +162,7 @@ def markdown(report: Report, chart: bool = False) -> str:
     sent = sum(r["messages"] for r in report.deliveries if r["status"] == "sent")
     failing = sum(r["messages"] for r in report.deliveries if r["status"] in ("failed", "dead"))
     lines.append(f"Messages due in the period: {sent} sent, {failing} failed or dead-lettered.")
+    lines += _experiments_markdown(report.experiments)
     if chart and report.trend:
         title = f"The last {TREND_PERIODS} periods of {report.period.days:.0f} days"
         lines += [
@@ -165,3 +170,28 @@ def markdown(report: Report, chart: bool = False) -> str:
             markdown_image(trend_png(report.trend, title), f"Churn and recovery, {title}"),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _experiments_markdown(rows: list[dict]) -> list[str]:
+    """Each experiment's variants: the goal's rate with its 95% interval, and the verdict."""
+    lines = []
+    for name in dict.fromkeys(row["experiment"] for row in rows):
+        mine = [row for row in rows if row["experiment"] == name]
+        lines += [
+            "",
+            f"## Experiment {name} ({mine[0]['step']}, goal: {mine[0]['goal']})",
+            "",
+            "| variant | messages | rate (95% interval) | against the comparison |",
+            "| --- | --- | --- | --- |",
+        ]
+        for row in mine:
+            interval = (
+                f"{_percent(row['rate'])} ({_percent(row['rate_low'])} to "
+                f"{_percent(row['rate_high'])})"
+                if row["messages"]
+                else "n/a"
+            )
+            lines.append(
+                f"| {row['variant']} | {row['messages']} | {interval} | {row['verdict']} |"
+            )
+    return lines

@@ -5,7 +5,7 @@ through `Registration.commands`."""
 
 import typer
 
-from memberflow.cli import data, ingress, members, report, run, server, templates
+from memberflow.cli import data, experiments, ingress, members, report, run, server, templates
 from memberflow.cli._common import load
 from memberflow.messaging import registry
 
@@ -23,6 +23,7 @@ app.command("demo")(server.demo)
 app.add_typer(ingress.ingress_app, name="ingress")
 app.add_typer(members.member_app, name="member")
 app.command("report")(report.report)
+app.add_typer(experiments.experiments_app, name="experiments")
 
 for _registration in registry.registered().values():
     for _name, _reference in _registration.commands.items():

@@ -8,9 +8,19 @@ from functools import lru_cache
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, DateTime, Engine, Table, create_engine, event, inspect
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    func,
+    inspect,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from memberflow.core.settings import PROJECT_ROOT
@@ -75,6 +85,13 @@ def unavailable_means(engine: Engine, consequence: str) -> Iterator[None]:
         raise DatabaseUnavailable(
             f"the database at {where} is unavailable ({said}); {consequence}"
         ) from error
+
+
+def days_between(dialect: str, later: ColumnElement, earlier: ColumnElement) -> ColumnElement:
+    """`later - earlier` in days (a float), in SQL, on either database."""
+    if dialect == "postgresql":
+        return func.extract("epoch", later - earlier) / 86400.0
+    return func.julianday(later) - func.julianday(earlier)
 
 
 class SchemaMissing(RuntimeError):

@@ -156,6 +156,9 @@ class Touchpoint(SQLModel, table=True):
     invoice_id: int | None = Field(default=None, foreign_key="invoice.id", index=True)
     # what the pipeline knew when it planned the message (JSON), e.g. the next retry's date
     context: str | None = None
+    # the experiment the message took part in, and the variant it got (or "holdout": none)
+    experiment: str | None = Field(default=None, max_length=64, index=True)
+    variant: str | None = Field(default=None, max_length=64)
 
 
 class Cancellation(SQLModel, table=True):
@@ -210,6 +213,18 @@ class SigningKey(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=200)
     created_at: datetime = _utc()
+
+
+class Experiment(SQLModel, table=True):
+    """A test of one step's message: variants (another template, subject or offer) and a
+    holdout that gets none, each member assigned by a hash (memberflow.messaging.experiments)."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    pipeline: str = Field(max_length=32)
+    step: str = Field(max_length=64)
+    definition: str  # the ExperimentPlan as JSON: products, holdout, variants
+    started_at: datetime = _utc()
+    stopped_at: datetime | None = _utc(nullable=True)
 
 
 class PlanningWatermark(SQLModel, table=True):

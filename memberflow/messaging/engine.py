@@ -27,6 +27,7 @@ from memberflow.core.settings import Settings
 from memberflow.messaging import store
 from memberflow.messaging.cap import within_cap
 from memberflow.messaging.consent import ContactCap, consent_reason, kind_of
+from memberflow.messaging.experiments import Assignment, hold_out
 from memberflow.messaging.lease import Lease
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
 from memberflow.messaging.pacing import Sending
@@ -232,12 +233,13 @@ def message_fields(
 
 
 def in_members_language(
-    step: Step, row: TouchpointRow, renderer: Renderer
+    step: Step, row: TouchpointRow, renderer: Renderer, template: str | None = None
 ) -> tuple[TouchpointRow, list[str]]:
     """The row as the message will be written: `locale` is the language chosen by the fallback
     chain, and the product's name and value amplifier are in it. With what the run should warn
     about (the member gets another language, or the product has no words in theirs)."""
-    choice = renderer.language(step.template_name, row.locale, row.product_locale)
+    template = template or step.template_name
+    choice = renderer.language(template, row.locale, row.product_locale)
     name, amplifier = product_words(
         choice.locale,
         asked=choice.asked,
@@ -248,7 +250,7 @@ def in_members_language(
     )
     notes = []
     if choice.fell_back:
-        notes.append(f"{step.template_name} has no {choice.asked!r}: written in {choice.locale!r}")
+        notes.append(f"{template} has no {choice.asked!r}: written in {choice.locale!r}")
     if row.value_amplifier and amplifier is None:
         notes.append(
             f"product {row.product_external_id!r} has no {choice.locale!r} value amplifier: "
@@ -259,11 +261,19 @@ def in_members_language(
 
 
 def compose(
-    pipeline: Pipeline, step: Step, row: TouchpointRow, fields: dict, renderer: Renderer
+    pipeline: Pipeline,
+    step: Step,
+    row: TouchpointRow,
+    fields: dict,
+    renderer: Renderer,
+    assigned: Assignment | None = None,
 ) -> Message:
     """Renders the message a touchpoint stands for from its merge fields (the row as
-    `in_members_language` gives it)."""
-    rendered = renderer.render(step.template_name, row.locale, fields)
+    `in_members_language` gives it), as its experiment's variant words it if it is in one."""
+    variant = assigned.variant if assigned else None
+    template = (variant and variant.template) or step.template_name
+    subjects = variant.subjects if variant else None
+    rendered = renderer.render(template, row.locale, fields, subjects)
     to_email, to_name = pipeline.recipient(row, fields)
     return Message(
         key=row.key,
@@ -330,8 +340,12 @@ def deliver_batch(
     # One connection for the batch, one commit per touchpoint: an outcome is durable the moment
     # the output has accepted the message, which keeps the crash window to that instant.
     with engine.connect() as conn, Lease(engine, options.token, ids, options.lease) as lease:
+        assigned: dict[int, Assignment] = {}  # touchpoint id -> its place in an experiment
 
         def record(row: TouchpointRow, outcome: Outcome, counted: str | None = None) -> None:
+            if row.touchpoint_id in assigned:
+                place = assigned[row.touchpoint_id]
+                outcome = replace(outcome, experiment=place.experiment, variant=place.name)
             store.record_outcome(
                 conn, touchpoint_id=row.touchpoint_id, token=options.token, outcome=outcome
             )
@@ -346,6 +360,7 @@ def deliver_batch(
                 sendable.append((step, row))
             else:
                 record(row, Outcome(verdict[0], row.attempts, error=verdict[1]))
+        sendable = hold_out(conn, pipeline.name, sendable, assigned, record)
         sendable = within_cap(conn, sendable, ContactCap.parse(settings.contact_cap), as_of, record)
         secret = link_secret(conn, settings) if sendable else ""
         conn.commit()
@@ -358,7 +373,11 @@ def deliver_batch(
             """Each message's row in the member's language and its fields, made as the sends
             need them: the first sends go out while the rest are still being prepared."""
             for step, row in sendable:
-                row, notes[row.touchpoint_id] = in_members_language(step, row, renderer)
+                place = assigned.get(row.touchpoint_id)
+                if place and place.variant and place.variant.context:  # its offer, say
+                    row = replace(row, context={**row.context, **place.variant.context})
+                template = place.variant.template if place and place.variant else None
+                row, notes[row.touchpoint_id] = in_members_language(step, row, renderer, template)
                 yield step, row, message_fields(pipeline, step, row, settings, link)
 
         jobs: Iterable[Job] = prepared()
@@ -380,8 +399,9 @@ def deliver_batch(
 
         def deliver(job: Job) -> tuple[Outcome | None, bool]:
             step, row, row_fields = job
+            place = assigned.get(row.touchpoint_id)
             return _deliver_one(
-                pipeline, step, row, row_fields, renderer, output, options, lease, sending
+                pipeline, step, row, row_fields, renderer, output, options, lease, sending, place
             )
 
         failing: list[str] = []  # the output's own failures, in a row
@@ -595,11 +615,12 @@ def _deliver_one(
     options: DeliveryOptions,
     lease: Lease,
     sending: Sending,
+    assigned: Assignment | None = None,
 ) -> tuple[Outcome | None, bool]:
     """The touchpoint's outcome (None: another run holds it now, so it is not ours to send
     or record), and whether the output itself is failing. Runs on a sending thread."""
     try:
-        message = compose(pipeline, step, row, fields, renderer)
+        message = compose(pipeline, step, row, fields, renderer, assigned)
     except TemplateProblem as problem:
         return _failure(row, f"template {problem}", options), False
     if row.email_problem and message.to_email == row.email:

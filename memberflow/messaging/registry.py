@@ -60,6 +60,9 @@ class Registration:
         report: Optional: its own sections of the retention report, as a `module:function`
             reference to `function(conn, start, end, products) -> {title: rows}` over the
             period [start, end) and the products chosen (None: all).
+        goal: Optional: what its messages are for, to judge its experiments by: a
+            `module:function` reference to `function(dialect) -> (label, condition)`, the
+            condition a SQL boolean over the `touchpoint` table's row (renewed, recovered...).
     """
 
     name: str
@@ -74,6 +77,7 @@ class Registration:
     templates: Path | None = None
     routers: list[str] = field(default_factory=list)
     report: str | None = None
+    goal: str | None = None
     order: int = field(default=100, compare=False)  # where the demo runs it in a day
 
 

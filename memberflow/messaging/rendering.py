@@ -103,12 +103,18 @@ class Renderer:
     def locale_for(self, name: str, locale: str | None) -> str:
         return self.language(name, locale).locale
 
-    def render(self, name: str, locale: str | None, fields: dict) -> Rendered:
-        """Subject, text and HTML; raises `TemplateProblem` naming the file and line."""
+    def render(
+        self, name: str, locale: str | None, fields: dict, subjects: dict[str, str] | None = None
+    ) -> Rendered:
+        """Subject, text and HTML; raises `TemplateProblem` naming the file and line.
+        `subjects`: another subject line by language (an experiment's variant), Jinja too."""
         chosen = self.locale_for(name, locale)
         fields = {"lang": chosen, **fields}  # the layout's <html lang>
         folder = f"{name}/{chosen}"
-        subject = self._render_part(f"{folder}/subject.txt", fields)
+        if subjects and chosen in subjects:
+            subject = self._render_string(subjects[chosen], f"{folder} (variant subject)", fields)
+        else:
+            subject = self._render_part(f"{folder}/subject.txt", fields)
         text = self._render_part(f"{folder}/body.txt", fields)
         # the inbox shows the start of the message beside the subject: its first real words
         html = self._render_part(f"{folder}/body.html", {**fields, "preheader": preheader(text)})
@@ -124,6 +130,14 @@ class Renderer:
         except TemplateError as error:
             template, line = self._where(error, path)
             raise TemplateProblem(template, line, str(error)) from None
+
+    def _render_string(self, source: str, where: str, fields: dict) -> str:
+        try:
+            return self.env.from_string(source).render(fields)
+        except TemplateSyntaxError as error:
+            raise TemplateProblem(where, error.lineno, error.message or "") from None
+        except TemplateError as error:
+            raise TemplateProblem(where, None, str(error)) from None
 
     def _where(self, error: Exception, fallback: str) -> tuple[str, int | None]:
         # Jinja rewrites tracebacks so template frames carry the template's file and line.
@@ -154,7 +168,8 @@ class Renderer:
         """Renders every template in every locale with sample fields; returns every problem."""
         problems = []
         for name in self.template_names():
-            fields = samples.get(name)
+            # an experiment's variant of a template, `<template>.<variant>`, takes its fields
+            fields = samples.get(name, samples.get(name.split(".")[0]))
             if fields is None:
                 problems.append(TemplateProblem(name, None, "no pipeline step uses this template"))
                 continue

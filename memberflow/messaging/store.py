@@ -344,6 +344,8 @@ class Outcome:
     error: str | None = None
     sent_at: datetime | None = None
     receipt: str | None = None
+    experiment: str | None = None  # the experiment it was in, and its variant there
+    variant: str | None = None
 
 
 # Built once, all values bound, run on the driver on SQLite: recording an outcome is the hottest
@@ -361,6 +363,8 @@ _RECORD = Prepared(
         error=bindparam("new_error"),
         sent_at=bindparam("new_sent_at", type_=UTCDateTime()),
         receipt=bindparam("new_receipt"),
+        experiment=bindparam("new_experiment"),
+        variant=bindparam("new_variant"),
     )
 )
 
@@ -378,6 +382,8 @@ def record_outcome(conn: Connection, *, touchpoint_id: int, token: str, outcome:
         "new_error": outcome.error,
         "new_sent_at": outcome.sent_at,
         "new_receipt": outcome.receipt,
+        "new_experiment": outcome.experiment,
+        "new_variant": outcome.variant,
     }
     _RECORD(conn, params)
 

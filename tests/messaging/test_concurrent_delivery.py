@@ -167,8 +167,9 @@ def test_a_sender_that_cannot_renew_its_lease_stops_before_it_could_lapse(engine
     monkeypatch.setattr(store, "renew_claims", database_gone)
     output = Recorder(delay=0.1)
     tally = deliver(engine, output, lease=timedelta(seconds=0.5))
-    # it may send while its claim is younger than half the lease (0.25 s): 3 at 0.1 s each
-    assert 2 <= len(output.sent) <= 3 and tally["renewal_7d"]["lost_claim"] == 6 - len(output.sent)
+    # it may send while its claim is younger than half the lease (0.25 s): 3 at 0.1 s each, or
+    # fewer on a busy machine (rendering the first message can take a while); never more
+    assert 1 <= len(output.sent) <= 3 and tally["renewal_7d"]["lost_claim"] == 6 - len(output.sent)
 
 
 def test_a_receiver_that_says_too_many_slows_every_send_and_loses_nothing(engine):

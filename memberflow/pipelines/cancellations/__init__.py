@@ -25,5 +25,6 @@ registration = Registration(
         summary_title="Cancellations, what the follow-up did, and who came back:",
     ),
     report="memberflow.pipelines.cancellations.results:report_sections",
+    goal="memberflow.pipelines.cancellations.results:goal",
     order=30,
 )

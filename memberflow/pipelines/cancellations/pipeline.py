@@ -99,7 +99,14 @@ def message_fields(row: TouchpointRow, settings: Settings) -> dict:
     end = row.extra.get("access_end") or row.anchor_at
     offer = row.context.get("offer")
     if offer and offer.get("code"):
-        expires = format_date(date.fromisoformat(offer["expires_on"]), locale)
+        # planned with its date; an experiment's offer counts its days from the message's
+        expires_on = (
+            offer.get("expires_on")
+            or (
+                local_date(row.due_at, tz) + timedelta(days=offer.get("valid_days", 30))
+            ).isoformat()
+        )
+        expires = format_date(date.fromisoformat(expires_on), locale)
         offer = {**offer, "expires_on": expires, "description": offer_description(offer, locale)}
     else:  # no offer, or the member's own code could never be made: a plain win-back
         offer = None

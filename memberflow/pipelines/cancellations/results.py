@@ -3,7 +3,8 @@ message and offer that won them back (or on their own), and the monthly revenue 
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.core.models import Cancellation, Product, Subscription, Touchpoint
 from memberflow.core.revenue import monthly_minor
@@ -36,3 +37,11 @@ def report_sections(conn, start: datetime, end: datetime, products: list[str] | 
     if products:
         query = query.where(product.c.external_id.in_(products))
     return {"win-backs": [dict(row) for row in conn.execute(query).mappings()]}
+
+
+def goal(dialect: str) -> tuple[str, ColumnElement]:
+    """Came back: the member returned after the message was due (on their own or by it)."""
+    return "came back", exists().where(
+        cancellation.c.subscription_id == touchpoint.c.subscription_id,
+        cancellation.c.returned_at >= touchpoint.c.due_at,
+    )

@@ -19,5 +19,6 @@ registration = Registration(
         summary_title="Failed renewals, by how they ended and which step ended them:",
     ),
     commands={"cases": "memberflow.pipelines.dunning.commands:cases_app"},
+    goal="memberflow.pipelines.dunning.results:goal",
     order=20,
 )

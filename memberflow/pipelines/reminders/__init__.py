@@ -18,5 +18,7 @@ registration = Registration(
     sample_fields=sample_fields,
     member_fields=member_fields,
     demo=DemoHooks(day="flows.reminders:demo_day"),
+    report="memberflow.pipelines.reminders.results:report_sections",
+    goal="memberflow.pipelines.reminders.results:goal",
     order=10,
 )

@@ -4,9 +4,10 @@ submitted (the last one counts), and what the results are computed from."""
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, case, func, or_, select
+from sqlalchemy import Connection, Engine, case, exists, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
-from memberflow.core.db import dialect_insert, insert_new
+from memberflow.core.db import days_between, dialect_insert, insert_new
 from memberflow.core.feedback import provider_answer
 from memberflow.core.models import (
     Member,
@@ -22,6 +23,18 @@ from memberflow.pipelines.surveys.steps import PIPELINE, survey_key
 
 responses, subscription = SurveyResponse.__table__, Subscription.__table__
 member, product, touchpoint = Member.__table__, Product.__table__, Touchpoint.__table__
+# an answer this long after the invitation was due still answers it
+ANSWERED_WITHIN_DAYS = 30
+
+
+def goal(dialect: str) -> tuple[str, ColumnElement]:
+    """Answered: the member answered on the survey page within a month of the invitation."""
+    return "answered", exists().where(
+        responses.c.subscription_id == touchpoint.c.subscription_id,
+        responses.c.source == "page",
+        responses.c.answered_at >= touchpoint.c.due_at,
+        days_between(dialect, responses.c.answered_at, touchpoint.c.due_at) < ANSWERED_WITHIN_DAYS,
+    )
 
 
 def record_provider_answers(engine: Engine, *, as_of: datetime, since: datetime, step) -> int:

@@ -1,0 +1,83 @@
+"""What reminders came to, for the retention report and for experiments on reminder steps: did
+the renewal a reminder announced go through, and did reminded renewals fail less often than
+those that got no reminder (expired, held by the contact cap, or an experiment's holdout)?"""
+
+from datetime import datetime
+
+from sqlalchemy import and_, case, exists, func, not_, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from memberflow.core.db import days_between
+from memberflow.core.models import CaseOutcome, DunningCase, Product, Subscription, Touchpoint
+from memberflow.messaging.experiments import HOLDOUT
+from memberflow.pipelines.reminders.steps import PIPELINE
+
+touchpoint, subscription = Touchpoint.__table__, Subscription.__table__
+dunning_case, product = DunningCase.__table__, Product.__table__
+RECOVERED = (CaseOutcome.recovered.value, CaseOutcome.paid_elsewhere.value)
+# a failed payment this long after the date a reminder announced is that renewal's failure
+FAILED_WITHIN_DAYS = 7
+NOT_REMINDED = ("expired", "held", "dead")  # and the holdout's (skipped, variant holdout)
+
+
+def failed_payment(dialect: str) -> ColumnElement:
+    """A payment of the reminder's subscription failed between the reminder's due time and a
+    week after the date it announced, and was not recovered."""
+    return exists().where(
+        dunning_case.c.subscription_id == touchpoint.c.subscription_id,
+        dunning_case.c.opened_at >= touchpoint.c.due_at,
+        days_between(dialect, dunning_case.c.opened_at, touchpoint.c.anchor_at)
+        < FAILED_WITHIN_DAYS,
+        or_(dunning_case.c.outcome.is_(None), dunning_case.c.outcome.not_in(RECOVERED)),
+    )
+
+
+def goal(dialect: str) -> tuple[str, ColumnElement]:
+    """Renewed: the subscription's period has moved past the date the reminder announced, with
+    no unrecovered failed payment on the way (a member who left at that date did not renew)."""
+    period_end = (
+        select(subscription.c.current_period_end)
+        .where(subscription.c.id == touchpoint.c.subscription_id)
+        .scalar_subquery()
+    )
+    return "renewed", and_(period_end > touchpoint.c.anchor_at, not_(failed_payment(dialect)))
+
+
+def report_sections(conn, start: datetime, end: datetime, products: list[str] | None) -> dict:
+    """Per step, reminders whose date fell in the period: reminded against not reminded, and
+    how many of each then had a failed payment."""
+    dialect = conn.dialect.name
+    reminded = case((touchpoint.c.status == "sent", "reminded"), else_="not reminded")
+    failed = case((failed_payment(dialect), 1), else_=0)
+    query = (
+        select(
+            touchpoint.c.step,
+            reminded.label("group"),
+            func.count().label("renewals"),
+            func.sum(failed).label("failed_payments"),
+        )
+        .select_from(
+            touchpoint.join(subscription, subscription.c.id == touchpoint.c.subscription_id)
+        )
+        .where(
+            touchpoint.c.pipeline == PIPELINE,
+            touchpoint.c.anchor_at >= start,
+            touchpoint.c.anchor_at < end,
+            or_(
+                touchpoint.c.status == "sent",
+                touchpoint.c.status.in_(NOT_REMINDED),
+                touchpoint.c.variant == HOLDOUT,
+            ),
+        )
+        .group_by(touchpoint.c.step, reminded)
+        .order_by(touchpoint.c.step, reminded)
+    )
+    if products:
+        query = query.join(product, product.c.id == subscription.c.product_id).where(
+            product.c.external_id.in_(products)
+        )
+    rows = []
+    for row in conn.execute(query).mappings():
+        share = row["failed_payments"] / row["renewals"] if row["renewals"] else None
+        rows.append({**row, "failed_share": share})
+    return {"renewals after a reminder": rows}

@@ -28,7 +28,7 @@ def start(
 ) -> None:
     """Start assigning members of the step to the variants and the holdout from the next run."""
     plan = _read(definition)
-    template, fields = _step_template(plan)
+    template, fields = _step_template(plan, definition)
     settings = get_settings()
     renderer = Renderer(registry.template_folders(settings), settings.default_locale)
     found = experiments.problems(plan, template, renderer, fields)
@@ -99,15 +99,16 @@ def _read(path: Path) -> experiments.ExperimentPlan:
         fail(f"{path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {error}")
 
 
-def _step_template(plan: experiments.ExperimentPlan) -> tuple[str, dict]:
+def _step_template(plan: experiments.ExperimentPlan, path: Path) -> tuple[str, dict]:
     """The step's own template and its sample fields; a clear error for an unknown one."""
     settings = get_settings()
     for registration in registry.registered().values():
         if plan.pipeline in {p.name for p in registration.messages()}:
             steps = {info.name: info.template for info in registration.steps()}
             if plan.step not in steps:
-                fail(f"{plan.pipeline} has no step {plan.step!r} (its steps: {', '.join(steps)})")
+                known = ", ".join(steps)
+                fail(f"{path}: {plan.pipeline} has no step {plan.step!r} (its steps: {known})")
             samples = registry.sample_fields(settings)
             return steps[plan.step], samples.get(steps[plan.step], {})
     known = ", ".join(p.name for r in registry.registered().values() for p in r.messages())
-    fail(f"no pipeline sends {plan.pipeline!r} messages (known: {known})")
+    fail(f"{path}: no pipeline sends {plan.pipeline!r} messages (known: {known})")

@@ -182,3 +182,44 @@ def test_cases_are_listed_and_resume_needs_to_be_told_which(settings, engine):
     refused = runner.invoke(app, ["cases", "resume"])
     assert refused.exit_code == 1 and "--all" in refused.output
     assert "0 case(s) resumed" in invoke("cases", "resume", "--all").output
+
+
+def test_experiments_start_list_stop_and_results(settings, tmp_path):
+    example = os.path.join("examples", "experiments", "renewal-reminder.toml")
+    started = invoke("experiments", "start", example)
+    assert started.exit_code == 0, started.output
+    assert "experiment renewal-7d-2027q1 started on reminders/renewal_7d" in started.output
+    listed = invoke("experiments", "list")
+    assert "renewal-7d-2027q1" in listed.output
+    assert "holdout 5%, short-subject 48%, control 48%" in listed.output
+    again = invoke("experiments", "start", example)
+    assert again.exit_code == 1 and "give this one another name" in again.output
+    shown = invoke("experiments", "results", "renewal-7d-2027q1")
+    assert shown.exit_code == 0 and "no data yet (0 messages, 0 in holdout)" in shown.output
+    assert invoke("experiments", "stop", "renewal-7d-2027q1").exit_code == 0
+    assert invoke("experiments", "stop", "renewal-7d-2027q1").exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"name": "x", "pipeline": "reminders", "step": "renewal_7d"', "is not valid JSON"),
+        (
+            '{"name": "x", "pipeline": "reminders", "step": "renewal_7d", "holdout": 1.5}',
+            "holdout: Input should be less than 1",
+        ),
+        ('{"name": "x", "pipeline": "remindrs", "step": "renewal_7d", "holdout": 0.1}', "known:"),
+        ('{"name": "x", "pipeline": "reminders", "step": "renewal", "holdout": 0.1}', "its steps"),
+        (
+            '{"name": "x", "pipeline": "reminders", "step": "renewal_7d", "variants": '
+            '[{"name": "a", "share": 0.5, "subjects": {"en": "{{ oops"}}]}',
+            "subjects lack de, es, fr",
+        ),
+    ],
+)
+def test_experiments_start_refuses_a_broken_definition_and_says_why(settings, tmp_path, text, says):
+    path = tmp_path / "experiment.json"
+    path.write_text(text)
+    result = invoke("experiments", "start", str(path))
+    assert result.exit_code == 1 and says in result.output, result.output
+    assert "experiment.json" in result.output

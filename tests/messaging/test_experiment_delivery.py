@@ -13,6 +13,7 @@ from memberflow.core.models import DunningCase, Invoice, Touchpoint
 from memberflow.messaging import experiments
 from memberflow.messaging.experiments import CONTROL, HOLDOUT, ExperimentPlan
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
+from memberflow.pipelines.reminders.results import report_sections
 from tests.support.clock import at
 from tests.support.delivery import deliver_all, plan_all
 from tests.support.factories import add_subscription, update_subscription
@@ -163,3 +164,24 @@ def _failed_payment(engine, n: int, when: datetime) -> None:
                 opened_at=when.astimezone(UTC),
             )
         )
+
+
+def test_the_report_sets_reminded_renewals_against_the_holdouts(engine, settings, members):
+    pipeline = ReminderPipeline()
+    plan_all(engine, pipeline, AS_OF, AS_OF - timedelta(days=1))
+    deliver_all(engine, settings, pipeline, Recorder(), AS_OF)
+    placed = {n: EXPERIMENT.assign(f"cus_{n}") for n in range(MEMBERS)}
+    failing = [n for n in range(MEMBERS) if n % 3 == 0]
+    for n in failing:
+        _failed_payment(engine, n, RENEWS + timedelta(hours=2))
+    _failed_payment(engine, 1, RENEWS + timedelta(days=9))  # a later bill: not this renewal's
+    with engine.connect() as conn:
+        rows = report_sections(conn, AS_OF, AS_OF + timedelta(days=30), None)
+    table = {row["group"]: row for row in rows["renewals after a reminder"]}
+    held = [n for n, name in placed.items() if name == HOLDOUT]
+    assert table["not reminded"]["renewals"] == len(held)
+    assert table["reminded"]["renewals"] == MEMBERS - len(held)
+    assert table["not reminded"]["failed_payments"] == len([n for n in held if n % 3 == 0])
+    reminded_failed = len(failing) - table["not reminded"]["failed_payments"]
+    assert table["reminded"]["failed_payments"] == reminded_failed
+    assert table["reminded"]["failed_share"] == reminded_failed / (MEMBERS - len(held))

@@ -23,6 +23,7 @@ app.command("demo")(server.demo)
 app.add_typer(ingress.ingress_app, name="ingress")
 app.add_typer(members.member_app, name="member")
 app.command("report")(report.report)
+app.command("forecast")(report.forecast)
 app.add_typer(experiments.experiments_app, name="experiments")
 
 for _registration in registry.registered().values():

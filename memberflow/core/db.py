@@ -10,9 +10,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     Connection,
+    Date,
     DateTime,
     Engine,
     Table,
+    cast,
     create_engine,
     event,
     func,
@@ -92,6 +94,13 @@ def days_between(dialect: str, later: ColumnElement, earlier: ColumnElement) -> 
     if dialect == "postgresql":
         return func.extract("epoch", later - earlier) / 86400.0
     return func.julianday(later) - func.julianday(earlier)
+
+
+def date_of(dialect: str, moment: ColumnElement) -> ColumnElement:
+    """A timestamp's UTC date, in SQL, comparable with a date column on either database."""
+    if dialect == "postgresql":
+        return cast(moment, Date)
+    return func.date(moment)
 
 
 class SchemaMissing(RuntimeError):

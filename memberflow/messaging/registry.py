@@ -63,6 +63,9 @@ class Registration:
         goal: Optional: what its messages are for, to judge its experiments by: a
             `module:function` reference to `function(dialect) -> (label, condition)`, the
             condition a SQL boolean over the `touchpoint` table's row (renewed, recovered...).
+        forecast: Optional, for a pipeline that plans its own touchpoints as it goes (dunning's
+            notices): `module:function` reference to `function(conn, start, end)` yielding
+            (due_at, pipeline, step) of the messages it will plan, due in [start, end).
     """
 
     name: str
@@ -78,6 +81,7 @@ class Registration:
     routers: list[str] = field(default_factory=list)
     report: str | None = None
     goal: str | None = None
+    forecast: str | None = None
     order: int = field(default=100, compare=False)  # where the demo runs it in a day
 
 

@@ -223,3 +223,17 @@ def test_experiments_start_refuses_a_broken_definition_and_says_why(settings, tm
     result = invoke("experiments", "start", str(path))
     assert result.exit_code == 1 and says in result.output, result.output
     assert "experiment.json" in result.output
+
+
+def test_forecast_lists_the_days_ahead_and_what_is_at_stake(settings, tmp_path):
+    assert invoke("import", str(write(tmp_path, *GOOD))).exit_code == 0
+    shown = invoke("forecast", "--days", "30", "--from", "2026-11-20T00:00:00Z")
+    assert shown.exit_code == 0, shown.output
+    assert "The next 30 days from 2026-11-20 00:00 UTC:" in shown.output
+    assert "At stake:" in shown.output
+    as_json = json.loads(
+        invoke("forecast", "--from", "2026-11-20T00:00:00Z", "--format", "json").output
+    )
+    assert as_json["days"] == 30 and {"messages", "at_stake"} <= set(as_json)
+    unknown = invoke("forecast", "--pipeline", "remindrs")
+    assert unknown.exit_code == 1 and "known: reminders" in unknown.output

@@ -20,5 +20,6 @@ registration = Registration(
     ),
     commands={"cases": "memberflow.pipelines.dunning.commands:cases_app"},
     goal="memberflow.pipelines.dunning.results:goal",
+    forecast="memberflow.pipelines.dunning.results:forecast",
     order=20,
 )

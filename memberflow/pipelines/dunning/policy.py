@@ -248,11 +248,8 @@ def notice_due(facts: CaseFacts, policy: DunningPolicy, as_of: datetime) -> Noti
     """
     if facts.status != CaseStatus.open:
         return None
-    due = [
-        Notice(step, _notice_time(facts, policy, day))
-        for step, day in sorted(policy.notice_days.items(), key=lambda item: item[1])
-    ]
-    due = [notice for notice in due if notice.due_at <= as_of]
+    schedule = notice_schedule(facts.opened_at, facts.time_zone, policy)
+    due = [notice for notice in schedule if notice.due_at <= as_of]
     if not due or due[-1].step in facts.notices:
         return None
     latest = due[-1]
@@ -261,10 +258,18 @@ def notice_due(facts: CaseFacts, policy: DunningPolicy, as_of: datetime) -> Noti
     return latest
 
 
-def _notice_time(facts: CaseFacts, policy: DunningPolicy, day: int) -> datetime:
+def notice_schedule(opened_at: datetime, tz: ZoneInfo, policy: DunningPolicy) -> list[Notice]:
+    """Every member email of a case that stays unpaid, in order: what a forecast counts on."""
+    return [
+        Notice(step, _notice_time(opened_at, tz, policy, day))
+        for step, day in sorted(policy.notice_days.items(), key=lambda item: item[1])
+    ]
+
+
+def _notice_time(opened_at: datetime, tz: ZoneInfo, policy: DunningPolicy, day: int) -> datetime:
     if day == 0:
-        return facts.opened_at
-    return on_day(facts.opened_at, facts.time_zone, day, policy.notice_local_hour)
+        return opened_at
+    return on_day(opened_at, tz, day, policy.notice_local_hour)
 
 
 def should_escalate(facts: CaseFacts, policy: DunningPolicy) -> bool:

@@ -1,11 +1,26 @@
-"""What dunning's emails are for, to judge an experiment on one of them: the bill was paid."""
+"""Dunning's results: what its emails are for (the bill paid), to judge an experiment on one
+of them; and the emails open cases will get, for the forecast."""
 
-from sqlalchemy import exists
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy import Connection, exists, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from memberflow.core.models import CaseOutcome, DunningCase, Touchpoint
+from memberflow.core.models import (
+    CaseOutcome,
+    CaseStatus,
+    DunningCase,
+    Member,
+    Subscription,
+    Touchpoint,
+)
+from memberflow.core.schedule import zone
+from memberflow.pipelines.dunning.policy import DunningPolicy, Notice, notice_schedule, on_day
+from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE
 
 touchpoint, dunning_case = Touchpoint.__table__, DunningCase.__table__
+subscription, member = Subscription.__table__, Member.__table__
 RECOVERED = (CaseOutcome.recovered.value, CaseOutcome.paid_elsewhere.value)
 
 
@@ -15,3 +30,24 @@ def goal(dialect: str) -> tuple[str, ColumnElement]:
         dunning_case.c.invoice_id == touchpoint.c.invoice_id,
         dunning_case.c.outcome.in_(RECOVERED),
     )
+
+
+def forecast(conn: Connection, start: datetime, end: datetime) -> Iterator[tuple]:
+    """The member emails open cases get in [start, end) if they stay unpaid, under the default
+    policy (a deployment's own policy may move them), less those planned already: the notices,
+    and the final notice when retries run out."""
+    policy = DunningPolicy()
+    query = (
+        select(dunning_case.c.opened_at, dunning_case.c.notices, member.c.time_zone)
+        .join(subscription, subscription.c.id == dunning_case.c.subscription_id)
+        .join(member, member.c.id == subscription.c.member_id)
+        .where(dunning_case.c.status == CaseStatus.open)
+    )
+    for row in conn.execute(query):
+        planned = set(filter(None, row.notices.split(",")))
+        tz = zone(row.time_zone)
+        final = on_day(row.opened_at, tz, policy.final_action_day, policy.retry_local_hour)
+        schedule = [*notice_schedule(row.opened_at, tz, policy), Notice("final_notice", final)]
+        for notice in schedule:
+            if notice.step not in planned and start <= notice.due_at < end:
+                yield notice.due_at, MEMBER_PIPELINE, notice.step

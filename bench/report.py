@@ -20,9 +20,19 @@ from pathlib import Path
 
 from sqlalchemy import Engine, insert, select, text
 
+from memberflow.messaging import experiments
+
 AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
 YEAR = timedelta(days=365)
 CHUNK = 50_000
+# every renewal reminder of the year in an experiment: 5% held out, a shorter subject for half
+EXPERIMENT = experiments.ExperimentPlan(
+    name="bench-renewal",
+    pipeline="reminders",
+    step="renewal_7d",
+    holdout=0.05,
+    variants=[{"name": "short", "share": 0.475}],
+)
 PRODUCTS = [
     ("club-monthly", "month", 1900, "USD"),
     ("club-annual", "year", 19000, "USD"),
@@ -50,6 +60,7 @@ def build(engine: Engine, total: int) -> dict[str, int]:
             conn.execute(text(f"DROP TABLE IF EXISTS {tables}, alembic_version CASCADE"))
     SQLModel.metadata.create_all(engine)
     with engine.begin() as conn:
+        experiments.start(conn, EXPERIMENT, AS_OF - YEAR)
         conn.execute(
             insert(Product),
             [
@@ -126,6 +137,7 @@ def build(engine: Engine, total: int) -> dict[str, int]:
                     }
                 )
             due = AS_OF - YEAR + day
+            variant = EXPERIMENT.assign(f"m{n}")
             messages.append(
                 {
                     "key": f"reminders:renewal_7d:s{n}:{due:%Y-%m-%d}:email",
@@ -135,9 +147,11 @@ def build(engine: Engine, total: int) -> dict[str, int]:
                     "subscription_id": n,
                     "anchor_at": due,
                     "due_at": due,
-                    "status": "sent" if n % 50 else "dead",
+                    "status": "skipped" if variant == "holdout" else "sent" if n % 50 else "dead",
                     "created_at": due,
-                    "sent_at": due if n % 50 else None,
+                    "sent_at": due if n % 50 and variant != "holdout" else None,
+                    "experiment": EXPERIMENT.name,
+                    "variant": variant,
                 }
             )
         with engine.begin() as conn:
@@ -192,6 +206,7 @@ def plain_churn(engine: Engine, start: datetime, end: datetime) -> dict:
 
 def measure(engine: Engine) -> dict:
     from memberflow.analytics import metrics
+    from memberflow.analytics.experiments import results as experiment_results
     from memberflow.analytics.period import Period
     from memberflow.analytics.report import build as build_report
 
@@ -211,8 +226,15 @@ def measure(engine: Engine) -> dict:
             counts = plain[row["currency"]]
             found = [row["members_at_start"], row["churned_voluntary"], row["churned_involuntary"]]
             assert found == counts, (row["currency"], found, counts)
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        variants = experiment_results(conn, period, EXPERIMENT.name)
+    experiment_seconds = time.perf_counter() - started
+    assert [row["variant"] for row in variants] == ["holdout", "short", "control"]
     overall = {row["currency"]: row for row in report.churn if row["product"] == "all"}
     return {
+        "experiment_s": experiment_seconds,
+        "experiment_messages": sum(row["messages"] for row in variants),
         "report_s": whole,
         "churn_sql_s": sql_churn,
         "churn_plain_s": plain_seconds,
@@ -250,6 +272,11 @@ def main() -> None:
             f"{r['churn_sql_s']:>12.2f} {r['churn_plain_s']:>19.2f} {ratio:>11.2f}"
         )
     print("\nreport: this period and the one before, every table; goal: under 10 s")
+    for name, _, _, r in rows:
+        print(
+            f"{name}: experiment results over {r['experiment_messages']:,} messages "
+            f"(3 variants, goal: renewed) in {r['experiment_s']:.2f} s (part of the report)"
+        )
 
 
 if __name__ == "__main__":

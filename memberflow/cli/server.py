@@ -79,6 +79,7 @@ def demo(
     csv_path = write_csv(folder / "demo-members.csv", demo_rows(start, members))
     report = import_csv(engine(), csv_path)
     print(f"demo business: {report.loaded} subscriptions from {csv_path}\n")
+    _test_the_renewal_reminder(start)
 
     pipelines = [r for r in registry.registered().values() if r.demo is not None]
     hooks = [load(r.demo.day) for r in pipelines]
@@ -107,6 +108,23 @@ def demo(
     print(f"\nRuns, logs and artifacts: {ui} (pipelines {names})")
     if started:
         print("The Prefect server keeps running; stop it with: make stop-server")
+
+
+def _test_the_renewal_reminder(start) -> None:
+    """The owner asks whether the renewal reminder matters: the shipped example experiment holds
+    5% of them back (the report's experiments section then compares)."""
+    import tomllib
+
+    from memberflow.messaging import experiments
+
+    example = PROJECT_ROOT / "examples" / "experiments" / "renewal-reminder.toml"
+    plan = experiments.ExperimentPlan.model_validate(tomllib.loads(example.read_text()))
+    try:
+        with engine().begin() as conn:
+            experiments.start(conn, plan, start)
+        print(f"experiment {plan.name}: {example.relative_to(PROJECT_ROOT)}\n")
+    except ValueError:  # a demo run into its database again: it is running already
+        pass
 
 
 LEGEND = """

@@ -2,16 +2,16 @@
 (renewed, recovered, came back, answered: its `Registration.goal`), the rate with its 95%
 interval, and the difference against the holdout (or, without one, the usual message)."""
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from memberflow.analytics.period import Period
 from memberflow.analytics.stats import difference, wilson
-from memberflow.core.models import Touchpoint
+from memberflow.core.models import Subscription, Touchpoint
 from memberflow.messaging import registry
 from memberflow.messaging.experiments import CONTROL, HOLDOUT, ExperimentPlan, experiment_table
 from memberflow.messaging.registry import load
 
-touchpoint = Touchpoint.__table__
+touchpoint, subscription = Touchpoint.__table__, Subscription.__table__
 
 
 def results(conn: Connection, period: Period, name: str | None = None) -> list[dict]:
@@ -44,18 +44,16 @@ def goal_of(pipeline: str, dialect: str):
 
 def _variants(conn: Connection, plan: ExperimentPlan, period: Period) -> list[dict]:
     goal = goal_of(plan.pipeline, conn.dialect.name)
-    label, reached = goal if goal else ("goal", None)
-    counted = case((reached, 1), else_=0) if reached is not None else 0
-    query = (
-        select(
-            touchpoint.c.variant,
-            func.count().label("messages"),
-            func.coalesce(func.sum(counted), 0).label("reached"),
-        )
-        .where(touchpoint.c.experiment == plan.name, touchpoint.c.due_at < period.end)
-        .group_by(touchpoint.c.variant)
-    )
-    counts = {row.variant: (row.messages, row.reached) for row in conn.execute(query)}
+    label = goal[0] if goal else "goal"
+    mine = and_(touchpoint.c.experiment == plan.name, touchpoint.c.due_at < period.end)
+    per_variant = select(touchpoint.c.variant, func.count()).where(mine)
+    totals = dict(conn.execute(per_variant.group_by(touchpoint.c.variant)).all())
+    reached: dict[str, int] = {}
+    if goal is not None:  # in WHERE, not a CASE: PostgreSQL then anti-joins a NOT EXISTS
+        joined = touchpoint.join(subscription, subscription.c.id == touchpoint.c.subscription_id)
+        query = per_variant.select_from(joined).where(goal[1]).group_by(touchpoint.c.variant)
+        reached = dict(conn.execute(query).all())
+    counts = {name: (count, reached.get(name, 0)) for name, count in totals.items()}
     base_name = HOLDOUT if plan.holdout else CONTROL
     base = counts.get(base_name, (0, 0))
     names = [HOLDOUT] * bool(plan.holdout) + [v.name for v in plan.variants]

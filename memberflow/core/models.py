@@ -134,6 +134,8 @@ class Touchpoint(SQLModel, table=True):
             sqlite_where=text(OPEN_SQL),
             postgresql_where=text(OPEN_SQL),
         ),
+        # an experiment's results count its messages per variant straight off this index
+        Index("ix_touchpoint_experiment", "experiment", "variant"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -157,7 +159,7 @@ class Touchpoint(SQLModel, table=True):
     # what the pipeline knew when it planned the message (JSON), e.g. the next retry's date
     context: str | None = None
     # the experiment the message took part in, and the variant it got (or "holdout": none)
-    experiment: str | None = Field(default=None, max_length=64, index=True)
+    experiment: str | None = Field(default=None, max_length=64)
     variant: str | None = Field(default=None, max_length=64)
 
 

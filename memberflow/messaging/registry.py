@@ -62,7 +62,8 @@ class Registration:
             period [start, end) and the products chosen (None: all).
         goal: Optional: what its messages are for, to judge its experiments by: a
             `module:function` reference to `function(dialect) -> (label, condition)`, the
-            condition a SQL boolean over the `touchpoint` table's row (renewed, recovered...).
+            condition a SQL boolean over a `touchpoint` row and its `subscription` (joined by
+            the caller): renewed, recovered...
         forecast: Optional, for a pipeline that plans its own touchpoints as it goes (dunning's
             notices): `module:function` reference to `function(conn, start, end)` yielding
             (due_at, pipeline, step) of the messages it will plan, due in [start, end).

@@ -31,7 +31,7 @@ def upgrade() -> None:
     with op.batch_alter_table('touchpoint') as batch:
         batch.add_column(sa.Column('experiment', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch.add_column(sa.Column('variant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
-        batch.create_index('ix_touchpoint_experiment', ['experiment'])
+        batch.create_index('ix_touchpoint_experiment', ['experiment', 'variant'])
 
 
 def downgrade() -> None:

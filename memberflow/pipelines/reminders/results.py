@@ -35,11 +35,7 @@ def failed_payment(dialect: str) -> ColumnElement:
 def goal(dialect: str) -> tuple[str, ColumnElement]:
     """Renewed: the subscription's period has moved past the date the reminder announced, with
     no unrecovered failed payment on the way (a member who left at that date did not renew)."""
-    period_end = (
-        select(subscription.c.current_period_end)
-        .where(subscription.c.id == touchpoint.c.subscription_id)
-        .scalar_subquery()
-    )
+    period_end = subscription.c.current_period_end  # the touchpoint's own subscription's
     return "renewed", and_(period_end > touchpoint.c.anchor_at, not_(failed_payment(dialect)))
 
 

@@ -4,6 +4,7 @@ table per breakdown, under keys that stay the same from run to run (the UI keeps
 import pytest
 
 from flows.retention_report import retention_report
+from memberflow.messaging import experiments
 from tests.support.history import JANUARY, NOVEMBER, joined, left
 from tests.support.prefect_api import flow_run_artifacts
 
@@ -14,6 +15,11 @@ def test_the_report_publishes_a_summary_and_tables_under_stable_keys(settings, e
     for name in ("s1", "s2"):
         joined(engine, name, JANUARY)
     left(engine, "s2", NOVEMBER.start.replace(day=20))
+    with engine.begin() as conn:
+        plan = experiments.ExperimentPlan(
+            name="winback-test", pipeline="cancellations", step="winback", holdout=0.1
+        )
+        experiments.start(conn, plan, NOVEMBER.start)
     keys = []
     for _ in range(2):
         state = retention_report(as_of=NOVEMBER.end, days=30, return_state=True)
@@ -24,3 +30,5 @@ def test_the_report_publishes_a_summary_and_tables_under_stable_keys(settings, e
     [summary] = [a for a in artifacts if a["key"] == "retention-all-summary"]
     assert summary["type"] == "markdown" and "| member churn | 50.0%" in summary["data"]
     assert "## USD" in state.result()
+    assert "retention-all-experiments" in keys[0]
+    assert "## Experiment winback-test (cancellations/winback, goal: came back)" in summary["data"]

@@ -442,14 +442,21 @@ def trend(
     conn: Connection,
     spans: Sequence[Period],
     products: Sequence[str] | None = None,
-    churned: list[list[dict]] | None = None,
 ) -> list[dict]:
     """Member churn and failed-payment recovery per currency for consecutive periods: the
-    chart's points. Three scans whatever the number of periods (churn_over's two, which the
-    caller may have done already, and one over the dunning cases)."""
+    chart's points. Three scans whatever the number of periods (churn_over's two and
+    recovery_over's one)."""
     boundaries = [spans[0].start, *(span.end for span in spans)]
-    churned = churned or churn_over(conn, boundaries, products)
-    recovered = _recovery_over(conn, boundaries, products)
+    churned = churn_over(conn, boundaries, products)
+    return trend_points(spans, churned, recovery_over(conn, boundaries, products))
+
+
+def trend_points(
+    spans: Sequence[Period],
+    churned: list[list[dict]],
+    recovered: list[dict[str, float | None]],
+) -> list[dict]:
+    """The trend from `churn_over` and `recovery_over` over the spans' boundaries."""
     rows = []
     for k, span in enumerate(spans):
         rates = {row["currency"]: row["churn_rate"] for row in churned[k] if row["product"] == ALL}
@@ -465,7 +472,7 @@ def trend(
     return rows
 
 
-def _recovery_over(
+def recovery_over(
     conn: Connection, boundaries: Sequence[datetime], products: Sequence[str] | None
 ) -> list[dict[str, float | None]]:
     """Per period between the boundaries, per currency: recovered / opened."""

@@ -2,6 +2,7 @@
 markdown the Prefect UI shows, and as tables (for artifacts, the CLI's table, CSV and JSON)."""
 
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 from memberflow.analytics import experiments, metrics
 from memberflow.analytics.chart import markdown_image, trend_png
 from memberflow.analytics.period import Period
+from memberflow.core.db import reading
 from memberflow.core.money import format_money
 from memberflow.messaging import registry
 from memberflow.messaging.registry import load
@@ -59,30 +61,46 @@ class Report:
 
 
 def build(engine: Engine, period: Period, products: list[str] | None = None) -> Report:
-    """The report for `period` and for the one before it (for the changes)."""
+    """The report for `period` and for the one before it (for the changes).
 
+    Its scans are independent, so they run side by side, each on a connection of its own (both
+    databases' drivers let go of the interpreter while a query runs): the longest one, not their
+    sum, sets the time (docs/performance.md)."""
     spans = metrics.spans_ending(period, TREND_PERIODS)
-    with engine.connect() as conn:
-        churned = metrics.churn_over(conn, [spans[0].start, *(s.end for s in spans)], products)
-        before, now = churned[-2], churned[-1]
+    boundaries = [spans[0].start, *(s.end for s in spans)]
+    before = period.previous()
+    with ThreadPoolExecutor(4, thread_name_prefix="memberflow-report") as pool:
+
+        def read(function, *args, **kwargs) -> Future:
+            return pool.submit(_on_a_connection, engine, function, *args, **kwargs)
+
+        churned = read(metrics.churn_over, boundaries, products)
+        tested = read(experiments.results, period)
+        recovered = read(metrics.recovery, period, products)
+        recovered_before = read(metrics.recovery, before, products, breakdowns=False)
+        recovered_over = read(metrics.recovery_over, boundaries, products)
+        delivered = read(metrics.deliveries, period)
+        sections = read(pipeline_sections, period, products)
+        over = churned.result()
         report = Report(
             period=period,
             products=list(products or []),
-            churn=now,
-            recovery=metrics.recovery(conn, period, products),
-            deliveries=metrics.deliveries(conn, period),
-            tenure=metrics.tenure_of(now),
-            sections=pipeline_sections(conn, period, products),
-            trend=metrics.trend(conn, spans, products, churned),
-            experiments=experiments.results(conn, period),
+            churn=over[-1],
+            recovery=recovered.result(),
+            deliveries=delivered.result(),
+            tenure=metrics.tenure_of(over[-1]),
+            sections=sections.result(),
+            trend=metrics.trend_points(spans, over, recovered_over.result()),
+            experiments=tested.result(),
         )
-        # the period before: its headline numbers, for the changes
-        report.previous = Report(
-            period=period.previous(),
-            churn=before,
-            recovery=metrics.recovery(conn, period.previous(), products, breakdowns=False),
-        )
+    # the period before: its headline numbers, for the changes
+    report.previous = Report(period=before, churn=over[-2], recovery=recovered_before.result())
     return report
+
+
+def _on_a_connection(engine: Engine, function, *args, **kwargs):
+    with engine.connect() as conn:
+        return function(reading(conn), *args, **kwargs)
 
 
 def pipeline_sections(conn, period: Period, products: list[str] | None) -> dict:

@@ -64,11 +64,26 @@ def get_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _tune_sqlite)
-        # Take the write lock up front: a deferred transaction that reads, then writes after
-        # another run committed fails with SQLITE_BUSY_SNAPSHOT, which no busy timeout retries.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _begin_sqlite)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+READ_ONLY = "memberflow_read_only"  # an execution option: this connection only reads
+
+
+def reading(conn: Connection) -> Connection:
+    """Marks a connection that only reads (a report): on SQLite it takes no write lock, so
+    several such readers run side by side, and beside a writer (WAL)."""
+    return conn.execution_options(**{READ_ONLY: True})
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    # Take the write lock up front: a deferred transaction that reads, then writes after
+    # another run committed fails with SQLITE_BUSY_SNAPSHOT, which no busy timeout retries.
+    # A reader never writes, so it needs no lock: a deferred BEGIN.
+    reads_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
 
 class DatabaseUnavailable(RuntimeError):

@@ -24,8 +24,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from memberflow.analytics.period import Period
 from memberflow.core.db import days_between
 from memberflow.core.models import (
+    PAID_OUTCOMES,
     Cancellation,
-    CaseOutcome,
     DunningCase,
     Invoice,
     Product,
@@ -37,7 +37,6 @@ from memberflow.core.revenue import monthly_minor
 subscription, product = Subscription.__table__, Product.__table__
 cancellation, case_table = Cancellation.__table__, DunningCase.__table__
 invoice, touchpoint = Invoice.__table__, Touchpoint.__table__
-RECOVERED = (CaseOutcome.recovered.value, CaseOutcome.paid_elsewhere.value)
 ALL = "all"  # the row that covers every product (of one currency)
 
 
@@ -318,7 +317,7 @@ def recovery(
         .join(subscription, subscription.c.id == case_table.c.subscription_id)
         .join(product, product.c.id == subscription.c.product_id)
     )
-    recovered = case_table.c.outcome.in_(RECOVERED)
+    recovered = case_table.c.outcome.in_(PAID_OUTCOMES)
     opened = [case_table.c.opened_at >= period.start, case_table.c.opened_at < period.end]
     if products:
         opened.append(product.c.external_id.in_(products))
@@ -476,7 +475,7 @@ def recovery_over(
     conn: Connection, boundaries: Sequence[datetime], products: Sequence[str] | None
 ) -> list[dict[str, float | None]]:
     """Per period between the boundaries, per currency: recovered / opened."""
-    recovered = case_table.c.outcome.in_(RECOVERED)
+    recovered = case_table.c.outcome.in_(PAID_OUTCOMES)
     columns = []
     for k, (start, end) in enumerate(zip(boundaries, boundaries[1:], strict=False)):
         opened = and_(case_table.c.opened_at >= start, case_table.c.opened_at < end)

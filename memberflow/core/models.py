@@ -302,6 +302,10 @@ class CaseOutcome(StrEnum):
     written_off = "written_off"  # the provider voided the invoice or gave up on it
 
 
+# the outcomes in which the bill was paid in the end: a case "recovered" in every report
+PAID_OUTCOMES = (CaseOutcome.recovered.value, CaseOutcome.paid_elsewhere.value)
+
+
 OPEN_CASES_SQL = "status IN ('open', 'paused')"
 
 

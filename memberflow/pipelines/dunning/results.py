@@ -8,7 +8,7 @@ from sqlalchemy import Connection, exists, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.core.models import (
-    CaseOutcome,
+    PAID_OUTCOMES,
     CaseStatus,
     DunningCase,
     Member,
@@ -21,14 +21,13 @@ from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE
 
 touchpoint, dunning_case = Touchpoint.__table__, DunningCase.__table__
 subscription, member = Subscription.__table__, Member.__table__
-RECOVERED = (CaseOutcome.recovered.value, CaseOutcome.paid_elsewhere.value)
 
 
 def goal(dialect: str) -> tuple[str, ColumnElement]:
     """Recovered: the case of the bill the email was about ended paid."""
     return "recovered", exists().where(
         dunning_case.c.invoice_id == touchpoint.c.invoice_id,
-        dunning_case.c.outcome.in_(RECOVERED),
+        dunning_case.c.outcome.in_(PAID_OUTCOMES),
     )
 
 

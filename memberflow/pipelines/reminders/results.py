@@ -8,13 +8,12 @@ from sqlalchemy import and_, case, exists, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.core.db import days_between
-from memberflow.core.models import CaseOutcome, DunningCase, Product, Subscription, Touchpoint
+from memberflow.core.models import PAID_OUTCOMES, DunningCase, Product, Subscription, Touchpoint
 from memberflow.messaging.experiments import HOLDOUT
 from memberflow.pipelines.reminders.steps import PIPELINE
 
 touchpoint, subscription = Touchpoint.__table__, Subscription.__table__
 dunning_case, product = DunningCase.__table__, Product.__table__
-RECOVERED = (CaseOutcome.recovered.value, CaseOutcome.paid_elsewhere.value)
 # a failed payment this long after the date a reminder announced is that renewal's failure
 FAILED_WITHIN_DAYS = 7
 NOT_REMINDED = ("expired", "held", "dead")  # and the holdout's (skipped, variant holdout)
@@ -28,7 +27,7 @@ def failed_payment(dialect: str) -> ColumnElement:
         dunning_case.c.opened_at >= touchpoint.c.due_at,
         days_between(dialect, dunning_case.c.opened_at, touchpoint.c.anchor_at)
         < FAILED_WITHIN_DAYS,
-        or_(dunning_case.c.outcome.is_(None), dunning_case.c.outcome.not_in(RECOVERED)),
+        or_(dunning_case.c.outcome.is_(None), dunning_case.c.outcome.not_in(PAID_OUTCOMES)),
     )
 
 

@@ -16,7 +16,7 @@ touchpoint, subscription = Touchpoint.__table__, Subscription.__table__
 
 def results(conn: Connection, period: Period, name: str | None = None) -> list[dict]:
     """Every experiment that ran during `period` (or the one called `name`), counted over all
-    its messages due before the period's end: an experiment is judged on its whole sample."""
+    its messages about a date before the period's end: judged on its whole sample so far."""
     query = select(experiment_table).order_by(experiment_table.c.started_at)
     if name is not None:
         query = query.where(experiment_table.c.name == name)
@@ -45,7 +45,9 @@ def goal_of(pipeline: str, dialect: str):
 def _variants(conn: Connection, plan: ExperimentPlan, period: Period) -> list[dict]:
     goal = goal_of(plan.pipeline, conn.dialect.name)
     label = goal[0] if goal else "goal"
-    mine = and_(touchpoint.c.experiment == plan.name, touchpoint.c.due_at < period.end)
+    # a message counts once what it was about has come (a renewal not due yet cannot have
+    # renewed): its anchor, the date it counts from, is before the period's end
+    mine = and_(touchpoint.c.experiment == plan.name, touchpoint.c.anchor_at < period.end)
     per_variant = select(touchpoint.c.variant, func.count()).where(mine)
     totals = dict(conn.execute(per_variant.group_by(touchpoint.c.variant)).all())
     reached: dict[str, int] = {}

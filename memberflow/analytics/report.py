@@ -191,7 +191,8 @@ def markdown(report: Report, chart: bool = False) -> str:
 
 
 def _experiments_markdown(rows: list[dict]) -> list[str]:
-    """Each experiment's variants: the goal's rate with its 95% interval, and the verdict."""
+    """Each experiment's variants: the goal's rate and the difference from the comparison, each
+    with its 95% interval, and the verdict in a word (the tables carry it in full)."""
     lines = []
     for name in dict.fromkeys(row["experiment"] for row in rows):
         mine = [row for row in rows if row["experiment"] == name]
@@ -199,17 +200,26 @@ def _experiments_markdown(rows: list[dict]) -> list[str]:
             "",
             f"## Experiment {name} ({mine[0]['step']}, goal: {mine[0]['goal']})",
             "",
-            "| variant | messages | rate (95% interval) | against the comparison |",
-            "| --- | --- | --- | --- |",
+            "| variant | messages | rate (95% interval) | difference | verdict |",
+            "| --- | --- | --- | --- | --- |",
         ]
         for row in mine:
-            interval = (
-                f"{_percent(row['rate'])} ({_percent(row['rate_low'])} to "
-                f"{_percent(row['rate_high'])})"
+            rate = (
+                f"{_percent(row['rate'])} ({row['rate_low'] * 100:.1f} to "
+                f"{row['rate_high'] * 100:.1f})"
                 if row["messages"]
                 else "n/a"
             )
-            lines.append(
-                f"| {row['variant']} | {row['messages']} | {interval} | {row['verdict']} |"
+            gap = (
+                f"{_points(row['difference'])} ({row['difference_low'] * 100:+.1f} to "
+                f"{row['difference_high'] * 100:+.1f})"
+                if row["difference"] is not None
+                else ""
             )
+            verdict = row["verdict"].split(":")[0].split(" (")[0]
+            lines.append(f"| {row['variant']} | {row['messages']} | {rate} | {gap} | {verdict} |")
     return lines
+
+
+def _points(fraction: float) -> str:
+    return f"{fraction * 100:+.1f} pts"

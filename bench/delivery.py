@@ -1,7 +1,7 @@
 """Delivery against slow receivers: the reminder pipeline vs plain loops, in one run.
 
     python -m bench.delivery [--due 10000] [--latencies 0,50,200] [--concurrency 256]
-                             [--smtp-due 2000] [--smtp-latency 100]
+                             [--batch-size 1000] [--smtp-due 2000] [--smtp-latency 100]
 
 For each receiver latency (a webhook that answers after 0, 50, 200 ms, in a process of its
 own), three ways to send the same renewal reminders, each in a child process:
@@ -17,6 +17,7 @@ the docs quote. Only ratios from the same run mean much on a shared machine.
 
 import argparse
 import asyncio
+import os
 import resource
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ from pathlib import Path
 from bench.child import measure, report_result, settle
 from bench.reminders import AS_OF, build_database, due_messages, run_plain, signed_post
 
+BATCH_VARIABLE = "MEMBERFLOW_BENCH_BATCH"  # --batch-size, handed to the child processes
 SAMPLE_SECONDS = 20  # a sequential loop sends for about this long at high latency
 
 
@@ -95,7 +97,8 @@ def run_flow(database: Path, output) -> dict:
         output.save("bench", overwrite=True)
         reference = f"{output.get_block_type_slug()}/bench"
         before, started = cpu_seconds(), time.perf_counter()
-        rows = reminders(as_of=AS_OF, output=reference, lookback_days=0, batch_size=1000)
+        batch = int(os.environ.get(BATCH_VARIABLE, "1000"))
+        rows = reminders(as_of=AS_OF, output=reference, lookback_days=0, batch_size=batch)
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - before
     return {"items": rows[-1]["sent"], "seconds": seconds, "cpu": cpu}
 
@@ -151,6 +154,7 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--latencies", default="0,50,200")
     parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=1000, help="the pipeline's batches")
     parser.add_argument("--smtp-due", type=int, default=2_000)
     parser.add_argument("--smtp-latency", type=float, default=100)
     parser.add_argument("--smtp-concurrency", type=int, default=32)
@@ -159,6 +163,7 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
+    os.environ[BATCH_VARIABLE] = str(args.batch_size)  # the children inherit it
 
     from memberflow.ingress.serve import free_port
 

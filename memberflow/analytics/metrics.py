@@ -308,7 +308,6 @@ def recovery(
     conn: Connection,
     period: Period,
     products: Sequence[str] | None = None,
-    breakdowns: bool = True,
 ) -> dict:
     """Failed payments whose case opened in the period: per product and currency, and per
     currency by decline category and by what recovered them; median days to recover."""
@@ -358,8 +357,6 @@ def recovery(
         return [rows[key] for key in sorted(rows)]
 
     overall = counted("currency")
-    if not breakdowns:  # the previous period's: its headline numbers only
-        return {"overall": overall}
     for row in overall:
         row["median_days_to_recover"] = _median_days(conn, joined, opened, recovered, row)
     return {

@@ -77,7 +77,6 @@ def build(engine: Engine, period: Period, products: list[str] | None = None) -> 
         churned = read(metrics.churn_over, boundaries, products)
         tested = read(experiments.results, period)
         recovered = read(metrics.recovery, period, products)
-        recovered_before = read(metrics.recovery, before, products, breakdowns=False)
         recovered_over = read(metrics.recovery_over, boundaries, products)
         delivered = read(metrics.deliveries, period)
         sections = read(pipeline_sections, period, products)
@@ -93,8 +92,10 @@ def build(engine: Engine, period: Period, products: list[str] | None = None) -> 
             trend=metrics.trend_points(spans, over, recovered_over.result()),
             experiments=tested.result(),
         )
-    # the period before: its headline numbers, for the changes
-    report.previous = Report(period=before, churn=over[-2], recovery=recovered_before.result())
+    # the period before: its headline numbers, for the changes, from the trend's scans
+    rates = recovered_over.result()[-2]
+    overall = [{"currency": c, "recovery_rate": rate} for c, rate in sorted(rates.items())]
+    report.previous = Report(period=before, churn=over[-2], recovery={"overall": overall})
     return report
 
 

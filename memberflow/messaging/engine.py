@@ -17,7 +17,7 @@ from queue import SimpleQueue
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Connection, Engine, Row
 
 from memberflow.core.links import link_secret, member_link
 from memberflow.core.locales import product_words
@@ -194,6 +194,26 @@ def plan_batch(
         if row["key"] in new_keys
     )
     return next_cursor(rows, selection, limit), {step.name: counts}
+
+
+def unplanned(
+    conn: Connection,
+    planner: DatePlanner,
+    step: Step,
+    selection: Selection,
+    *,
+    as_of: datetime,
+    since: datetime,
+    channel: str,
+    after: Cursor,
+    limit: int,
+) -> tuple[list[Row], list[dict]]:
+    """One batch of candidates, and the touchpoints they owe that the outbox does not hold
+    yet, writing nothing: what a dry run and a forecast look at."""
+    rows = store.select_candidates(conn, selection, after, limit)
+    planned = plan_rows(planner, step, rows, as_of=as_of, since=since, channel=channel)
+    known = store.existing_keys(conn, [plan["key"] for plan in planned])
+    return rows, [plan for plan in planned if plan["key"] not in known]
 
 
 def next_cursor(rows: list[Row], selection: Selection, limit: int) -> Cursor | None:

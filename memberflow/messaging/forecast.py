@@ -9,8 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, select
 
 from memberflow.core.models import OPEN, Touchpoint
-from memberflow.messaging import store
-from memberflow.messaging.engine import next_cursor, plan_rows
+from memberflow.messaging.engine import next_cursor, unplanned
 from memberflow.messaging.protocols import DatePlanner
 
 touchpoint = Touchpoint.__table__
@@ -38,14 +37,18 @@ def to_be_planned(
     for step, selection in planner.selections(end, start):
         cursor = selection.start
         while cursor is not None:
-            rows = store.select_candidates(conn, selection, cursor, BATCH)
-            planned = [
-                row
-                for row in plan_rows(planner, step, rows, as_of=end, since=start, channel=channel)
-                if start <= row["due_at"] < end
-            ]
-            known = store.existing_keys(conn, [row["key"] for row in planned])
+            rows, planned = unplanned(
+                conn,
+                planner,
+                step,
+                selection,
+                as_of=end,
+                since=start,
+                channel=channel,
+                after=cursor,
+                limit=BATCH,
+            )
             for row in planned:
-                if row["key"] not in known:
+                if start <= row["due_at"] < end:
                     yield row["due_at"], row["pipeline"], row["step"]
             cursor = next_cursor(rows, selection, BATCH)

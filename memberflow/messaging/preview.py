@@ -17,7 +17,7 @@ from memberflow.messaging.engine import (
     in_members_language,
     message_fields,
     next_cursor,
-    plan_rows,
+    unplanned,
 )
 from memberflow.messaging.messages import Message
 from memberflow.messaging.protocols import DatePlanner, Step, TouchpointRow
@@ -42,10 +42,17 @@ def preview_batch(
 ) -> tuple[Cursor | None, Tally]:
     """What `plan_batch` + delivery would do for new touchpoints, writing and sending nothing."""
     with engine.connect() as conn:
-        rows = store.select_candidates(conn, selection, after, limit)
-        planned = plan_rows(pipeline, step, rows, as_of=as_of, since=since, channel=channel)
-        known = store.existing_keys(conn, [p["key"] for p in planned])
-        planned = [plan for plan in planned if plan["key"] not in known]
+        rows, planned = unplanned(
+            conn,
+            pipeline,
+            step,
+            selection,
+            as_of=as_of,
+            since=since,
+            channel=channel,
+            after=after,
+            limit=limit,
+        )
         full_rows = store.subscription_rows(conn, [plan["subscription_id"] for plan in planned])
     by_sub = {row.sub_id: row for row in full_rows}
     counts = Counter()

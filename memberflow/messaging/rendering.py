@@ -121,23 +121,21 @@ class Renderer:
         return Rendered(" ".join(subject.split()), text, inline_styles(html))
 
     def _render_part(self, path: str, fields: dict) -> str:
-        try:
-            return self.env.get_template(path).render(fields)
-        except TemplateSyntaxError as error:
-            raise TemplateProblem(error.name or path, error.lineno, error.message or "") from None
-        except TemplateNotFound as error:
-            raise TemplateProblem(path, None, f"template not found: {error.name}") from None
-        except TemplateError as error:
-            template, line = self._where(error, path)
-            raise TemplateProblem(template, line, str(error)) from None
+        return self._render(lambda: self.env.get_template(path), path, fields)
 
     def _render_string(self, source: str, where: str, fields: dict) -> str:
+        return self._render(lambda: self.env.from_string(source), where, fields)
+
+    def _render(self, template, where: str, fields: dict) -> str:
         try:
-            return self.env.from_string(source).render(fields)
+            return template().render(fields)
         except TemplateSyntaxError as error:
-            raise TemplateProblem(where, error.lineno, error.message or "") from None
+            raise TemplateProblem(error.name or where, error.lineno, error.message or "") from None
+        except TemplateNotFound as error:
+            raise TemplateProblem(where, None, f"template not found: {error.name}") from None
         except TemplateError as error:
-            raise TemplateProblem(where, None, str(error)) from None
+            template_name, line = self._where(error, where)
+            raise TemplateProblem(template_name, line, str(error)) from None
 
     def _where(self, error: Exception, fallback: str) -> tuple[str, int | None]:
         # Jinja rewrites tracebacks so template frames carry the template's file and line.

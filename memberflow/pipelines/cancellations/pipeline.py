@@ -22,7 +22,12 @@ from memberflow.pipelines.cancellations.records import (
     cancellation,
     subscription,
 )
-from memberflow.pipelines.cancellations.steps import DEFAULT_STEPS, PIPELINE, CancellationStep
+from memberflow.pipelines.cancellations.steps import (
+    DEFAULT_STEPS,
+    PIPELINE,
+    CancellationStep,
+    offer_expires_on,
+)
 
 touchpoint = Touchpoint.__table__
 _bill_notices = Touchpoint.__table__.alias("bill_notice")
@@ -102,9 +107,7 @@ def message_fields(row: TouchpointRow, settings: Settings) -> dict:
         # planned with its date; an experiment's offer counts its days from the message's
         expires_on = (
             offer.get("expires_on")
-            or (
-                local_date(row.due_at, tz) + timedelta(days=offer.get("valid_days", 30))
-            ).isoformat()
+            or offer_expires_on(row.due_at, tz, offer.get("valid_days")).isoformat()
         )
         expires = format_date(date.fromisoformat(expires_on), locale)
         offer = {**offer, "expires_on": expires, "description": offer_description(offer, locale)}

@@ -16,7 +16,7 @@ from memberflow.core.db import insert_new
 from memberflow.core.members import is_involuntary
 from memberflow.core.models import Cancellation, Member, Product, Subscription, Touchpoint
 from memberflow.core.models import TouchpointStatus as Status
-from memberflow.core.schedule import Timing, local_date, timing, zone
+from memberflow.core.schedule import Timing, timing, zone
 from memberflow.messaging.engine import new_touchpoint
 from memberflow.pipelines.cancellations.steps import (
     PIPELINE,
@@ -24,6 +24,7 @@ from memberflow.pipelines.cancellations.steps import (
     Leaving,
     Offer,
     access_end,
+    offer_expires_on,
     steps_due,
     won_back_by,
 )
@@ -140,7 +141,7 @@ def _plan(
         if step.kind == "marketing":
             context["marketing"] = True  # what a comeback may be credited to
         if step.offer and offer is not None:
-            expires = local_date(due, tz) + timedelta(days=offer.valid_days)
+            expires = offer_expires_on(due, tz, offer.valid_days)
             context["offer"] = {
                 **offer.model_dump(exclude_none=True),
                 "expires_on": expires.isoformat(),

@@ -7,13 +7,13 @@ stop the moment they are back.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, model_validator
 
-from memberflow.core.schedule import due_at
+from memberflow.core.schedule import due_at, local_date
 
 PIPELINE = "cancellations"
 
@@ -122,6 +122,13 @@ class Offer(BaseModel):
         if bool(self.code) == bool(self.coupon):
             raise ValueError("an offer needs either `code` (one for everyone) or `coupon`")
         return self
+
+
+def offer_expires_on(due: datetime, tz: ZoneInfo, valid_days: int | None = None) -> date:
+    """The last day an offer's code works: `valid_days` (the Offer's default if not given)
+    after the member's date of the message that carries it."""
+    days = valid_days if valid_days is not None else Offer.model_fields["valid_days"].default
+    return local_date(due, tz) + timedelta(days=days)
 
 
 @dataclass(frozen=True)

@@ -189,9 +189,12 @@ def on_day(opened_at: datetime, tz: ZoneInfo, day: int, hour: int) -> datetime:
 
 
 def final_action_at(facts: CaseFacts, policy: DunningPolicy) -> datetime:
-    return on_day(
-        facts.opened_at, facts.time_zone, policy.final_action_day, policy.retry_local_hour
-    )
+    return final_action_time(facts.opened_at, facts.time_zone, policy)
+
+
+def final_action_time(opened_at: datetime, tz: ZoneInfo, policy: DunningPolicy) -> datetime:
+    """When retries run out for a failure at `opened_at`: the final action's day and hour."""
+    return on_day(opened_at, tz, policy.final_action_day, policy.retry_local_hour)
 
 
 def retry_slots(facts: CaseFacts, policy: DunningPolicy) -> list[datetime]:

@@ -16,7 +16,12 @@ from memberflow.core.models import (
     Touchpoint,
 )
 from memberflow.core.schedule import zone
-from memberflow.pipelines.dunning.policy import DunningPolicy, Notice, notice_schedule, on_day
+from memberflow.pipelines.dunning.policy import (
+    DunningPolicy,
+    Notice,
+    final_action_time,
+    notice_schedule,
+)
 from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE
 
 touchpoint, dunning_case = Touchpoint.__table__, DunningCase.__table__
@@ -45,7 +50,7 @@ def forecast(conn: Connection, start: datetime, end: datetime) -> Iterator[tuple
     for row in conn.execute(query):
         planned = set(filter(None, row.notices.split(",")))
         tz = zone(row.time_zone)
-        final = on_day(row.opened_at, tz, policy.final_action_day, policy.retry_local_hour)
+        final = final_action_time(row.opened_at, tz, policy)
         schedule = [*notice_schedule(row.opened_at, tz, policy), Notice("final_notice", final)]
         for notice in schedule:
             if notice.step not in planned and start <= notice.due_at < end:

@@ -27,7 +27,7 @@ def start(
     definition: Annotated[Path, typer.Argument(help="The experiment, as a .json or .toml file.")],
 ) -> None:
     """Start assigning members of the step to the variants and the holdout from the next run."""
-    plan = _read(definition)
+    plan = read_plan(definition)
     template, fields = _step_template(plan, definition)
     settings = get_settings()
     renderer = Renderer(registry.template_folders(settings), settings.default_locale)
@@ -82,7 +82,8 @@ def _shown(value):
     return f"{value:.1%}" if isinstance(value, float) else value
 
 
-def _read(path: Path) -> experiments.ExperimentPlan:
+def read_plan(path: Path) -> experiments.ExperimentPlan:
+    """An experiment from a .json or .toml file; a clear error naming the file otherwise."""
     try:
         text = path.read_text()
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)

@@ -113,12 +113,11 @@ def demo(
 def _test_the_renewal_reminder(start) -> None:
     """The owner asks whether the renewal reminder matters: the shipped example experiment holds
     5% of them back (the report's experiments section then compares)."""
-    import tomllib
-
+    from memberflow.cli.experiments import read_plan
     from memberflow.messaging import experiments
 
     example = PROJECT_ROOT / "examples" / "experiments" / "renewal-reminder.toml"
-    plan = experiments.ExperimentPlan.model_validate(tomllib.loads(example.read_text()))
+    plan = read_plan(example)
     try:
         with engine().begin() as conn:
             experiments.start(conn, plan, start)

@@ -24,6 +24,12 @@ from memberflow.messaging.protocols import Pipeline
 from memberflow.messaging.registry import template_folders
 from memberflow.messaging.rendering import Renderer
 
+# On Python 3.11 a Dask worker deadlocks when its statistical profiler (`sys._current_frames()`
+# every 10 ms) meets a garbage collection while many threads run (cpython#116969,
+# dask/distributed#8616): a delivery partition runs up to `max_concurrency` sending threads, and
+# froze for good after a few thousand messages. memberflow reads no Dask profiles.
+WORKERS_WITHOUT_PROFILER = {"distributed.worker.profile.enabled": False}  # set over the defaults
+
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, task_run_name="deliver ids {after}+")
 def deliver_range(
@@ -76,9 +82,14 @@ def task_runner(settings: Settings, workers: int):
     # Dask's worker processes report to the same Prefect server as this run
     if PREFECT_API_URL.value():
         os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
-    if settings.dask_address:
+    if settings.dask_address:  # its workers must run without the profiler (docs/scaling.md)
         return DaskTaskRunner(address=settings.dask_address)
-    cluster = {"n_workers": workers, "threads_per_worker": 1, "processes": True}
+    cluster = {
+        "n_workers": workers,
+        "threads_per_worker": 1,
+        "processes": True,
+        "config": WORKERS_WITHOUT_PROFILER,
+    }
     return DaskTaskRunner(cluster_kwargs=cluster)
 
 

@@ -1,16 +1,19 @@
 """Several workers, one Prefect server: the limits they share, the automation that crashes a
 dead worker's runs, under the session's Prefect harness."""
 
+import os
 from datetime import UTC, datetime, timedelta
 
+import dask
 import httpx
 import pytest
-from prefect import get_client
+from prefect import flow, get_client, task
 from prefect.settings import PREFECT_API_URL
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from blocks.outputs.webhook import WebhookOutput
+from flows._partitions import task_runner
 from flows.reminders import reminders
 from memberflow.cli import app
 from memberflow.core.models import Touchpoint
@@ -113,6 +116,26 @@ def test_partitions_deliver_what_one_pass_does_on_threads_and_on_dask(partitione
     assert rows[-1]["sent"] == 30
     keys = [request.headers["Idempotency-Key"] for request in receiver.requests]
     assert len(keys) == 30 and len(set(keys)) == 30  # each once, none lost
+
+
+@task
+def profiler_setting() -> tuple[int, bool]:
+    return os.getpid(), dask.config.get("distributed.worker.profile.enabled")
+
+
+@flow
+def ask_a_worker() -> tuple[int, bool]:
+    return profiler_setting.submit().result()
+
+
+def test_dask_workers_run_without_the_profiler_that_deadlocks_python_3_11(settings):
+    """A partition on a Dask worker froze for good after a few thousand messages: the
+    worker's profiler (`sys._current_frames()` every 10 ms) deadlocked with a garbage
+    collection among its sending threads (cpython#116969)."""
+    runner = task_runner(settings.model_copy(update={"task_runner": "dask"}), 1)
+    pid, profiling = ask_a_worker.with_options(task_runner=runner)()
+    assert pid != os.getpid()  # it ran in a worker process
+    assert profiling is False
 
 
 def test_a_rerun_right_after_a_crash_waits_out_the_dead_runs_lease_and_sends(

@@ -1,6 +1,7 @@
 """The contact cap at send time: which of a batch's touchpoints may go now (the rules
 themselves, pure, are in consent.py)."""
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
@@ -17,15 +18,23 @@ Record = Callable[[TouchpointRow, Outcome], None]
 
 
 def within_cap(
-    conn: Connection, sendable: list, cap: ContactCap, as_of: datetime, record: Record
+    conn: Connection,
+    sendable: list,
+    cap: ContactCap,
+    as_of: datetime,
+    record: Record,
+    in_flight: Counter | None = None,
 ) -> list:
     """The touchpoints the contact cap lets through now. Marketing held back goes back to
     pending for a later run while it can still be on time, else it is recorded `held`.
-    Everything sent counts, transactional included; so do the sends of this very batch."""
+    Everything sent counts, transactional included; so do the sends of this very batch, and
+    `in_flight`: per member, messages let through earlier and not recorded yet."""
     member_ids = sorted({row.member_id for _, row in sendable if row.member_id is not None})
     if not cap.rules or not member_ids:
         return sendable
     recent = store.recent_sends(conn, member_ids, as_of - cap.longest)
+    for member_id in member_ids if in_flight else ():
+        recent[member_id] += [as_of] * in_flight[member_id]
     allowed = []
     for step, row in sendable:
         contacts = recent.setdefault(row.member_id, [])

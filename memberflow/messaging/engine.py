@@ -36,6 +36,7 @@ from memberflow.messaging.rendering import Renderer, TemplateProblem, business_f
 from memberflow.messaging.store import Cursor, Outcome, Selection
 
 Tally = dict[str, Counter]  # step name -> counts per outcome
+Job = tuple[Step, TouchpointRow, dict]  # a message to send: its step, row and merge fields
 # Besides steps, a tally may hold these (never step names): why messages failed, one count per
 # reason; and why the output itself was failing, when delivery stopped sending to it.
 FAILURE_REASONS = "!failures"
@@ -43,6 +44,9 @@ OUTPUT_FAILING = "!output failing"
 LANGUAGE_FALLBACKS = "!language fallbacks"  # members who got another language than theirs
 LAPSE_MARGIN = 0.5  # seconds past a lease's end before its rows are surely claimable
 THROTTLED = "!throttled"  # outputs that asked us to slow down (HTTP 429), and how often
+# While sends overlap, a batch whose rows have all gone out claims more for this long: each
+# batch's end waits for its last answers (about one latency), so it should come seldom
+TOP_UP_SECONDS = 10.0
 Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out
 LinkMaker = Callable[..., str]  # (member external id, purpose, data=None) -> signed URL
 
@@ -345,112 +349,176 @@ def deliver_batch(
     until_id: int | None = None,
 ) -> tuple[int | None, Tally]:
     """Claims up to `limit` due touchpoints after `after_id` (up to `until_id`: a partition's
-    end), sends each, records each outcome.
+    end), sends each, records each outcome; returns the cursor for the next batch (None when
+    done) and what came of them.
 
     Sends overlap, up to the output's `concurrency` (real outputs answer in 50 to 500 ms), at
     its `rate_limit`; the main thread records each outcome in its own commit as soon as the
-    send is answered, so a crash can repeat only the messages in flight at that instant.
+    send is answered, so a crash can repeat only the messages in flight at that instant. While
+    sends overlap, a batch whose rows have all gone out claims the next `limit` (for up to
+    `TOP_UP_SECONDS`), so it waits for its last answers once rather than every `limit` rows.
     `enrich`, if given, sees the merge fields of every touchpoint about to be sent, once per
-    batch, before rendering (the place for a CRM lookup); it returns them, amended. The output
-    stays open: its connections (SMTP sessions, HTTP keep-alive, one per sending thread) serve
-    the run's next batch too, and whoever made it closes it when the run is done.
+    `limit` rows, before rendering (the place for a CRM lookup); it returns them, amended. The
+    output stays open: its connections (SMTP sessions, HTTP keep-alive, one per sending thread)
+    serve the run's next batch too, and whoever made it closes it when the run is done.
     """
-    ids, rows = _claim_batch(engine, pipeline, as_of, after_id, limit, options, until_id)
-    tally: Tally = {}
+    started = time.monotonic()
+    claimed, rows = _claim_batch(engine, pipeline, as_of, after_id, limit, options, until_id)
+    sending = options.sending or Sending(getattr(output, "rate_limit", None))
+    concurrency = options.concurrency or getattr(output, "concurrency", 1)
+    failing: list[str] = []  # the output's own failures, in a row
     # One connection for the batch, one commit per touchpoint: an outcome is durable the moment
     # the output has accepted the message, which keeps the crash window to that instant.
-    with engine.connect() as conn, Lease(engine, options.token, ids, options.lease) as lease:
-        assigned: dict[int, Assignment] = {}  # touchpoint id -> its place in an experiment
+    with engine.connect() as conn, Lease(engine, options.token, claimed, options.lease) as lease:
+        batch = _Batch(conn, pipeline, renderer, settings, as_of, options)
 
-        def record(row: TouchpointRow, outcome: Outcome, counted: str | None = None) -> None:
-            if row.touchpoint_id in assigned:
-                place = assigned[row.touchpoint_id]
-                outcome = replace(outcome, experiment=place.experiment, variant=place.name)
-            store.record_outcome(
-                conn, touchpoint_id=row.touchpoint_id, token=options.token, outcome=outcome
+        def jobs() -> Iterator[Job]:
+            nonlocal claimed, rows
+            while True:
+                yield from batch.prepared(rows, enrich)
+                topping_up = sending.window > 1 and not failing  # sends are in flight
+                if not topping_up or len(claimed) < limit:
+                    return
+                if time.monotonic() - started > TOP_UP_SECONDS:
+                    return
+                claimed, rows = _claim_batch(
+                    engine, pipeline, as_of, claimed[-1], limit, options, until_id
+                )
+                lease.extend(claimed)
+
+        def deliver(job: Job) -> tuple[Outcome | None, bool]:
+            step, row, row_fields = job
+            place = batch.assigned.get(row.touchpoint_id)
+            return _deliver_one(
+                pipeline, step, row, row_fields, renderer, output, options, lease, sending, place
             )
-            conn.commit()
-            tally.setdefault(row.step, Counter())[counted or outcome.status.value] += 1
 
-        sendable: list[tuple[Step, TouchpointRow]] = []
-        for row in rows:
-            step = pipeline.step_for(row)
-            verdict = decide(pipeline, step, row, as_of)
-            if verdict is None:
-                sendable.append((step, row))
-            else:
-                record(row, Outcome(verdict[0], row.attempts, error=verdict[1]))
-        sendable = hold_out(conn, pipeline.name, sendable, assigned, record)
-        sendable = within_cap(conn, sendable, ContactCap.parse(settings.contact_cap), as_of, record)
-        secret = link_secret(conn, settings) if sendable else ""
-        conn.commit()
-        notes: dict[int, list[str]] = {}  # touchpoint id -> what to warn about if it is sent
+        def output_failing() -> bool:
+            return len(failing) >= options.breaker_after
 
-        def link(member_external_id: str, purpose: str, data: dict | None = None) -> str:
-            return member_link(secret, settings, member_external_id, purpose, as_of, data)
+        sends = _overlapping(jobs(), deliver, concurrency, sending, stop=output_failing)
+        for (_, row, row_fields), (outcome, down) in sends:
+            if outcome is None:  # another run took it over (our lease lapsed): it is theirs
+                batch.count(row, "lost_claim")
+                continue
+            batch.record(row, _dated(outcome, as_of))
+            if (
+                outcome.status is Status.sent
+                and pipeline.recipient(row, row_fields)[0] == row.email
+            ):
+                for note in batch.notes[row.touchpoint_id]:  # ops' own are not the member's
+                    batch.tally.setdefault(LANGUAGE_FALLBACKS, Counter())[note] += 1
+            failing = [*failing, outcome.error] if down else []
+            if outcome.error and not down:
+                batch.tally.setdefault(FAILURE_REASONS, Counter())[outcome.error] += 1
+        for _, row, _ in sends.unsent:  # the output was failing: not hammered, tried next run
+            why = f"not tried: the output is failing ({failing[-1]})"
+            batch.record(row, Outcome(Status.pending, row.attempts, error=why[:1000]), "not_tried")
+        if failing:  # the batch ended with the output itself failing: the run must say so
+            batch.tally.setdefault(OUTPUT_FAILING, Counter())[failing[-1]] += len(failing)
+        if sending.pacer.pauses:  # this batch's share of the run's pauses
+            pauses, sending.pacer.pauses = sending.pacer.pauses, 0
+            batch.tally.setdefault(THROTTLED, Counter())[_describe_output(output)] += pauses
+    return (claimed[-1] if len(claimed) == limit else None), batch.tally
 
-        def prepared() -> Iterator[Job]:
-            """Each message's row in the member's language and its fields, made as the sends
-            need them: the first sends go out while the rest are still being prepared."""
-            for step, row in sendable:
-                place = assigned.get(row.touchpoint_id)
-                if place and place.variant and place.variant.context:  # its offer, say
-                    row = replace(row, context={**row.context, **place.variant.context})
-                template = place.variant.template if place and place.variant else None
-                row, notes[row.touchpoint_id] = in_members_language(step, row, renderer, template)
-                yield step, row, message_fields(pipeline, step, row, settings, link)
 
-        jobs: Iterable[Job] = prepared()
+class _Batch:
+    """What a delivery batch keeps on its connection (the main thread's): each outcome
+    recorded in its own commit, the tally, and the checks every claimed row goes through
+    before it may be sent."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        pipeline: Pipeline,
+        renderer: Renderer,
+        settings: Settings,
+        as_of: datetime,
+        options: DeliveryOptions,
+    ):
+        self.conn, self.pipeline, self.renderer = conn, pipeline, renderer
+        self.settings, self.as_of, self.options = settings, as_of, options
+        self.cap = ContactCap.parse(settings.contact_cap)
+        self.tally: Tally = {}
+        self.assigned: dict[int, Assignment] = {}  # touchpoint id -> its place in an experiment
+        self.notes: dict[int, list[str]] = {}  # touchpoint id -> what to warn of if it is sent
+        # the contact cap counts messages let through and not recorded yet, per member: the
+        # rows claimed while earlier ones are still in flight must see those
+        self.in_flight: Counter = Counter()
+        self._member_of: dict[int, int] = {}  # touchpoint id in flight -> member id
+        self._secret: str | None = None
+
+    def count(self, row: TouchpointRow, counted: str) -> None:
+        self.tally.setdefault(row.step, Counter())[counted] += 1
+        member_id = self._member_of.pop(row.touchpoint_id, None)
+        if member_id is not None:
+            self.in_flight[member_id] -= 1
+
+    def record(self, row: TouchpointRow, outcome: Outcome, counted: str | None = None) -> None:
+        if row.touchpoint_id in self.assigned:
+            place = self.assigned[row.touchpoint_id]
+            outcome = replace(outcome, experiment=place.experiment, variant=place.name)
+        store.record_outcome(
+            self.conn, touchpoint_id=row.touchpoint_id, token=self.options.token, outcome=outcome
+        )
+        self.conn.commit()
+        self.count(row, counted or outcome.status.value)
+
+    def prepared(self, rows: list[TouchpointRow], enrich: Enricher | None) -> Iterator[Job]:
+        """The rows that may be sent now (the rest recorded with why not), each as its step,
+        its row in the member's language and its merge fields, made as the sends need them:
+        the first sends go out while the rest are still being prepared."""
+        sendable = self._screened(rows)
+        jobs: Iterable[Job] = (self._job(step, row) for step, row in sendable)
         if enrich is not None and sendable:
-            jobs = list(jobs)  # the enricher sees the whole batch at once
+            jobs = list(jobs)  # the enricher sees them all at once
             try:
                 amended = _enriched(enrich, [fields for _, _, fields in jobs])
                 jobs = [
                     (step, row, fields)
                     for (step, row, _), fields in zip(jobs, amended, strict=True)
                 ]
-            except Exception as error:  # the CRM is down: fail the batch, a later run retries
+            except Exception as error:  # the CRM is down: fail them, a later run retries
                 reason = f"enricher failed: {type(error).__name__}: {error}"
                 for _, row, _ in jobs:
-                    record(row, _failure(row, reason, options))
+                    self.record(row, _failure(row, reason, self.options))
                 jobs = []
-        sending = options.sending or Sending(getattr(output, "rate_limit", None))
-        concurrency = options.concurrency or getattr(output, "concurrency", 1)
+        yield from jobs
 
-        def deliver(job: Job) -> tuple[Outcome | None, bool]:
-            step, row, row_fields = job
-            place = assigned.get(row.touchpoint_id)
-            return _deliver_one(
-                pipeline, step, row, row_fields, renderer, output, options, lease, sending, place
-            )
-
-        failing: list[str] = []  # the output's own failures, in a row
-        sends = _overlapping(
-            jobs, deliver, concurrency, sending, stop=lambda: len(failing) >= options.breaker_after
+    def _screened(self, rows: list[TouchpointRow]) -> list[tuple[Step, TouchpointRow]]:
+        """Send-time checks, then the experiments' holdout, then the contact cap."""
+        sendable: list[tuple[Step, TouchpointRow]] = []
+        for row in rows:
+            step = self.pipeline.step_for(row)
+            verdict = decide(self.pipeline, step, row, self.as_of)
+            if verdict is None:
+                sendable.append((step, row))
+            else:
+                self.record(row, Outcome(verdict[0], row.attempts, error=verdict[1]))
+        sendable = hold_out(self.conn, self.pipeline.name, sendable, self.assigned, self.record)
+        sendable = within_cap(
+            self.conn, sendable, self.cap, self.as_of, self.record, self.in_flight
         )
-        for (_, row, row_fields), (outcome, down) in sends:
-            if outcome is None:  # another run took it over (our lease lapsed): it is theirs
-                tally.setdefault(row.step, Counter())["lost_claim"] += 1
-                continue
-            record(row, _dated(outcome, as_of))
-            if (
-                outcome.status is Status.sent
-                and pipeline.recipient(row, row_fields)[0] == row.email
-            ):
-                for note in notes[row.touchpoint_id]:  # ops' own messages are not the member's
-                    tally.setdefault(LANGUAGE_FALLBACKS, Counter())[note] += 1
-            failing = [*failing, outcome.error] if down else []
-            if outcome.error and not down:
-                tally.setdefault(FAILURE_REASONS, Counter())[outcome.error] += 1
-        for _, row, _ in sends.unsent:  # the output was failing: not hammered, tried next run
-            why = f"not tried: the output is failing ({failing[-1]})"
-            record(row, Outcome(Status.pending, row.attempts, error=why[:1000]), "not_tried")
-        if failing:  # the batch ended with the output itself failing: the run must say so
-            tally.setdefault(OUTPUT_FAILING, Counter())[failing[-1]] += len(failing)
-        if sending.pacer.pauses:  # this batch's share of the run's pauses
-            pauses, sending.pacer.pauses = sending.pacer.pauses, 0
-            tally.setdefault(THROTTLED, Counter())[_describe_output(output)] += pauses
-    return (ids[-1] if len(ids) == limit else None), tally
+        for _, row in sendable:
+            if row.member_id is not None:
+                self._member_of[row.touchpoint_id] = row.member_id
+                self.in_flight[row.member_id] += 1
+        if sendable and self._secret is None:
+            self._secret = link_secret(self.conn, self.settings)
+        self.conn.commit()
+        return sendable
+
+    def _job(self, step: Step, row: TouchpointRow) -> Job:
+        place = self.assigned.get(row.touchpoint_id)
+        if place and place.variant and place.variant.context:  # its offer, say
+            row = replace(row, context={**row.context, **place.variant.context})
+        template = place.variant.template if place and place.variant else None
+        row, self.notes[row.touchpoint_id] = in_members_language(step, row, self.renderer, template)
+        return step, row, message_fields(self.pipeline, step, row, self.settings, self._link)
+
+    def _link(self, member_external_id: str, purpose: str, data: dict | None = None) -> str:
+        secret = self._secret or ""
+        return member_link(secret, self.settings, member_external_id, purpose, self.as_of, data)
 
 
 def deliver_due(
@@ -488,9 +556,6 @@ def deliver_due(
         )
         add_tally(tally, more)
     return tally
-
-
-Job = tuple[Step, TouchpointRow, dict]
 
 
 class _overlapping:

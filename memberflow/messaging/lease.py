@@ -44,6 +44,10 @@ class Lease:
         if self._thread.is_alive():
             self._thread.join()
 
+    def extend(self, ids: Sequence[int]) -> None:
+        """Holds these too: rows the same batch claimed later, renewed with the rest."""
+        self.ids = [*self.ids, *ids]  # a new list: a renewal under way reads the old one whole
+
     def holds(self, touchpoint_id: int) -> bool:
         """Whether this run may send the touchpoint now."""
         if not self._fresh():

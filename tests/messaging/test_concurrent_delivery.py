@@ -10,12 +10,16 @@ from sqlalchemy import select, update
 
 from blocks.outputs.webhook import WebhookOutput
 from memberflow.core.models import Touchpoint
-from memberflow.core.settings import Settings
+from memberflow.core.settings import PROJECT_ROOT, Settings
 from memberflow.messaging import engine as core
 from memberflow.messaging import store
+from memberflow.messaging.consent import Kind
 from memberflow.messaging.engine import DeliveryOptions
 from memberflow.messaging.lease import Lease
+from memberflow.messaging.rendering import Renderer
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
+from memberflow.pipelines.reminders.steps import ReminderStep
+from tests.support.cancellations import set_member
 from tests.support.clock import at
 from tests.support.delivery import deliver_all, plan_all
 from tests.support.factories import add_subscription
@@ -214,3 +218,84 @@ def test_two_workers_share_a_day_and_send_each_message_once(engine):
     sent = [tally.get("renewal_7d", Counter()).get("sent", 0) for tally in tallies]
     assert sum(sent) == 120 and min(sent) > 0, sent  # both took part
     assert set(keys_received(receiver).values()) == {1} and len(receiver.requests) == 120
+
+
+def one_batch(engine, output, limit: int, pipeline=PIPELINE, settings=None, **options):
+    """One `deliver_batch` from the first id: (the cursor it returns, its tally)."""
+    renderer = Renderer(PROJECT_ROOT / "templates", "en")
+    try:
+        return core.deliver_batch(
+            engine,
+            pipeline,
+            renderer=renderer,
+            output=output,
+            settings=settings or Settings(),
+            as_of=AS_OF,
+            after_id=0,
+            limit=limit,
+            options=DeliveryOptions(token=core.new_token(), **options),
+        )
+    finally:
+        output.close()
+
+
+def test_a_batch_whose_sends_overlap_claims_the_next_rows_instead_of_waiting_for_its_last(
+    engine,
+):
+    """Each batch of 1,000 waited for its last answers (about one latency) before the next was
+    claimed: 16% of the rate at 200 ms. While its last sends are in flight, a batch now claims
+    the next rows under the same lease, and the receiver is never left idle in between."""
+    due(engine, 60)
+    with HttpReceiver(latency=0.1) as receiver:
+        output = WebhookOutput(url=receiver.url, secret="s", max_concurrency=8)
+        cursor, tally = one_batch(engine, output, limit=10)
+    assert cursor is None  # it went on to the end of what was due
+    assert tally["renewal_7d"] == Counter(sent=60) and statuses(engine) == {"sent": 60}
+    received = keys_received(receiver)
+    assert len(received) == 60 and set(received.values()) == {1}
+    assert receiver.peak == 8
+
+
+def test_a_batch_claims_more_only_while_sends_overlap_and_only_for_a_while(engine, monkeypatch):
+    due(engine, 30)
+    # a receiver that answers at once gets one send at a time: nothing is in flight to cover
+    cursor, tally = one_batch(engine, Recorder(), limit=10)
+    assert tally["renewal_7d"] == Counter(sent=10) and cursor is not None
+    monkeypatch.setattr(core, "TOP_UP_SECONDS", 0.0)  # its time is up as soon as it starts
+    cursor, tally = one_batch(engine, Recorder(delay=0.05), limit=10, concurrency=4)
+    assert tally["renewal_7d"] == Counter(sent=10) and cursor is not None
+    assert statuses(engine) == {"sent": 20, "pending": 10}
+
+
+class MarketingStep(ReminderStep):
+    kind: Kind = Kind.marketing
+
+
+class MarketingReminders(ReminderPipeline):
+    """Reminders as if they were marketing: under consent and the contact cap."""
+
+    def step_for(self, row):
+        step = super().step_for(row)
+        return step and MarketingStep(**step.model_dump())
+
+
+def test_the_contact_cap_counts_the_messages_still_in_flight_when_a_batch_claims_more(engine):
+    """A member's second message, claimed while the first was still on its way, saw nothing
+    sent yet: both would have gone out under a cap of one a day."""
+    for n in range(20):
+        member = "m-twice" if n in (5, 6) else None  # the 6th and 7th rows: either side of 6
+        add_subscription(
+            engine, f"s{n:03d}", member=member, current_period_end=at("2026-12-08 10:00")
+        )
+    for n in range(20):
+        member = "m-twice" if n in (5, 6) else f"m-s{n:03d}"
+        set_member(engine, member, marketing_consent=True)
+    plan_all(engine, PIPELINE, AS_OF, AS_OF - timedelta(days=7))
+    settings = Settings(contact_cap="1/1d")
+    out = Recorder(delay=0.3)
+    _, tally = one_batch(
+        engine, out, limit=6, pipeline=MarketingReminders(), settings=settings, concurrency=8
+    )
+    to_twice = [m for m in out.sent if m.to_email == "m-twice@example.com"]
+    assert len(to_twice) == 1, [m.key for m in to_twice]
+    assert tally["renewal_7d"]["sent"] == 19

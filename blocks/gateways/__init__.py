@@ -17,5 +17,4 @@ def discover_gateways() -> dict[str, type[PaymentGateway]]:
 
 def load_gateway(reference: str) -> PaymentGateway:
     """A saved gateway Block by `block-type-slug/name`, e.g. `memberflow-stripe-gateway/live`."""
-    discover_gateways()
-    return load_block(reference, PaymentGateway, "a payment gateway")
+    return load_block(reference, PaymentGateway, "a payment gateway", discover_gateways())

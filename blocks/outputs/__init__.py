@@ -17,5 +17,4 @@ def discover_outputs() -> dict[str, type[Output]]:
 
 def load_output(reference: str) -> Output:
     """A saved output Block by `block-type-slug/name`, e.g. `memberflow-smtp-output/production`."""
-    discover_outputs()  # importing plugin classes lets Prefect resolve their block types
-    return load_block(reference, Output, "an output")
+    return load_block(reference, Output, "an output", discover_outputs())

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -166,6 +167,9 @@ def _insert_new_statement(dialect: str, table: Table, unique: str):
     return statement.returning(table.c[unique])
 
 
+_UNSET = object()  # a parameter neither given nor written in the statement
+
+
 class Prepared:
     """A one-row statement compiled once and, on SQLite, run on the driver itself: for a single
     row, SQLAlchemy's per-execution work (context, parameter processing, result) costs several
@@ -175,7 +179,7 @@ class Prepared:
 
     def __init__(self, statement):
         self.statement = statement
-        self._sqlite: tuple[str, list[str], dict, dict] | None = None
+        self._sqlite: tuple[str, list[tuple[str, Any, Any]]] | None = None
 
     def __call__(self, conn: Connection, params: dict) -> None:
         if conn.dialect.name != "sqlite":
@@ -184,18 +188,21 @@ class Prepared:
         if self._sqlite is None:
             compiled = self.statement.compile(dialect=conn.dialect)
             literal = compiled.params  # the values written in the statement (`claimed_by=None`)
+            processors = compiled._bind_processors
             self._sqlite = (
                 compiled.string,
-                compiled.positiontup,
-                compiled._bind_processors,
-                literal,
+                [
+                    (name, literal.get(name, _UNSET), processors.get(name))
+                    for name in compiled.positiontup
+                ],
             )
-        sql, order, processors, literal = self._sqlite
-        values = [params[name] if name in params else literal[name] for name in order]
-        values = [
-            processors[name](value) if name in processors else value
-            for name, value in zip(order, values, strict=True)
-        ]
+        sql, order = self._sqlite
+        values = []
+        for name, written, process in order:
+            value = params.get(name, written)
+            if value is _UNSET:
+                raise KeyError(f"no value for {name!r}")
+            values.append(process(value) if process else value)
         conn.connection.driver_connection.execute(sql, values)
 
 

@@ -76,6 +76,7 @@ class Renderer:
         self.search_path = list(dict.fromkeys(Path(folder) for folder in dirs))
         self.default_locale = default_locale
         self._locales: dict[str, list[str]] = {}
+        self._choices: dict[tuple[str, str | None, str | None], Choice] = {}
         self.env = SandboxedEnvironment(
             loader=FileSystemLoader(self.search_path),
             autoescape=select_autoescape(["html"]),
@@ -98,7 +99,12 @@ class Renderer:
     def language(self, name: str, locale: str | None, product_locale: str | None = None) -> Choice:
         """The locale template `name` is rendered in for a member reading `locale`: the first of
         the fallback chain it is written in (memberflow.core.locales)."""
-        return choose(self.locales(name), locale, product_locale, self.default_locale)
+        asked = (name, locale, product_locale)
+        if asked not in self._choices:  # asked twice per message, by thousands of members
+            self._choices[asked] = choose(
+                self.locales(name), locale, product_locale, self.default_locale
+            )
+        return self._choices[asked]
 
     def locale_for(self, name: str, locale: str | None) -> str:
         return self.language(name, locale).locale

@@ -2,7 +2,7 @@
 subscriptions a run must read for it. Pure: no database, no Prefect."""
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
@@ -29,6 +29,8 @@ class ReminderStep(BaseModel):
     local_hour: int = Field(9, ge=0, le=23, description="Hour of day in the member's time zone.")
     lateness_hours: int = Field(48, ge=0, description="How late it may still be sent.")
     template: str | None = Field(None, description="Template folder; defaults to the anchor.")
+    # about the member's own billing: no consent needed (a class constant, not a parameter)
+    kind: ClassVar[str] = "transactional"
 
     @property
     def lateness(self) -> timedelta:

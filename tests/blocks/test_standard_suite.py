@@ -1,6 +1,7 @@
 """Prefect's own standard test suite over every discovered output and gateway Block, plus
 plugin discovery."""
 
+import prefect.blocks.core
 import pytest
 
 import blocks
@@ -8,7 +9,7 @@ from blocks import registry
 from blocks.gateways import discover_gateways, load_gateway
 from blocks.gateways.sandbox import SandboxGateway
 from blocks.gateways.stripe_gateway import StripeGateway
-from blocks.outputs import discover_outputs
+from blocks.outputs import discover_outputs, load_output
 from blocks.outputs.base import Output
 from blocks.outputs.file import FileOutput
 from blocks.outputs.smtp import SmtpOutput
@@ -54,6 +55,21 @@ def test_the_stripe_key_is_masked_and_a_saved_gateway_loads_by_reference(prefect
     FileOutput(directory="x").save("not-a-gateway", overwrite=True)
     with pytest.raises(TypeError, match="not a payment gateway"):
         load_gateway("memberflow-file-output/not-a-gateway")
+
+
+def test_a_saved_output_of_a_known_type_loads_without_importing_every_collection(
+    prefect_harness, monkeypatch
+):
+    """Resolving a reference through Prefect's registry imported every installed collection
+    first (Dask's among them): half a second of CPU and 30 MB on each run."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("loaded every Prefect collection")
+
+    WebhookOutput(url="http://x", secret="s", max_concurrency=7).save("known", overwrite=True)
+    monkeypatch.setattr(prefect.blocks.core, "load_prefect_collections", refuse)
+    loaded = load_output("memberflow-webhook-output/known")
+    assert isinstance(loaded, WebhookOutput) and loaded.max_concurrency == 7
 
 
 def test_secrets_are_masked_in_the_blocks_representation():

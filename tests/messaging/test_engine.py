@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from memberflow.core.models import Member, Product, Touchpoint
 from memberflow.core.settings import PROJECT_ROOT, Settings
 from memberflow.messaging import engine as core
-from memberflow.messaging import preview
+from memberflow.messaging import preview, store
 from memberflow.messaging.engine import DeliveryOptions
 from memberflow.messaging.rendering import Renderer
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
@@ -382,3 +382,32 @@ def test_a_flagged_address_waits_without_using_attempts_until_it_is_fixed(engine
     with engine.begin() as conn:
         conn.execute(update(Member).values(email="ada@example.com", email_problem=None))
     assert steps(run(engine, output, AS_OF + timedelta(hours=1))) == {"renewal_7d": {"sent": 1}}
+
+
+def test_a_touchpoint_planned_one_at_a_time_is_written_once_as_a_batch_would_write_it(engine):
+    """Dunning plans a notice per case; it goes straight to the driver on SQLite."""
+    sub = add_subscription(engine, "one", current_period_end=at("2026-12-08 10:00"))
+
+    def plan(step: str) -> dict:
+        return core.new_touchpoint(
+            pipeline="dunning",
+            step=step,
+            entity="in_1",
+            channel="email",
+            subscription_id=sub,
+            anchor_at=at("2026-12-01 00:00"),
+            tz=UTC,
+            due_at=at("2026-12-01 10:00"),
+            context=json.dumps({"retry": "2026-12-03"}),
+        )
+
+    with engine.begin() as conn:
+        store.plan_touchpoint(conn, plan("first_notice"))
+        store.plan_touchpoint(conn, plan("first_notice"))  # a rerun: nothing twice
+        store.insert_touchpoints(conn, [plan("second_notice")])
+    columns = ("status", "attempts", "anchor_at", "due_at", "context", "channel", "pipeline")
+    with engine.connect() as conn:
+        rows = conn.execute(select(Touchpoint).order_by(Touchpoint.id)).mappings().all()
+    assert [row["step"] for row in rows] == ["first_notice", "second_notice"]
+    assert {name: rows[0][name] for name in columns} == {name: rows[1][name] for name in columns}
+    assert rows[0]["due_at"] == at("2026-12-01 10:00") and rows[0]["status"] == "pending"

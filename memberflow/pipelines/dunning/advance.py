@@ -395,7 +395,7 @@ class _Stepper(Endings):
             invoice_id=row.invoice_id,
             context=json.dumps(context),
         )
-        outbox.insert_touchpoints(conn, [plan])
+        outbox.plan_touchpoint(conn, plan)
 
 
 # The statements every retried case runs, built once with every value bound: building and

@@ -16,7 +16,7 @@ from sqlalchemy import (
     update,
 )
 
-from memberflow.core.db import Prepared, UTCDateTime, dialect_insert, insert_for, insert_new
+from memberflow.core.db import Prepared, UTCDateTime, dialect_insert, insert_new, insert_one
 from memberflow.core.models import (
     OPEN,
     Member,
@@ -150,17 +150,8 @@ def insert_touchpoints(conn: Connection, rows: list[dict]) -> list[str]:
 
 def plan_touchpoint(conn: Connection, row: dict) -> None:
     """One touchpoint, written unless its key is planned already (a rerun, a race): for a
-    pipeline that plans as it goes, one case at a time (dunning). Through `insert_touchpoints`
-    SQLAlchemy's per-row work cost more than the insert itself (docs/performance.md)."""
-    shape = (conn.dialect.name, tuple(sorted(row)))
-    if shape not in _PLAN_ONE:
-        columns = {name: bindparam(name, type_=touchpoint.c[name].type) for name in shape[1]}
-        statement = insert_for(conn.dialect.name, touchpoint).values(columns)
-        _PLAN_ONE[shape] = Prepared(statement.on_conflict_do_nothing(index_elements=["key"]))
-    _PLAN_ONE[shape](conn, row)
-
-
-_PLAN_ONE: dict[tuple[str, tuple[str, ...]], Prepared] = {}  # by dialect and columns given
+    pipeline that plans as it goes, one case at a time (dunning)."""
+    insert_one(conn, touchpoint, row, unique="key")
 
 
 def skip_unsent(conn: Connection, *, pipeline: str, reason: str, **match: object) -> None:

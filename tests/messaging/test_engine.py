@@ -6,8 +6,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Column, MetaData, String, Table, select, update
 
+from memberflow.core.db import insert_one
 from memberflow.core.models import Member, Product, Touchpoint
 from memberflow.core.settings import PROJECT_ROOT, Settings
 from memberflow.messaging import engine as core
@@ -411,3 +412,26 @@ def test_a_touchpoint_planned_one_at_a_time_is_written_once_as_a_batch_would_wri
     assert [row["step"] for row in rows] == ["first_notice", "second_notice"]
     assert {name: rows[0][name] for name in columns} == {name: rows[1][name] for name in columns}
     assert rows[0]["due_at"] == at("2026-12-01 10:00") and rows[0]["status"] == "pending"
+
+
+def test_one_row_insert_fills_in_scalar_defaults_and_refuses_to_guess_others(engine):
+    sub = add_subscription(engine, "one", current_period_end=at("2026-12-08 10:00"))
+    row = {
+        "key": "k1",
+        "pipeline": "dunning",
+        "step": "first_notice",
+        "channel": "email",
+        "subscription_id": sub,
+        "anchor_at": at("2026-12-01 00:00"),
+        "due_at": at("2026-12-01 10:00"),
+        "created_at": at("2026-12-01 00:00"),
+    }
+    with engine.begin() as conn:
+        insert_one(conn, store.touchpoint, row, unique="key")  # no status, no attempts
+    with engine.connect() as conn:
+        written = conn.execute(select(Touchpoint.status, Touchpoint.attempts)).one()
+    assert tuple(written) == ("pending", 0)
+    table = Table("computed", MetaData(), Column("key", String, primary_key=True))
+    table.append_column(Column("made", String, default=lambda: "now"))
+    with engine.connect() as conn, pytest.raises(TypeError, match="give computed.made"):
+        insert_one(conn, table, {"key": "x"}, unique="key")

@@ -26,7 +26,7 @@ from memberflow.core.charges import (
     Gateway,
     retry_charge,
 )
-from memberflow.core.db import Prepared, UTCDateTime, insert_new
+from memberflow.core.db import Prepared, UTCDateTime, insert_one
 from memberflow.core.models import (
     AttemptStatus,
     CaseOutcome,
@@ -202,20 +202,18 @@ class _Stepper(Endings):
         )
         with self.transaction() as conn:  # recorded before the call: a replay reuses the key
             key = queries.charge_key(self.tries.get((row.id, number), []), row, number)
-            insert_new(
+            insert_one(
                 conn,
                 attempt,
-                [
-                    {
-                        "key": key,
-                        "case_id": row.id,
-                        "number": number,
-                        "reason": reason,
-                        "card": card_now,
-                        "attempted_at": self.as_of,
-                        "status": AttemptStatus.pending,
-                    }
-                ],
+                {
+                    "key": key,
+                    "case_id": row.id,
+                    "number": number,
+                    "reason": reason,
+                    "card": card_now,
+                    "attempted_at": self.as_of,
+                    "status": AttemptStatus.pending,
+                },
                 unique="key",
             )
         result = self._charge(row, key)

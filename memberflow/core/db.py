@@ -168,23 +168,6 @@ def _insert_new_statement(dialect: str, table: Table, unique: str):
     return statement.returning(table.c[unique])
 
 
-def insert_one(conn: Connection, table: Table, row: dict, *, unique: str) -> None:
-    """`insert_new` for one row whose outcome is not read (a case's next notice, its next
-    attempt): one statement built once per set of columns and, on SQLite, run on the driver.
-    SQLAlchemy's per-row insert work cost more than the insert (docs/performance.md)."""
-    for column in table.c:  # what SQLAlchemy would have filled in: its scalar defaults
-        if column.name not in row and column.default is not None:
-            if not column.default.is_scalar:
-                raise TypeError(f"insert_one: give {table.name}.{column.name} (no scalar default)")
-            row = {**row, column.name: column.default.arg}
-    shape = (conn.dialect.name, table.name, unique, tuple(sorted(row)))
-    if shape not in _INSERT_ONE:
-        values = {name: bindparam(name, type_=table.c[name].type) for name in shape[3]}
-        statement = insert_for(conn.dialect.name, table).values(values)
-        _INSERT_ONE[shape] = Prepared(statement.on_conflict_do_nothing(index_elements=[unique]))
-    _INSERT_ONE[shape](conn, row)
-
-
 _UNSET = object()  # a parameter neither given nor written in the statement
 
 
@@ -222,6 +205,27 @@ class Prepared:
                 raise KeyError(f"no value for {name!r}")
             values.append(process(value) if process else value)
         conn.connection.driver_connection.execute(sql, values)
+
+
+def insert_one(conn: Connection, table: Table, row: dict, *, unique: str) -> None:
+    """`insert_new` for one row whose outcome is not read (a case's next notice, its next
+    attempt): one statement built once per set of columns and, on SQLite, run on the driver.
+    SQLAlchemy's per-row insert work cost more than the insert (docs/performance.md)."""
+    for column in table.c:  # what SQLAlchemy would have filled in: its scalar defaults
+        if column.name not in row and column.default is not None:
+            if not column.default.is_scalar:
+                raise TypeError(f"insert_one: give {table.name}.{column.name} (no scalar default)")
+            row = {**row, column.name: column.default.arg}
+    shape = (conn.dialect.name, table.name, unique, tuple(sorted(row)))
+    if shape not in _INSERT_ONE:
+        values = {name: bindparam(name, type_=table.c[name].type) for name in shape[3]}
+        statement = insert_for(conn.dialect.name, table).values(values)
+        _INSERT_ONE[shape] = Prepared(statement.on_conflict_do_nothing(index_elements=[unique]))
+    _INSERT_ONE[shape](conn, row)
+
+
+# insert_one's statements, by dialect, table, unique column and the columns given
+_INSERT_ONE: dict[tuple[str, str, str, tuple[str, ...]], Prepared] = {}
 
 
 class DatabaseWatch:
@@ -284,8 +288,3 @@ class DatabaseWatch:
             return True
         except Exception:
             return False
-
-
-_INSERT_ONE: dict[
-    tuple[str, str, str, tuple[str, ...]], Prepared
-] = {}  # by dialect, table, columns

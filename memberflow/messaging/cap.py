@@ -33,7 +33,8 @@ def within_cap(
     if not cap.rules or not member_ids:
         return sendable
     recent = store.recent_sends(conn, member_ids, as_of - cap.longest)
-    for member_id in member_ids if in_flight else ():
+    in_flight = in_flight or Counter()
+    for member_id in member_ids:
         recent[member_id] += [as_of] * in_flight[member_id]
     allowed = []
     for step, row in sendable:

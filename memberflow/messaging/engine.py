@@ -454,14 +454,14 @@ class _Batch:
         # the contact cap counts messages let through and not recorded yet, per member: the
         # rows claimed while earlier ones are still in flight must see those
         self.in_flight: Counter = Counter()
-        self._member_of: dict[int, int] = {}  # touchpoint id in flight -> member id
+        self._let_through: set[int] = set()  # touchpoint ids counted in `in_flight`
         self._secret: str | None = None
 
     def count(self, row: TouchpointRow, counted: str) -> None:
         self.tally.setdefault(row.step, Counter())[counted] += 1
-        member_id = self._member_of.pop(row.touchpoint_id, None)
-        if member_id is not None:
-            self.in_flight[member_id] -= 1
+        if row.touchpoint_id in self._let_through:
+            self._let_through.remove(row.touchpoint_id)
+            self.in_flight[row.member_id] -= 1
 
     def record(self, row: TouchpointRow, outcome: Outcome, counted: str | None = None) -> None:
         if row.touchpoint_id in self.assigned:
@@ -510,7 +510,7 @@ class _Batch:
         )
         for _, row in sendable:
             if row.member_id is not None:
-                self._member_of[row.touchpoint_id] = row.member_id
+                self._let_through.add(row.touchpoint_id)
                 self.in_flight[row.member_id] += 1
         if sendable and self._secret is None:
             self._secret = link_secret(self.conn, self.settings)

@@ -13,11 +13,13 @@ from typing import Any, TypeVar
 from prefect import get_client, get_run_logger
 from prefect.concurrency.sync import concurrency, rate_limit
 from prefect.exceptions import ObjectNotFound
+from prefect.states import Completed, State
 from sqlalchemy import Engine
 
 from blocks.outputs.base import Output
 from flows._blocks import resolve_output
 from flows._partitions import run_partitions
+from memberflow.core import clock
 from memberflow.core.console import Progress
 from memberflow.core.db import get_engine, require_schema, unavailable_means
 from memberflow.core.settings import Settings
@@ -73,6 +75,23 @@ def run_name(pipeline: str, precision: str = "day"):
     return name
 
 
+def open_run(
+    settings: Settings, as_of: datetime | None, *, simulate: bool | None, dry_run: bool = False
+) -> tuple[Engine, datetime]:
+    """A run's database and moment: the schema is there, and this database may act for that
+    moment (a real database never for the future, a simulation never beside real runs:
+    memberflow.core.clock). A dry run writes nothing, so it may look anywhere."""
+    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
+    db = get_engine(settings.database_url)
+    with unavailable_means(db, "nothing was done; check the database, then run again"):
+        require_schema(db)
+        if not dry_run:
+            with db.begin() as conn:
+                if clock.admit(conn, as_of, simulate=simulate):
+                    get_run_logger().info("a simulation: acting for %s", as_of.isoformat())
+    return db, as_of
+
+
 def run_pipeline(
     pipeline: Pipeline,
     *,
@@ -99,6 +118,9 @@ def run_pipeline(
     )
     with unavailable_means(db, lapse):
         require_schema(db)
+        if not dry_run:  # a pipeline's own flow may have admitted it already: harmless twice
+            with db.begin() as conn:
+                clock.admit(conn, as_of, simulate=None)
         sink = output if isinstance(output, Output) else resolve_output(output, settings)
         renderer = Renderer(template_folders(settings), settings.default_locale)
         tally: Tally = {}
@@ -134,6 +156,24 @@ def run_pipeline(
     rows = publish_summary(pipeline.name, tally, as_of, dry_run)
     _report_failures(pipeline.name, sink, tally)
     return rows
+
+
+WITH_FAILURES = "Completed with failures"  # a state name ops can filter and automate on
+
+
+def finished(result: T, *totals: dict) -> T | State:
+    """A flow's return value: `result`, or, when messages it owed failed or went dead, a
+    Completed state named `Completed with failures` that carries it and says how many (the
+    runs list shows the name; docs/operations.md, "Failures")."""
+    failed = sum(total.get("failed", 0) for total in totals)
+    dead = sum(total.get("dead", 0) for total in totals)
+    if not (failed or dead):
+        return result
+    message = (
+        f"{dead} message(s) dead (they need a person: memberflow touchpoints --status dead), "
+        f"{failed} failed (later runs retry them); the run's warnings say why"
+    )
+    return Completed(name=WITH_FAILURES, message=message, data=result)
 
 
 def shared_gate(sink: Output, settings: Settings) -> Callable[[], Any] | None:

@@ -1,15 +1,15 @@
 """The cancellation follow-up flow: record new cancellations, notice who came back, send what is
 due. Run daily (it catches imports and missed events) and on each cancellation event."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from prefect import flow, get_run_logger
 from pydantic import Field
 
 from flows._blocks import resolve_gateway, resolve_output
-from flows._compose import run_name, run_pipeline
-from memberflow.core.db import get_engine, require_schema
+from flows._compose import finished, open_run, run_name, run_pipeline
+from memberflow.core.db import get_engine
 from memberflow.core.settings import get_settings
 from memberflow.pipelines.cancellations.demo import members_come_and_go
 from memberflow.pipelines.cancellations.pipeline import CancellationPipeline
@@ -26,6 +26,7 @@ from tasks.touchpoints import advance_watermark, planned_through
 @flow(name="cancellation-follow-up", flow_run_name=run_name("cancellations", "minute"))
 def cancellations(
     as_of: datetime | None = None,
+    simulate: bool | None = None,
     steps: list[CancellationStep] = DEFAULT_STEPS,  # noqa: B006 (copied below, never mutated)
     product_steps: dict[str, list[CancellationStep]] | None = None,
     offers: dict[str, Offer] | None = None,
@@ -43,6 +44,8 @@ def cancellations(
 
     Args:
         as_of: The moment the run acts for; earlier or later days can be replayed.
+        simulate: Act for a moment ahead of the clock, on a database kept for simulations
+            (empty: as the database is; see docs/architecture.md, "Time travel").
         steps: The follow-up steps for every product without its own list.
         product_steps: Whole replacement step lists for some products, by product external id.
         offers: A product's reason to come back, by product external id: one `code` for
@@ -62,9 +65,7 @@ def cancellations(
         subscription_id: The subscription that event was about (shown in the logs).
     """
     log, settings = get_run_logger(), get_settings()
-    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
-    db = get_engine(settings.database_url)
-    require_schema(db)
+    db, as_of = open_run(settings, as_of, simulate=simulate)
     if event:
         log.info(
             "triggered by %s (webhook %s, subscription %s)", event, webhook_id, subscription_id
@@ -96,9 +97,10 @@ def cancellations(
         len(back),
         credited,
     )
-    return run_pipeline(
+    rows = run_pipeline(
         pipeline, settings=settings, as_of=as_of, output=sink, batch_size=batch_size
     )
+    return finished(rows, rows[-1])
 
 
 DEMO_OFFERS = {

@@ -1,7 +1,7 @@
 """The dunning flow: open cases for failed invoices, advance each (retry, notice, escalate,
 final action), then deliver what that planned to members and to ops."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -10,8 +10,8 @@ from pydantic import Field
 from blocks.outputs.base import Output
 from blocks.outputs.file import FileOutput
 from flows._blocks import resolve_gateway, resolve_output
-from flows._compose import cursor_loop, run_name, run_pipeline, with_progress
-from memberflow.core.db import get_engine, require_schema
+from flows._compose import cursor_loop, finished, open_run, run_name, run_pipeline, with_progress
+from memberflow.core.db import get_engine
 from memberflow.core.settings import Settings, get_settings
 from memberflow.pipelines.dunning.advance import Advance, Channels
 from memberflow.pipelines.dunning.demo import members_update_cards, renew_due
@@ -43,6 +43,7 @@ def _chosen_invoices(db, invoice_id: int, subscription_id: int, member_id: int) 
 @flow(name="dunning", flow_run_name=run_name("dunning", "minute"))
 def dunning(
     as_of: datetime | None = None,
+    simulate: bool | None = None,
     policy: DunningPolicy = DunningPolicy(),  # noqa: B008 (a frozen default, never mutated)
     gateway: str = "",
     output: str = "",
@@ -58,6 +59,8 @@ def dunning(
 
     Args:
         as_of: The moment the run acts for; earlier or later days can be replayed.
+        simulate: Act for a moment ahead of the clock, on a database kept for simulations
+            (empty: as the database is; see docs/architecture.md, "Time travel").
         policy: Retry days, notices, caps, escalation and final actions (see docs/dunning.md).
         gateway: A saved payment gateway Block as `type-slug/name`; empty uses the sandbox.
         output: Where member emails go: an output Block; empty writes .eml files.
@@ -70,9 +73,7 @@ def dunning(
         batch_size: Cases per task run.
     """
     log, settings = get_run_logger(), get_settings()
-    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
-    db = get_engine(settings.database_url)
-    require_schema(db)
+    db, as_of = open_run(settings, as_of, simulate=simulate)
     if event:
         log.info("triggered by %s (webhook %s)", event, webhook_id)
     only = _chosen_invoices(db, invoice_id, subscription_id, member_id)
@@ -112,7 +113,8 @@ def dunning(
         NoticePipeline(for_ops=True), settings=settings, as_of=as_of, output=ops_out
     )
     advance.counts["announced"] += announce_closed(db)
-    return publish_cases(advance, as_of, emails=emails[-1], tickets=tickets[-1])
+    summary = publish_cases(advance, as_of, emails=emails[-1], tickets=tickets[-1])
+    return finished(summary, emails[-1], tickets[-1])
 
 
 def demo_day(as_of: datetime) -> dict:

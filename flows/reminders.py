@@ -6,7 +6,7 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from flows._compose import run_name, run_pipeline
+from flows._compose import finished, open_run, run_name, run_pipeline
 from memberflow.core.settings import get_settings
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, ReminderStep
@@ -15,6 +15,7 @@ from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, ReminderStep
 @flow(name="billing-reminders", flow_run_name=run_name("reminders", "day"))
 def reminders(
     as_of: datetime | None = None,
+    simulate: bool | None = None,
     steps: list[ReminderStep] = DEFAULT_STEPS,  # noqa: B006 (copied below, never mutated)
     product_steps: dict[str, list[ReminderStep]] | None = None,
     output: str = "",
@@ -26,6 +27,8 @@ def reminders(
 
     Args:
         as_of: The moment the run acts for; earlier or later days can be replayed.
+        simulate: Act for a moment ahead of the clock, on a database kept for simulations
+            (empty: as the database is; see docs/architecture.md, "Time travel").
         steps: The reminder steps for every product without its own list.
         product_steps: Whole replacement step lists for some products, by product external id.
         output: A saved output Block as `type-slug/name`; empty writes .eml files to the outbox.
@@ -34,16 +37,19 @@ def reminders(
             account for everything since the last completed run, however long ago.
         dry_run: Render and count, but record and send nothing.
     """
+    settings = get_settings()
+    _, as_of = open_run(settings, as_of, simulate=simulate, dry_run=dry_run)
     pipeline = ReminderPipeline(steps=list(steps), product_steps=dict(product_steps or {}))
-    return run_pipeline(
+    rows = run_pipeline(
         pipeline,
-        settings=get_settings(),
+        settings=settings,
         as_of=as_of,
         output=output,
         batch_size=batch_size,
         lookback_days=lookback_days,
         dry_run=dry_run,
     )
+    return finished(rows, rows[-1])
 
 
 def demo_day(as_of: datetime) -> dict:

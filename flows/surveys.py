@@ -1,14 +1,14 @@
 """The feedback survey flow: record answers given at the provider, send the exit and
 satisfaction surveys that fell due, publish the results."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from flows._compose import run_name, run_pipeline
-from memberflow.core.db import get_engine, require_schema
+from flows._compose import finished, open_run, run_name, run_pipeline
+from memberflow.core.db import get_engine
 from memberflow.core.settings import get_settings
 from memberflow.ingress.app import create_app
 from memberflow.ingress.serve import BackgroundServer, free_port
@@ -22,6 +22,7 @@ from tasks.touchpoints import planned_through
 @flow(name="feedback-surveys", flow_run_name=run_name("surveys", "day"))
 def surveys(
     as_of: datetime | None = None,
+    simulate: bool | None = None,
     plan: SurveyPlan = SurveyPlan(),  # noqa: B008 (a frozen default, never mutated)
     offers: dict[str, SurveyOffer] | None = None,
     output: str = "",
@@ -33,6 +34,8 @@ def surveys(
 
     Args:
         as_of: The moment the run acts for; earlier or later days can be replayed.
+        simulate: Act for a moment ahead of the clock, on a database kept for simulations
+            (empty: as the database is; see docs/architecture.md, "Time travel").
         plan: When to ask: days after a cancellation, satisfaction-survey tenures and products.
         offers: What the page shows a member who left because it was too expensive, by
             product external id (code and description).
@@ -43,9 +46,7 @@ def surveys(
         dry_run: Render and count, but record and send nothing.
     """
     log, settings = get_run_logger(), get_settings()
-    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
-    db = get_engine(settings.database_url)
-    require_schema(db)
+    db, as_of = open_run(settings, as_of, simulate=simulate, dry_run=dry_run)
     exit_step = plan.steps()[0]
     if not dry_run:
         since = planned_through(db, PIPELINE) or as_of - timedelta(days=lookback_days)
@@ -63,7 +64,7 @@ def surveys(
     )
     if not dry_run:
         publish_results(db, as_of)
-    return rows
+    return finished(rows, rows[-1])
 
 
 _INGRESS: BackgroundServer | None = None

@@ -1,6 +1,8 @@
 """`memberflow import FILE.csv`: members, products and subscriptions, upserted by external id."""
 
+import codecs
 import csv
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -163,44 +165,130 @@ class ImportReport:
     created: dict[str, int] = field(default_factory=dict)  # members, products, subscriptions
     changed: dict[str, int] = field(default_factory=dict)
     new_products: list[str] = field(default_factory=list)  # "id (name)": a typo shows here
+    encoding: str = "utf-8"  # what the file was read as
     written: bool = False
 
 
 def read_rows(
     path: Path, locales: tuple[str, ...] | None = None
-) -> tuple[list[tuple[int, ImportRow]], list[str]]:
-    """Parses and validates every line; returns the good rows with line numbers, and problems.
-    With `locales` (those the templates exist in), a member's locale must be one of them."""
+) -> tuple[list[tuple[int, ImportRow]], list[str], str]:
+    """Parses and validates every line; returns the good rows with line numbers, problems and
+    the encoding the file was read in. With `locales` (those the templates exist in), a
+    member's locale must be one of them."""
     good, problems = [], []
-    with path.open(newline="", encoding="utf-8-sig") as file:
-        reader = csv.DictReader(file)
-        missing = [name for name in REQUIRED if name not in (reader.fieldnames or [])]
-        if missing:
-            return [], [f"{path}: missing column(s) {', '.join(missing)}; see the README"]
-        for record in reader:
-            line = reader.line_num
-            values = _with_translations(
-                {k: v.strip() for k, v in record.items() if k and v and v.strip()}
+    try:
+        content, encoding = read_text(path)
+    except UnreadableFile as unreadable:
+        return [], [str(unreadable)], ""
+    reader = csv.DictReader(io.StringIO(content, newline=""))
+    missing = [name for name in REQUIRED if name not in (reader.fieldnames or [])]
+    if missing:
+        return [], [f"{path}: missing column(s) {', '.join(missing)}; see the README"], encoding
+    for record in reader:
+        line = reader.line_num
+        values = _with_translations(
+            {k: v.strip() for k, v in record.items() if k and v and v.strip()}
+        )
+        if "amount_minor" not in values and "amount" not in values:
+            problems.append(f"line {line}: amount_minor: is required but empty")
+            continue
+        try:
+            row = ImportRow(**values)
+        except ValidationError as error:
+            problems += [f"line {line}: {_explain(issue)}" for issue in error.errors()]
+            continue
+        unknown = [
+            f"{column}: messages exist in {', '.join(locales)}, not {tag!r}; use one of them "
+            "(a regional variant such as fr-CA is fine), or add templates in that language"
+            for column, tag in _locales_given(row)
+            if locales and tag not in locales and language_of(tag) not in locales
+        ]
+        if unknown:
+            problems += [f"line {line}: {problem}" for problem in unknown]
+            continue
+        good.append((line, row))
+    return good, problems + _conflicts(good), encoding
+
+
+# What spreadsheets save a CSV as: UTF-8 (Excel's "CSV UTF-8" adds a BOM), UTF-16 with a BOM
+# (Excel's "Unicode text"), and Windows-1252 (Excel's plain "CSV" on Windows, in the West).
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+SAVE_AS_UTF8 = (
+    'save it as "CSV UTF-8" (Excel: File > Save As; LibreOffice: Character set: Unicode (UTF-8))'
+)
+
+
+class UnreadableFile(ValueError):
+    """The file is no text memberflow can read; says what it is and how to convert it."""
+
+
+def read_text(path: Path) -> tuple[str, str]:
+    """The file's text and the encoding it was read in (UTF-8, UTF-16 or Windows-1252)."""
+    raw = path.read_bytes()
+    if raw.startswith(b"PK\x03\x04"):
+        raise UnreadableFile(
+            f"{path}: is a spreadsheet workbook (.xlsx), not a CSV: {SAVE_AS_UTF8}"
+        )
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            return raw.decode(encoding), encoding
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as not_utf8:
+        line = raw[: not_utf8.start].count(b"\n") + 1
+        byte = raw[not_utf8.start]
+    try:
+        return raw.decode("cp1252"), "windows-1252"  # a spreadsheet's export: é is 0xE9
+    except UnicodeDecodeError:
+        raise UnreadableFile(
+            f"{path}: line {line} is neither UTF-8 nor Windows-1252 (byte 0x{byte:02X}): "
+            f"{SAVE_AS_UTF8}, or convert it: iconv -f <its encoding> -t UTF-8 {path.name} "
+            f"> {path.stem}-utf8.csv"
+        ) from None
+
+
+_MEMBER_COLUMNS = ("email", "first_name", "last_name", "locale", "time_zone", "marketing_consent")
+_PRODUCT_COLUMNS = ("product_name", "product_value_amplifier", "product_locale")
+
+
+def _conflicts(rows: list[tuple[int, ImportRow]]) -> list[str]:
+    """Lines that say different things about one thing: the same subscription twice, or one
+    member or product with different details. Upserting them would keep whichever came last."""
+    problems: list[str] = []
+    first_line: dict[str, int] = {}
+    seen: dict[tuple[str, str], tuple[int, ImportRow]] = {}
+    for line, row in rows:
+        sid = row.subscription_external_id
+        if sid in first_line:
+            problems.append(
+                f"lines {first_line[sid]} and {line}: subscription {sid} is on both; a "
+                "subscription is one line: keep the right one"
             )
-            if "amount_minor" not in values and "amount" not in values:
-                problems.append(f"line {line}: amount_minor: is required but empty")
+        first_line.setdefault(sid, line)
+        for kind, key, columns in (
+            ("member", row.member_external_id, _MEMBER_COLUMNS),
+            ("product", row.product_external_id, _PRODUCT_COLUMNS),
+        ):
+            earlier = seen.setdefault((kind, key), (line, row))
+            if earlier[0] == line:
                 continue
-            try:
-                row = ImportRow(**values)
-            except ValidationError as error:
-                problems += [f"line {line}: {_explain(issue)}" for issue in error.errors()]
-                continue
-            unknown = [
-                f"{column}: messages exist in {', '.join(locales)}, not {tag!r}; use one of them "
-                "(a regional variant such as fr-CA is fine), or add templates in that language"
-                for column, tag in _locales_given(row)
-                if locales and tag not in locales and language_of(tag) not in locales
-            ]
-            if unknown:
-                problems += [f"line {line}: {problem}" for problem in unknown]
-                continue
-            good.append((line, row))
-    return good, problems
+            for column in columns:
+                before, now = _given(earlier[1], column), _given(row, column)
+                if before is not None and now is not None and before != now:
+                    problems.append(
+                        f"lines {earlier[0]} and {line}: {kind} {key} has {column} {before!r} "
+                        f"on one and {now!r} on the other; make them agree (or leave the cell "
+                        "empty on all lines but one)"
+                    )
+    return problems
+
+
+def _given(row: ImportRow, column: str):
+    return getattr(row, column) if column in row.model_fields_set else None
 
 
 _TRANSLATED = re.compile(r"^product_(name|value_amplifier)_([A-Za-z]{2,3}(?:[-_][A-Za-z]{2})?)$")
@@ -244,8 +332,8 @@ def import_csv(
     """Validates every row first: if any is bad, nothing is written and each problem is named
     by line and column. Else every row is upserted in one transaction (rolled back in a dry
     run), and the report says what was created and changed, new products by name."""
-    rows, problems = read_rows(path, locales)
-    report = ImportReport(loaded=len(rows), problems=problems)
+    rows, problems, encoding = read_rows(path, locales)
+    report = ImportReport(loaded=len(rows), problems=problems, encoding=encoding)
     if problems or not rows:
         return report
     progress = Progress(f"importing {path.name}", len(rows)) if show_progress else None

@@ -4,7 +4,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from sqlalchemy import Engine
 
 from memberflow.analytics.period import Period
-from memberflow.analytics.report import Report, build, markdown
+from memberflow.analytics.report import Report, build, for_people, markdown
 from tasks import batch_task
 
 ARTIFACT_PREFIX = "retention"  # stable keys: the UI shows each artifact's history
@@ -27,5 +27,7 @@ def publish_report(report: Report) -> None:
     for name, rows in report.tables().items():
         if rows:
             create_table_artifact(
-                rows, key=f"{ARTIFACT_PREFIX}-{scope}-{name}", description=description
+                [for_people(row) for row in rows],
+                key=f"{ARTIFACT_PREFIX}-{scope}-{name}",
+                description=description,
             )

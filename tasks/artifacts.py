@@ -1,5 +1,6 @@
 """Run summaries as Prefect artifacts: a table per run, a progress bar during delivery."""
 
+import re
 from datetime import datetime
 from uuid import UUID
 
@@ -12,7 +13,17 @@ from prefect.artifacts import (
 from memberflow.messaging.engine import Tally, steps_of
 
 # not_tried: left pending because the output was failing (the next run sends them)
-OUTCOMES = ("planned", "sent", "skipped", "expired", "held", "failed", "dead", "not_tried")
+OUTCOMES = (
+    "planned",
+    "sent",
+    "skipped",
+    "held_out",
+    "expired",
+    "held",
+    "failed",
+    "dead",
+    "not_tried",
+)
 DRY_RUN_OUTCOMES = ("would_send", "would_expire", "render_failed")
 
 
@@ -23,7 +34,12 @@ def summary_rows(tally: Tally, outcomes: tuple[str, ...] = OUTCOMES) -> list[dic
         for step, counts in steps_of(tally).items()
     ]
     total = {"step": "total", **{o: sum(row[o] for row in rows) for o in outcomes}}
-    return [*sorted(rows, key=lambda row: row["step"]), total]
+    return [*sorted(rows, key=lambda row: natural_order(row["step"])), total]
+
+
+def natural_order(name: str) -> list:
+    """`nps_30d` before `nps_180d` before `nps_365d`: numbers in a name compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def publish_summary(pipeline: str, tally: Tally, as_of: datetime, dry_run: bool) -> list[dict]:

@@ -3,11 +3,13 @@ MEMBERFLOW_TEST_DATABASE_URL is set (.ci/run sets it). One Prefect harness per s
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
+from memberflow.core import clock
 from memberflow.core import db as database
 from memberflow.core.settings import Settings, get_settings
 from tests.support.databases import BACKENDS, POSTGRES_URL, TABLES
@@ -29,14 +31,18 @@ def postgres_engine() -> Iterator[Engine]:
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path) -> str:
+    """A fresh database, kept for simulations: tests act for any day they like (a test of
+    real runs' limits makes its own role: tests/core/test_clock.py)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'memberflow.db'}"
         SQLModel.metadata.create_all(database.get_engine(url))
-        return url
-    engine = request.getfixturevalue("postgres_engine")
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    return POSTGRES_URL
+    else:
+        url = POSTGRES_URL
+        with request.getfixturevalue("postgres_engine").begin() as conn:
+            conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    with database.get_engine(url).begin() as conn:
+        clock.mark(conn, clock.Role.simulation, datetime.now(UTC))
+    return url
 
 
 @pytest.fixture

@@ -2,11 +2,12 @@
 
 import json
 
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from memberflow.core.models import Member, Product, Subscription
 from memberflow.importer import import_csv
-from tests.support.member_files import GOOD, write
+from tests.support.member_files import GOOD, HEADER, write
 
 
 def counts(engine):
@@ -184,3 +185,52 @@ def test_the_shipped_example_file_imports_cleanly(engine):
     report = import_csv(engine, PROJECT_ROOT / "examples" / "members.csv", locales=("en", "fr"))
     assert report.problems == [] and report.written
     assert counts(engine) == (4, 3, 4)
+
+
+def test_the_same_subscription_twice_is_refused_naming_both_lines(engine, tmp_path):
+    again = GOOD[0].replace(",1999,", ",2999,")
+    report = import_csv(engine, write(tmp_path, GOOD[0], GOOD[1], again))
+    assert report.problems == [
+        "lines 2 and 4: subscription s1 is on both; a subscription is one line: keep the right one"
+    ]
+    assert not report.written
+
+
+def test_one_member_with_two_emails_is_refused_naming_both_lines(engine, tmp_path):
+    other = GOOD[2].replace("ann@example.com", "ann.lee@example.com")
+    report = import_csv(engine, write(tmp_path, GOOD[0], other))
+    assert report.problems == [
+        "lines 2 and 3: member m1 has email 'ann@example.com' on one and 'ann.lee@example.com' "
+        "on the other; make them agree (or leave the cell empty on all lines but one)"
+    ]
+    # the same member on two lines with the same details is a member with two subscriptions
+    assert import_csv(engine, write(tmp_path, GOOD[0], GOOD[2])).problems == []
+
+
+def test_a_spreadsheets_windows_1252_export_is_read_and_said(engine, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes((HEADER + GOOD[1]).encode("cp1252"))
+    report = import_csv(engine, path)
+    assert report.problems == [] and report.encoding == "windows-1252"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT first_name FROM member")).scalar() == "Béa"
+
+
+def test_utf8_with_a_bom_and_utf16_are_read(engine, tmp_path):
+    path = tmp_path / "export.csv"
+    for encoding in ("utf-8-sig", "utf-16"):
+        path.write_bytes((HEADER + GOOD[1]).encode(encoding))
+        assert import_csv(engine, path, dry_run=True).problems == []
+
+
+def test_a_file_in_no_known_encoding_names_the_line_and_the_fix(engine, tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_bytes(HEADER.encode() + b"m1,\x81\x8d@example.com\n")
+    [problem] = import_csv(engine, path).problems
+    assert "line 2 is neither UTF-8 nor Windows-1252 (byte 0x81)" in problem
+    assert 'save it as "CSV UTF-8"' in problem and "iconv" in problem
+    workbook = tmp_path / "members.xlsx"
+    workbook.write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    assert (
+        "is a spreadsheet workbook (.xlsx), not a CSV" in import_csv(engine, workbook).problems[0]
+    )

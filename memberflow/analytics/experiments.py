@@ -8,7 +8,14 @@ from memberflow.analytics.period import Period
 from memberflow.analytics.stats import difference, wilson
 from memberflow.core.models import Subscription, Touchpoint
 from memberflow.messaging import registry
-from memberflow.messaging.experiments import CONTROL, HOLDOUT, ExperimentPlan, experiment_table
+from memberflow.messaging.experiments import (
+    CONTROL,
+    HOLDOUT,
+    ExperimentPlan,
+    experiment_table,
+    share_text,
+    shares_of,
+)
 from memberflow.messaging.registry import load
 
 touchpoint, subscription = Touchpoint.__table__, Subscription.__table__
@@ -60,6 +67,7 @@ def _variants(conn: Connection, plan: ExperimentPlan, period: Period) -> list[di
     base = counts.get(base_name, (0, 0))
     names = [HOLDOUT] * bool(plan.holdout) + [v.name for v in plan.variants]
     names += [CONTROL] * (plan.control_share > 1e-9)
+    shares = shares_of(plan)
     rows = []
     for variant in names:
         messages, reached_count = counts.get(variant, (0, 0))
@@ -68,6 +76,7 @@ def _variants(conn: Connection, plan: ExperimentPlan, period: Period) -> list[di
             "experiment": plan.name,
             "step": f"{plan.pipeline}/{plan.step}",
             "variant": variant,
+            "share": share_text(shares[variant]),
             "goal": label,
             "messages": messages,
             "reached": reached_count,

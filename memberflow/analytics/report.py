@@ -80,6 +80,7 @@ def build(engine: Engine, period: Period, products: list[str] | None = None) -> 
         recovered_over = read(metrics.recovery_over, boundaries, products)
         delivered = read(metrics.deliveries, period)
         sections = read(pipeline_sections, period, products)
+        known_before = read(metrics.recorded_anything, before)
         over = churned.result()
         report = Report(
             period=period,
@@ -92,7 +93,10 @@ def build(engine: Engine, period: Period, products: list[str] | None = None) -> 
             trend=metrics.trend_points(spans, over, recovered_over.result()),
             experiments=tested.result(),
         )
-    # the period before: its headline numbers, for the changes, from the trend's scans
+    # the period before: its headline numbers, for the changes, from the trend's scans; none
+    # when memberflow recorded nothing then (it was not running yet: its zeros mean nothing)
+    if not known_before.result():
+        return report
     rates = recovered_over.result()[-2]
     overall = [{"currency": c, "recovery_rate": rate} for c, rate in sorted(rates.items())]
     report.previous = Report(period=before, churn=over[-2], recovery={"overall": overall})
@@ -113,6 +117,24 @@ def pipeline_sections(conn, period: Period, products: list[str] | None) -> dict:
             for title, rows in found.items():
                 sections[f"{registration.name}-{re.sub(r'[^a-z0-9]+', '-', title.lower())}"] = rows
     return sections
+
+
+def for_people(row: dict) -> dict:
+    """A table row as the UI shows it: money in its currency (`$1,409.17`, not 140916.6667
+    minor units, the `_minor` dropped from its name), rates as percentages. CSV and JSON keep
+    the numbers (`memberflow report --format csv`)."""
+    currency = row.get("currency")
+    shown = {}
+    for name, value in row.items():
+        if currency and (name.endswith("_minor") or name.startswith("mrr_")) and value is not None:
+            shown[name.removesuffix("_minor")] = _money(value, currency)
+        elif (name.endswith("_rate") or name == "net_revenue_retention") and isinstance(
+            value, float
+        ):
+            shown[name] = _percent(value)
+        else:
+            shown[name] = _plain(value)
+    return shown
 
 
 def _rounded(row: dict) -> dict:
@@ -149,6 +171,12 @@ def markdown(report: Report, chart: bool = False) -> str:
     previous = report.previous or Report(report.period.previous())
     before = {row["currency"]: row for row in previous.churn if row["product"] == "all"}
     recovered_before = {row["currency"]: row for row in previous.recovery.get("overall", [])}
+    if report.previous is None:  # memberflow recorded nothing then: say so, not +10.4 pts
+
+        def change(now, before) -> str:
+            return " (no earlier period)"
+    else:
+        change = _change
     scope = f" for {', '.join(report.products)}" if report.products else ""
     lines = [f"# Retention, {report.period.label()}{scope}", ""]
     overall = [row for row in report.churn if row["product"] == "all"]
@@ -166,15 +194,15 @@ def markdown(report: Report, chart: bool = False) -> str:
             f"| members at the start | {row['members_at_start']} | |",
             f"| member churn | {_percent(row['churn_rate'])} "
             f"({row['churned_voluntary']} by choice, {row['churned_involuntary']} by failed "
-            f"payments) |{_change(row['churn_rate'], prev.get('churn_rate'))} |",
+            f"payments) |{change(row['churn_rate'], prev.get('churn_rate'))} |",
             f"| revenue (MRR) churn | {_percent(row['mrr_churn_rate'])} "
-            f"|{_change(row['mrr_churn_rate'], prev.get('mrr_churn_rate'))} |",
+            f"|{change(row['mrr_churn_rate'], prev.get('mrr_churn_rate'))} |",
             f"| net revenue retention | {_percent(row['net_revenue_retention'])} "
-            f"|{_change(row['net_revenue_retention'], prev.get('net_revenue_retention'))} |",
+            f"|{change(row['net_revenue_retention'], prev.get('net_revenue_retention'))} |",
             f"| failed payments recovered | {_percent(rec.get('recovery_rate'))} "
             f"({rec.get('recovered', 0)} of {rec.get('opened', 0)}, "
             f"{_money(rec.get('recovered_minor', 0), currency)}) "
-            f"|{_change(rec.get('recovery_rate'), rec_prev.get('recovery_rate'))} |",
+            f"|{change(rec.get('recovery_rate'), rec_prev.get('recovery_rate'))} |",
             f"| lifetime value | {_money(row['lifetime_value_minor'], currency)} | |",
             "",
         ]
@@ -201,8 +229,8 @@ def _experiments_markdown(rows: list[dict]) -> list[str]:
             "",
             f"## Experiment {name} ({mine[0]['step']}, goal: {mine[0]['goal']})",
             "",
-            "| variant | messages | rate (95% interval) | difference | verdict |",
-            "| --- | --- | --- | --- | --- |",
+            "| variant | share | messages | rate (95% interval) | difference | verdict |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for row in mine:
             rate = (
@@ -218,7 +246,10 @@ def _experiments_markdown(rows: list[dict]) -> list[str]:
                 else ""
             )
             verdict = row["verdict"].split(":")[0].split(" (")[0]
-            lines.append(f"| {row['variant']} | {row['messages']} | {rate} | {gap} | {verdict} |")
+            lines.append(
+                f"| {row['variant']} | {row['share']} | {row['messages']} | {rate} | {gap} "
+                f"| {verdict} |"
+            )
     return lines
 
 

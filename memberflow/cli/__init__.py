@@ -3,10 +3,14 @@ memberflow/ that reaches up to flows/ (lazily, through the registry's `module:fu
 references), because starting a flow is what a CLI is for. Pipelines add their own groups
 through `Registration.commands`."""
 
+import sys
+
 import typer
+from sqlalchemy.engine import make_url
 
 from memberflow.cli import data, experiments, ingress, members, report, run, server, templates
 from memberflow.cli._common import load
+from memberflow.core.settings import get_settings
 from memberflow.messaging import registry
 
 app = typer.Typer(
@@ -29,3 +33,28 @@ app.add_typer(experiments.experiments_app, name="experiments")
 for _registration in registry.registered().values():
     for _name, _reference in _registration.commands.items():
         app.add_typer(load(_reference), name=_name)
+
+
+def main() -> None:
+    """The `memberflow` command: Typer's app, with the database's usual failures said in one
+    line that names the setting (exit code 1), not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from memberflow.core import db
+
+    try:
+        app()
+    except (db.DatabaseSettingError, db.DatabaseUnavailable, db.SchemaMissing) as problem:
+        _exit_saying(str(problem))
+    except OperationalError as error:  # a server database that does not answer
+        said = str(error.orig or error).strip().splitlines()[0]
+        url = make_url(get_settings().database_url).render_as_string(hide_password=True)
+        _exit_saying(
+            f"the database at {url} ({db.SETTING}) does not answer ({said}): start it, or set "
+            f"{db.SETTING} to the right one"
+        )
+
+
+def _exit_saying(message: str) -> None:
+    typer.secho(f"memberflow: {message}", fg=typer.colors.RED, err=True)
+    sys.exit(1)

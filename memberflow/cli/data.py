@@ -12,9 +12,7 @@ from memberflow.cli._common import engine, fail, print_table
 from memberflow.core import db as database
 from memberflow.core.models import TouchpointStatus
 from memberflow.core.settings import get_settings
-from memberflow.importer import import_csv
 from memberflow.messaging import registry, store
-from memberflow.messaging.rendering import Renderer
 
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 
@@ -35,6 +33,8 @@ def import_members(
 ) -> None:
     """Load members, products and subscriptions from a CSV (columns: see the README). Every
     row is checked first: if one is wrong, nothing is written."""
+    from memberflow.importer import import_csv  # pydantic, email checks, Babel: this command's
+
     report = import_csv(
         engine(), path, locales=template_locales(), dry_run=dry_run, show_progress=True
     )
@@ -45,6 +45,8 @@ def import_members(
     verb = "would" if dry_run else "did"
     outcome = "dry run: nothing written" if dry_run else "imported"
     print(f"{report.loaded} row(s) in {path} ({outcome})")
+    if report.encoding == "windows-1252":
+        print("  read as Windows-1252 (not UTF-8): check accented names, e.g. with --dry-run")
     for kind in ("members", "products", "subscriptions"):
         created, changed = report.created.get(kind, 0), report.changed.get(kind, 0)
         print(f"  {kind}: {verb} create {created}, {verb} change {changed}")
@@ -54,6 +56,8 @@ def import_members(
 
 def template_locales() -> tuple[str, ...]:
     """The languages member messages exist in: a member's locale must be one of them."""
+    from memberflow.messaging.rendering import Renderer
+
     settings = get_settings()
     renderer = Renderer(registry.template_folders(settings), settings.default_locale)
     found = {locale for name in renderer.template_names() for locale in renderer.locales(name)}

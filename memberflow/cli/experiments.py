@@ -66,7 +66,7 @@ def results(
 ) -> None:
     """Per variant: messages, how many reached the goal, the rate with its 95% interval, and
     the difference against the holdout, saying plainly when it is not significant yet."""
-    until = parse_moment(end) or datetime.now(UTC)
+    until = parse_moment(end, "--to") or datetime.now(UTC)
     with engine().connect() as conn:
         rows = experiment_results(conn, Period(datetime(1970, 1, 1, tzinfo=UTC), until), name)
     if not rows:

@@ -1,6 +1,7 @@
 """`memberflow ingress ...`: the webhook ingress for payment providers."""
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -68,16 +69,26 @@ def ingress_replay(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A stored payload.")],
     provider: Annotated[str, typer.Option(help="stripe, memberpress, membermouse or memberflow.")],
     url: Annotated[str, typer.Option(help="The running ingress.")] = "http://127.0.0.1:8787",
+    now: Annotated[
+        bool,
+        typer.Option(
+            help="Re-date it to now, with a new event id: the stored samples are dated "
+            "late 2026, and an event already received changes nothing."
+        ),
+    ] = False,
 ) -> None:
     """Sign a payload as its provider would and send it to a running ingress."""
     import requests
 
     from memberflow.ingress.provider import NotConfigured
-    from memberflow.ingress.replay import signed_request
+    from memberflow.ingress.replay import redated, signed_request
     from memberflow.messaging.http import TIMEOUT, make_session
 
+    body = path.read_bytes()
+    if now:
+        body = redated(body, datetime.now(UTC))
     try:
-        target, body, headers = signed_request(provider, path.read_bytes(), get_settings())
+        target, body, headers = signed_request(provider, body, get_settings())
     except NotConfigured as error:
         fail(str(error))
     try:

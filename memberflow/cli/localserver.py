@@ -7,16 +7,16 @@ import sys
 import time
 from pathlib import Path
 
-import requests
-
-from memberflow.messaging.http import make_session
-
 URL = "http://127.0.0.1:4200"
 PID_FILE = Path(".prefect-server.pid")
 LOG_FILE = Path(".prefect-server.log")
 
 
 def healthy(url: str = URL) -> bool:
+    import requests  # here: every command line would otherwise pay for it at start
+
+    from memberflow.messaging.http import make_session
+
     try:
         return make_session().get(f"{url}/api/health", timeout=2).ok
     except requests.RequestException:

@@ -43,8 +43,8 @@ def report(
     ] = "churn",
 ) -> None:
     """Churn, failed-payment recovery, deliveries and lifetime value (docs/metrics.md)."""
-    until = parse_moment(end) or datetime.now(UTC)
-    since = parse_moment(start) or until - timedelta(days=30)
+    until = parse_moment(end, "--to") or datetime.now(UTC)
+    since = parse_moment(start, "--from") or until - timedelta(days=30)
     try:
         period = Period(since, until)
     except ValueError as error:
@@ -80,7 +80,7 @@ def forecast(
 ) -> None:
     """What memberflow will send per day, pipeline and step, and the revenue at stake: the
     runs' own planning run ahead, recording nothing (docs/operations.md)."""
-    since = parse_moment(start) or datetime.now(UTC)
+    since = parse_moment(start, "--from") or datetime.now(UTC)
     unknown = set(pipeline or ()) - set(registry.registered())
     if unknown:
         fail(f"--pipeline {', '.join(sorted(unknown))}: known: {', '.join(registry.registered())}")

@@ -3,11 +3,15 @@
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from memberflow.cli._common import fail, load, parse_moment, print_table
+from memberflow.core import clock
+from memberflow.core.db import require_existing
+from memberflow.core.settings import get_settings
 from memberflow.messaging import registry
 
 run_app = typer.Typer(help="Run one pipeline's flow once, here and now.")
@@ -23,6 +27,13 @@ SOME_FAILED, RUN_FAILED = 2, 3
 def run(
     pipeline: Annotated[str, typer.Argument(help="A registered pipeline (memberflow pipelines).")],
     as_of: Annotated[str | None, typer.Option(help="ISO time, e.g. 2026-12-01T09:00:00Z.")] = None,
+    simulate: Annotated[
+        bool,
+        typer.Option(
+            help="A simulation: act for any moment, on a database kept for simulations "
+            '(never one with real runs; docs/architecture.md, "Time travel").'
+        ),
+    ] = False,
     output: Annotated[str, typer.Option(help="Saved output Block, type-slug/name.")] = "",
     dry_run: Annotated[
         bool, typer.Option(help="Render and report; send and record nothing (if supported).")
@@ -34,14 +45,23 @@ def run(
     ] = None,
 ) -> None:
     """One run of a pipeline's flow for a moment (default: now); prints its summary."""
+    moment = parse_moment(as_of)
+    require_existing(get_settings().database_url)  # at once, not after Prefect has started
+    if moment is not None and not (simulate or dry_run):
+        try:  # at once, before Prefect starts (the flow judges the database too)
+            clock.judge(moment, now=datetime.now(UTC), simulate=False, role=None)
+        except clock.MomentRefused as refused:
+            fail(f"memberflow run: {refused}")
     try:
         flow = load(registry.get(pipeline).flow)
     except LookupError as error:
         fail(str(error))
     accepted = set(flow.parameters.properties)
-    parameters = {"as_of": parse_moment(as_of), "output": output, "batch_size": batch_size}
+    parameters = {"as_of": moment, "output": output, "batch_size": batch_size}
     if dry_run:
         parameters["dry_run"] = True
+    elif "simulate" in accepted:  # what the operator said, not what the database is
+        parameters["simulate"] = simulate
     parameters |= dict(_parameter(text) for text in param or ())
     unknown = sorted(set(parameters) - accepted)
     if unknown:
@@ -49,6 +69,8 @@ def run(
     os.environ.setdefault("MEMBERFLOW_TERMINAL_PROGRESS", "1")  # a bar while it delivers
     try:
         summary = flow(**parameters)
+    except clock.MomentRefused as refused:  # this database may not act for that moment
+        fail(f"memberflow run: {refused}")
     except Exception as error:  # the run failed: the output is down, the database unreachable
         gone = _api_unreachable(error)
         why = _api_gone(error) if gone else str(error)
@@ -82,8 +104,6 @@ def _api_gone(error: Exception) -> str:
     """What happened and what to do, when the Prefect API stopped answering (the client's own
     words name neither the server nor what became of the run)."""
     from prefect.settings import PREFECT_API_URL
-
-    from memberflow.core.settings import get_settings
 
     lease = get_settings().claim_lease_seconds
     return (

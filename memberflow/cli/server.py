@@ -3,7 +3,7 @@ through every registered pipeline, one simulated day at a time."""
 
 import math
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +14,7 @@ from memberflow.cli import localserver
 from memberflow.cli._common import engine, fail, load, print_table
 from memberflow.cli.demo_business import demo_rows, demo_start, write_csv
 from memberflow.cli.demo_folder import DemoFolder, DemoRefused
+from memberflow.core import clock
 from memberflow.core import db as database
 from memberflow.core.console import Progress
 from memberflow.core.settings import PROJECT_ROOT, Settings, get_settings
@@ -74,6 +75,8 @@ def demo(
     os.environ["PREFECT_API_URL"] = api
     _keep_prefect_logs_in_the_ui()
     database.upgrade(settings.database_url)
+    with engine().begin() as conn:  # its days run ahead of the clock: never a real database
+        clock.mark(conn, clock.Role.simulation, datetime.now(UTC))
     start = demo_start()
     folder.mkdir(parents=True, exist_ok=True)
     csv_path = write_csv(folder / "demo-members.csv", demo_rows(start, members))
@@ -127,13 +130,19 @@ def _test_the_renewal_reminder(start) -> None:
 
 
 LEGEND = """
-What the words mean:
+What the words mean (a day's "planned" counts the messages that fell due and were recorded that
+day; the other columns count what became of the messages the day's run delivered, whenever they
+were planned, so they need not add up to "planned"):
   planned    a message became due and was recorded, before anything was sent
   sent       delivered to the output (here: an .eml file in the demo's outbox)
   skipped    no longer right to send when due (canceled, paid, came back, no consent)
+  held_out   the experiment's holdout: no message, on purpose, for comparison
   expired    found too late to be right (a missed day beyond the step's lateness)
   held       the contact cap held a marketing message until it was too late
   failed     the output refused it; later runs try again
+  dead       failed too often, or refused for good (a bad address): a person must look
+             (memberflow touchpoints --status dead)
+  not_tried  the output was down, so the run stopped before it; the next run sends it
   gateway alert, waiting   the payment gateway itself failed: ops were told, the member
              was not; the case resumes once the gateway answers (memberflow cases resume)"""
 

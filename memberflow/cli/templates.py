@@ -55,7 +55,7 @@ def templates_preview(
         if owner.member_fields is None:
             fail(f"--member is not supported for {owner.name} templates; they use sample data")
         with engine().connect() as conn:
-            found = owner.member_fields(conn, member, name, settings)
+            found = owner.member_fields(conn, member, name, settings, locale)
         if found is None:
             fail(f"no member with external id {member!r} (or they have no subscription)")
         fields, member_locale = found

@@ -1,11 +1,27 @@
 """Plain-text output for command lines: clear failures and aligned tables."""
 
+from datetime import UTC, datetime
+
 import typer
 
 
 def fail(message: str) -> None:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
+
+
+def parse_moment(value: str | None, option: str = "--as-of") -> datetime | None:
+    """A command line's date or time option, as aware UTC; a clear failure otherwise."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        fail(
+            f"{option} {value!r} is not a date or time: write it as 2026-12-01 or "
+            "2026-12-01T09:00:00Z (ISO 8601; UTC unless it ends with an offset such as +01:00)"
+        )
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def print_table(rows: list[dict]) -> None:

@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     Connection,
     Date,
@@ -23,7 +21,8 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
@@ -60,15 +59,52 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+SETTING = "MEMBERFLOW_DATABASE_URL"
+URL_FORMS = "sqlite:///./memberflow.db, or postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME"
+
+
+class DatabaseSettingError(RuntimeError):
+    """The database setting is empty, malformed, or names a database that is not there."""
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     """One engine per database URL for the whole process."""
+    _check_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _tune_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _check_url(url: str) -> None:
+    """A clear sentence for the setting's usual mistakes, before SQLAlchemy's traceback."""
+    if not url.strip():
+        raise DatabaseSettingError(f"{SETTING} is empty: set it to {URL_FORMS}")
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect().import_dbapi()  # an unknown database, or its driver not installed
+    except (ArgumentError, NoSuchModuleError, ImportError) as error:
+        raise DatabaseSettingError(
+            f"{SETTING}={url!r} is not a database URL memberflow can use ({error}); "
+            f"expected {URL_FORMS}"
+        ) from None
+
+
+def require_existing(url: str) -> None:
+    """Refuses a SQLite file that is not there yet, rather than leave an empty one behind
+    (SQLite makes the file on first connection): only `memberflow db upgrade` creates one."""
+    _check_url(url)
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:":
+        if not os.path.exists(path):
+            raise DatabaseSettingError(
+                f"there is no database at {os.path.abspath(path)} ({SETTING}={url}): create it "
+                f"with `memberflow db upgrade`, or set {SETTING} to yours ({URL_FORMS})"
+            )
 
 
 READ_ONLY = "memberflow_read_only"  # an execution option: this connection only reads
@@ -102,7 +138,7 @@ def unavailable_means(engine: Engine, consequence: str) -> Iterator[None]:
         where = engine.url.render_as_string(hide_password=True)
         said = str(error.orig or error).strip().splitlines()[0]
         raise DatabaseUnavailable(
-            f"the database at {where} is unavailable ({said}); {consequence}"
+            f"the database at {where} ({SETTING}) is unavailable ({said}); {consequence}"
         ) from error
 
 
@@ -126,6 +162,7 @@ class SchemaMissing(RuntimeError):
 
 def require_schema(engine: Engine) -> None:
     """Fails early, and clearly, when the database was never created or migrated."""
+    require_existing(engine.url.render_as_string(hide_password=False))
     if not inspect(engine).has_table("touchpoint"):
         where = engine.url.render_as_string(hide_password=True)
         raise SchemaMissing(
@@ -136,6 +173,9 @@ def require_schema(engine: Engine) -> None:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Create or migrate the database at `url` with Alembic."""
+    from alembic import command  # not at import: every command line would pay for it
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

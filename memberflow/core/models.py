@@ -217,6 +217,17 @@ class SigningKey(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class DatabaseRole(SQLModel, table=True):
+    """Whether this database is real or a simulation, recorded by its first run that writes
+    (memberflow.core.clock): the two never share a database."""
+
+    __tablename__ = "database_role"
+
+    id: int = Field(default=1, primary_key=True)
+    role: str = Field(max_length=16)  # real or simulation
+    since: datetime = _utc()
+
+
 class Experiment(SQLModel, table=True):
     """A test of one step's message: variants (another template, subject or offer) and a
     holdout that gets none, each member assigned by a hash (memberflow.messaging.experiments)."""

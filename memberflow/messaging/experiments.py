@@ -217,20 +217,33 @@ def stop(conn: Connection, name: str, now: datetime) -> bool:
     return stopped.rowcount == 1
 
 
+def shares_of(plan: ExperimentPlan) -> dict[str, float]:
+    """Each variant's configured share, the holdout and `control` (what is left) included."""
+    return {
+        HOLDOUT: plan.holdout,
+        **{variant.name: variant.share for variant in plan.variants},
+        CONTROL: plan.control_share,
+    }
+
+
+def share_text(fraction: float) -> str:
+    """A share as configured: 47.5%, not 48% (three shares must still add up to 100%)."""
+    return f"{round(fraction * 100, 2):g}%"
+
+
 def listed(conn: Connection) -> list[dict]:
     """Every experiment, running or stopped, for `memberflow experiments list` and the report."""
     rows = conn.execute(select(experiment_table).order_by(experiment_table.c.started_at))
     found = []
     for row in rows:
         plan = ExperimentPlan.model_validate_json(row.definition)
-        shares = {HOLDOUT: plan.holdout, **{v.name: v.share for v in plan.variants}}
-        shares[CONTROL] = plan.control_share
+        shares = shares_of(plan)
         found.append(
             {
                 "name": row.name,
                 "step": f"{row.pipeline}/{row.step}",
                 "products": ", ".join(plan.products) or "all",
-                "shares": ", ".join(f"{k} {v:.0%}" for k, v in shares.items() if v > 0),
+                "shares": ", ".join(f"{k} {share_text(v)}" for k, v in shares.items() if v > 0),
                 "started_at": row.started_at,
                 "stopped_at": row.stopped_at,
             }

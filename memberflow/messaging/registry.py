@@ -23,7 +23,10 @@ ENTRY_POINT_GROUP = "memberflow.pipelines"
 log = logging.getLogger(__name__)
 
 SampleFields = Callable[[Settings], dict[str, dict]]  # template name -> merge fields
-MemberFields = Callable[[Connection, str, str, Settings], tuple[dict, str | None] | None]
+# (conn, member external id, template, settings, locale to write in or None: the member's)
+MemberFields = Callable[
+    [Connection, str, str, Settings, str | None], tuple[dict, str | None] | None
+]
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,41 @@ def test_the_trend_chart_is_a_picture_the_summary_carries_inline(history):
     assert "data:image" not in markdown(report)  # the terminal gets no picture
     # twelve 30-day periods back to December 2025: the first began before anyone joined
     assert len([row for row in report.tables()["trend"] if row["currency"] == "USD"]) == 11
+
+
+def test_a_period_before_memberflow_recorded_anything_is_no_comparison(engine):
+    """Members imported with old start dates, nothing recorded before November: October's
+    zero churn is not a figure to compare with."""
+    for name in ("a1", "a2"):
+        joined(engine, name, at("2026-01-01 00:00"))
+    left(engine, "a2", at("2026-11-10 00:00"))
+    report = build(engine, NOVEMBER)
+    assert report.previous is None
+    text = markdown(report)
+    assert (
+        "| member churn | 50.0% (1 by choice, 0 by failed payments) | (no earlier period) |" in text
+    )
+    assert "pts" not in text
+
+
+def test_artifact_rows_show_money_in_its_currency_and_rates_as_percentages():
+    from memberflow.analytics.report import for_people
+
+    row = {
+        "product": "all",
+        "currency": "USD",
+        "members_at_start": 3,
+        "mrr_at_start": 140916.6667,
+        "arpu_monthly_minor": 2000.0,
+        "lifetime_value_minor": None,
+        "churn_rate": 0.1234,
+    }
+    assert for_people(row) == {
+        "product": "all",
+        "currency": "USD",
+        "members_at_start": 3,
+        "mrr_at_start": "$1,409.17",
+        "arpu_monthly": "$20.00",
+        "lifetime_value_minor": None,
+        "churn_rate": "12.3%",
+    }

@@ -59,7 +59,7 @@ def test_run_reminders_then_list_touchpoints(settings, tmp_path):
     assert dry.exit_code == 0 and "would_send" in dry.output
     assert json.loads(invoke("touchpoints", "--format", "jsonl").output or "null") is None
 
-    run = invoke("run", "reminders", "--as-of", "2026-12-01T15:00:00Z")
+    run = invoke("run", "reminders", "--simulate", "--as-of", "2026-12-01T15:00:00Z")
     assert run.exit_code == 0 and "renewal_7d" in run.output
 
     listed = invoke("touchpoints", "--format", "jsonl", "--status", "sent")
@@ -89,7 +89,9 @@ def test_the_demo_never_wipes_a_configured_database(settings):
 
 def test_a_bad_as_of_is_explained():
     result = runner.invoke(app, ["run", "reminders", "--as-of", "next tuesday"])
-    assert result.exit_code == 1 and "is not an ISO 8601 time" in result.output
+    assert (
+        result.exit_code == 1 and "is not a date or time: write it as 2026-12-01" in result.output
+    )
 
 
 def test_templates_lint_and_preview(settings, tmp_path):
@@ -102,6 +104,16 @@ def test_templates_lint_and_preview(settings, tmp_path):
     invoke("import", str(write(tmp_path, *GOOD)))
     french = invoke("templates", "preview", "reminders/trial_end", "--member", "m2")
     assert "Votre essai Europe se termine le 8 décembre 2026" in french.output
+    # a French member previewed in German: German dates and amounts, as a real send would be
+    german = invoke(
+        "templates", "preview", "reminders/trial_end", "--member", "m2", "--locale", "de"
+    )
+    text = german.output.split("--- html ---")[0]
+    assert "8. Dezember 2026" in text and "décembre" not in text and "15,00\u00a0€" in text
+    english = invoke(
+        "templates", "preview", "reminders/renewal", "--member", "m2", "--locale", "en"
+    )
+    assert "December 8, 2026" in english.output and "€15.00" in english.output
     unknown = runner.invoke(app, ["templates", "preview", "reminders/nope"])
     assert unknown.exit_code == 1 and "reminders/card_expiry, " in unknown.output
     assert "dunning/first_notice" in unknown.output
@@ -191,7 +203,7 @@ def test_experiments_start_list_stop_and_results(settings, tmp_path):
     assert "experiment renewal-7d-2027q1 started on reminders/renewal_7d" in started.output
     listed = invoke("experiments", "list")
     assert "renewal-7d-2027q1" in listed.output
-    assert "holdout 5%, short-subject 48%, control 48%" in listed.output
+    assert "holdout 5%, short-subject 47.5%, control 47.5%" in listed.output
     again = invoke("experiments", "start", example)
     assert again.exit_code == 1 and "give this one another name" in again.output
     shown = invoke("experiments", "results", "renewal-7d-2027q1")
@@ -237,3 +249,98 @@ def test_forecast_lists_the_days_ahead_and_what_is_at_stake(settings, tmp_path):
     assert as_json["days"] == 30 and {"messages", "at_stake"} <= set(as_json)
     unknown = invoke("forecast", "--pipeline", "remindrs")
     assert unknown.exit_code == 1 and "known: reminders" in unknown.output
+
+
+def test_run_for_a_moment_ahead_of_the_clock_is_refused_at_once(settings):
+    result = runner.invoke(app, ["run", "reminders", "--as-of", "2099-12-01T09:00:00Z"])
+    assert result.exit_code == 1
+    assert "ahead of the clock" in result.output and "--simulate" in result.output
+
+
+@pytest.fixture
+def command_line(monkeypatch, capsys):
+    """`memberflow ARGS` as the installed command runs it (its entry point, `main`), in-process:
+    the exit code and what it said on stderr."""
+    from memberflow.cli import main
+    from memberflow.core.settings import get_settings
+
+    def run(*args, database_url=None):
+        if database_url is not None:
+            monkeypatch.setenv("MEMBERFLOW_DATABASE_URL", database_url)
+        get_settings.cache_clear()
+        monkeypatch.setattr("sys.argv", ["memberflow", *args])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        get_settings.cache_clear()
+        return exited.value.code, capsys.readouterr().err
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "url, said",
+    [
+        (
+            "",
+            "MEMBERFLOW_DATABASE_URL is empty: set it to sqlite:///./memberflow.db, or postgresql",
+        ),
+        ("=memberflow.db", "MEMBERFLOW_DATABASE_URL='=memberflow.db' is not a database URL"),
+        ("mysql+nosuchdriver://x@127.0.0.1/db", "is not a database URL memberflow can use"),
+        (
+            "postgresql+psycopg://postgres@127.0.0.1:9/test",
+            "(MEMBERFLOW_DATABASE_URL) does not answer",
+        ),
+    ],
+)
+def test_a_bad_database_setting_is_one_line_naming_it(command_line, url, said):
+    code, err = command_line("touchpoints", database_url=url)
+    assert code == 1 and said in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_command_in_a_folder_without_a_database_leaves_nothing_behind(
+    command_line, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MEMBERFLOW_DATABASE_URL", raising=False)
+    for args in (["touchpoints"], ["run", "reminders"], ["report"]):
+        code, err = command_line(*args)
+        assert code == 1 and "there is no database at" in err and "memberflow db upgrade" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_date_says_the_format_with_an_example(settings):
+    result = runner.invoke(app, ["report", "--from", "1st of December"])
+    assert result.exit_code == 1
+    assert "--from '1st of December' is not a date or time: write it as 2026-12-01" in result.output
+
+
+def test_commands_that_run_no_flow_never_import_prefect(settings, tmp_path):
+    """Prefect costs seconds at start-up; a command that starts no flow must not pay it
+    (docs/operations.md gives the measured start-up times)."""
+    import subprocess
+    import sys
+
+    commands = [
+        ["--help"],
+        ["pipelines"],
+        ["touchpoints"],
+        ["report"],
+        ["forecast"],
+        ["templates", "lint"],
+        ["import", "--dry-run", str(write(tmp_path, *GOOD))],
+        ["run", "reminders", "--as-of", "2099-01-01"],  # refused before any flow is loaded
+    ]
+    script = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from memberflow.cli import app\n"
+        f"codes = [CliRunner().invoke(app, args).exit_code for args in {commands!r}]\n"
+        "print(json.dumps([codes, sorted(m for m in sys.modules if m.split('.')[0] == 'prefect')]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    codes, prefect_modules = json.loads(done.stdout.strip().splitlines()[-1])
+    assert codes == [0, 0, 0, 0, 0, 0, 0, 1], done.stderr
+    assert prefect_modules == []

@@ -53,6 +53,7 @@ def test_memberflow_run_cancellations_takes_the_offers_as_a_parameter(settings, 
         [
             "run",
             "cancellations",
+            "--simulate",
             "--as-of",
             "2026-12-01T10:00:00Z",
             "--param",

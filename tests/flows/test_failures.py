@@ -1,7 +1,7 @@
 """What ops see when things fail, under the Prefect harness: an output that is down (refusing
 or hung) fails the run with a message that says which Block, why and what to do, after a few
-tries only, and leaves the rest pending; one member's bad address leaves it Completed with a
-warning; the CLI's exit code says which happened."""
+tries only, and leaves the rest pending; one member's bad address ends it `Completed with
+failures`, with a warning; the CLI's exit code says which happened."""
 
 import time
 
@@ -73,7 +73,12 @@ def test_one_refused_address_leaves_the_run_completed_with_a_warning(settings, e
             state = reminders(as_of=AS_OF, output="memberflow-smtp-output/fine", return_state=True)
     finally:
         controller.stop()
-    assert state.is_completed()
+    assert state.is_completed() and state.name == "Completed with failures"
+    assert (
+        state.message.startswith("0 message(s) dead")
+        and "1 failed (later runs retry" in state.message
+    )
+    assert state.result()[-1]["failed"] == 1  # the summary is still the run's result
     assert len(sink.messages) == 2
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("1 message(s) failed: SMTP" in w and "recipient refused" in w for w in warnings)
@@ -83,13 +88,15 @@ def test_the_cli_exit_code_says_what_happened(settings, engine):
     from memberflow.cli import app
 
     runner = CliRunner()
-    nothing = runner.invoke(app, ["run", "reminders", "--as-of", "2026-12-01T09:00:00Z"])
+    nothing = runner.invoke(
+        app, ["run", "reminders", "--simulate", "--as-of", "2026-12-01T09:00:00Z"]
+    )
     assert nothing.exit_code == 0, nothing.output
     members(engine, 2)
     SmtpOutput(host="127.0.0.1", port=free_port(), security="none", from_address="b@x.org").save(
         "gone", overwrite=True
     )
-    args = ["run", "reminders", "--as-of", "2026-12-01T09:00:00Z"]
+    args = ["run", "reminders", "--simulate", "--as-of", "2026-12-01T09:00:00Z"]
     down = runner.invoke(app, [*args, "--output", "memberflow-smtp-output/gone"])
     assert down.exit_code == 3 and "the output memberflow-smtp-output/gone failed" in down.output
     sink = SmtpSink(reject_rcpt="m-s0@example.com")
@@ -143,7 +150,10 @@ def test_one_command_sets_up_a_notification_for_failed_runs(settings):
         assert result.exit_code == 0, result.output
     automations = httpx.post(f"{PREFECT_API_URL.value()}/automations/filter", json={}).json()
     [mine] = [a for a in automations if a["name"] == "memberflow run failed"]
-    assert mine["trigger"]["expect"] == ["prefect.flow-run.Failed"]
+    assert mine["trigger"]["expect"] == [
+        "prefect.flow-run.Failed",
+        "prefect.flow-run.Completed with failures",
+    ]
     names = mine["trigger"]["match_related"]["prefect.resource.name"]
     assert {"billing-reminders", "dunning", "cancellation-follow-up", "feedback-surveys"} <= set(
         names

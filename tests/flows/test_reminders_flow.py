@@ -4,7 +4,7 @@ import json
 import sys
 import threading
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -109,12 +109,17 @@ def test_a_dry_run_counts_and_records_nothing(settings, engine):
     assert total(reminders(as_of=AS_OF))["sent"] == 1
 
 
-def test_a_database_never_migrated_gets_a_clear_error(tmp_path, monkeypatch):
-    from memberflow.core.db import SchemaMissing
+def test_a_database_never_made_or_never_migrated_gets_a_clear_error(tmp_path, monkeypatch):
+    from memberflow.core.db import DatabaseSettingError, SchemaMissing
     from memberflow.core.settings import get_settings
 
-    monkeypatch.setenv("MEMBERFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    path = tmp_path / "empty.db"
+    monkeypatch.setenv("MEMBERFLOW_DATABASE_URL", f"sqlite:///{path}")
     get_settings.cache_clear()
+    with pytest.raises(DatabaseSettingError, match="there is no database at .*db upgrade"):
+        reminders(as_of=AS_OF)
+    assert not path.exists()  # and no empty file left behind
+    path.touch()  # an empty SQLite database: made, never migrated
     with pytest.raises(SchemaMissing, match="run `memberflow db upgrade`"):
         reminders(as_of=AS_OF)
     get_settings.cache_clear()
@@ -168,3 +173,23 @@ def test_two_deployments_on_two_channels_each_send_their_own_message_once(
     keys = Counter(request.headers["Idempotency-Key"] for request in receiver.requests)
     assert len(keys) == 4 and set(keys.values()) == {1}
     assert all(key.endswith(":webhook") for key in keys)
+
+
+def test_a_run_a_year_ahead_on_a_real_database_is_refused_and_spoils_nothing(settings, engine):
+    """The typo of issue 25 (`--as-of` a year ahead): it must neither send early nor expire
+    what a later real run owes."""
+    from memberflow.core import clock
+
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM database_role"))  # a real business's database
+    now = datetime.now(UTC)
+    add_subscription(engine, "soon", current_period_end=now + timedelta(days=7, hours=1))
+    with pytest.raises(clock.MomentRefused, match="ahead of the clock.*--simulate"):
+        reminders(as_of=now + timedelta(days=365))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM touchpoint")).scalar() == 0
+    assert total(reminders())["sent"] == 1  # the real run, now, does its work
+    with pytest.raises(clock.MomentRefused, match="holds real runs"):
+        reminders(as_of=now + timedelta(days=365), simulate=True)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM touchpoint")).scalars().all() == ["sent"]

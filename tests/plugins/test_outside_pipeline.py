@@ -115,7 +115,7 @@ def test_an_outside_pipeline_runs_through_the_cli_into_a_receiver(settings, engi
     assert lint.exit_code == 0, lint.output
     with HttpReceiver() as receiver:
         WebhookOutput(url=f"{receiver.url}/hook", secret="s").save("toy", overwrite=True)
-        args = ["run", "toy", "--as-of", "2026-12-01T10:30:00Z"]
+        args = ["run", "toy", "--simulate", "--as-of", "2026-12-01T10:30:00Z"]
         result = runner.invoke(app, [*args, "--output", "memberflow-webhook-output/toy"])
         again = runner.invoke(app, [*args, "--output", "memberflow-webhook-output/toy"])
     assert result.exit_code == 0, result.output

@@ -32,7 +32,11 @@ def test_two_runs_for_the_same_day_at_once_send_each_message_once(database_url, 
             runs = [None, None]
 
             def run(n: int, runs=runs) -> None:
-                runs[n] = run_reminders(database_url, AS_OF.isoformat(), OUTPUT)
+                # a lease that outlasts any stall of a loaded machine: no run here dies, so
+                # one taking over the other's claim would be a test artefact, not a crash
+                runs[n] = run_reminders(
+                    database_url, AS_OF.isoformat(), OUTPUT, MEMBERFLOW_CLAIM_LEASE_SECONDS="60"
+                )
 
             threads = [threading.Thread(target=run, args=(n,)) for n in (0, 1)]
             for thread in threads:

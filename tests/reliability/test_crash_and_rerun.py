@@ -53,7 +53,7 @@ def test_a_run_killed_at_any_moment_then_rerun_delivers_everything_once(
                 return time.monotonic() >= kill_at
 
             crash = run_reminders(database_url, AS_OF.isoformat(), OUTPUT, kill_when=kill_now)
-            time.sleep(0.2)  # requests already on the wire reach the receiver
+            receiver.settle()  # what the killed run had on the wire has arrived
             at_kill = recorded(engine)
             got_before = received(receiver.requests)
             in_flight = {key for key in got_before if at_kill.get(key) != "sent"}

@@ -113,7 +113,10 @@ def test_the_database_gone_mid_run_fails_it_clearly_and_the_next_run_completes(
         took = time.monotonic() - started
         assert state.is_failed()
         error = str(state.result(raise_on_failure=False))
-        assert f"the database at {proxied} is unavailable (connection" in error, error
+        assert (
+            f"the database at {proxied} (MEMBERFLOW_DATABASE_URL) is unavailable (connection"
+            in error
+        ), error
         assert "nothing is lost" in error and "then run again" in error
         before = received(receiver.requests)
         proxy.restore()
@@ -158,6 +161,7 @@ def test_the_prefect_api_gone_mid_run_ends_it_clearly_and_the_next_run_completes
         assert cut.returncode == 3, cut.output
         assert f"the Prefect API at {proxied} does not answer" in cut.output, cut.output
         assert "Nothing is lost" in cut.output and "then run again" in cut.output
+        receiver.settle()  # what the failed run still had on the wire has arrived
         before = received(receiver.requests)
         rerun = run_reminders(database_url, AS_OF.isoformat(), output, batch_size=10)
         assert rerun.returncode == 0, rerun.output
@@ -192,7 +196,7 @@ def test_a_full_disk_stops_the_file_output_clearly_and_the_next_run_completes(
     outbox, kept = tmp_path / "outbox", tmp_path / "kept"
     outbox.mkdir()
     kept.mkdir()
-    run = f"{MEMBERFLOW} run reminders --as-of {AS_OF.isoformat()}"
+    run = f"{MEMBERFLOW} run reminders --simulate --as-of {AS_OF.isoformat()}"
     script = f"""
         mount -t tmpfs -o size=24k tmpfs {outbox}
         {run} > {tmp_path}/full.txt 2>&1; echo $? > {tmp_path}/full.rc

@@ -83,7 +83,19 @@ class HttpReceiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def process_request(self, request, client_address):
+                with receiver.lock:
+                    receiver.connections += 1
+                super().process_request(request, client_address)
+
+            def shutdown_request(self, request):
+                super().shutdown_request(request)
+                with receiver.lock:
+                    receiver.connections -= 1
+
+        self.connections = 0  # open client connections (a killed client's close, in time)
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -91,6 +103,22 @@ class HttpReceiver:
     def __enter__(self):
         self.thread.start()
         return self
+
+    def settle(self, quiet: float = 0.3, timeout: float = 30.0) -> None:
+        """Waits until every client connection has closed and no request came for `quiet`
+        seconds: after a client is killed, what it had on the wire has then arrived (a fixed
+        sleep is too short on a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        seen, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            with self.lock:
+                count, open_ = len(self.requests), self.connections
+            if count != seen:
+                seen, since = count, time.monotonic()
+            elif open_ == 0 and time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"the receiver did not settle in {timeout} s ({open_} open)")
 
     def __exit__(self, *exc):
         self.server.shutdown()

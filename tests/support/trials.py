@@ -61,7 +61,7 @@ def run_reminders(
     **environment: str,
 ) -> Run:
     """`memberflow run reminders` in a child process; SIGKILLed the moment `kill_when()` holds."""
-    command = [MEMBERFLOW, "run", "reminders", "--as-of", as_of, "--output", output]
+    command = [MEMBERFLOW, "run", "reminders", "--simulate", "--as-of", as_of, "--output", output]
     command += ["--batch-size", str(batch_size)]  # several claims a run, as on a real day
     child = subprocess.Popen(
         command,

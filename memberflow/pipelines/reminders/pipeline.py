@@ -68,9 +68,12 @@ class ReminderPipeline:
         return member_recipient(row)
 
 
-def message_fields(step: ReminderStep, row: Any, anchor: datetime, settings: Settings) -> dict:
-    """Everything a reminder template may use, formatted for the member's locale."""
-    locale = row.locale or settings.default_locale
+def message_fields(
+    step: ReminderStep, row: Any, anchor: datetime, settings: Settings, locale: str | None = None
+) -> dict:
+    """Everything a reminder template may use, formatted for `locale`, by default the
+    member's (a message is written in one language, its dates and amounts too)."""
+    locale = locale or row.locale or settings.default_locale
     tz = zone(row.time_zone)
     return {
         "first_name": row.first_name or "",
@@ -143,13 +146,14 @@ def sample_fields(settings: Settings) -> dict[str, dict]:
 
 
 def member_fields(
-    conn: Connection, member: str, template: str, settings: Settings
+    conn: Connection, member: str, template: str, settings: Settings, locale: str | None = None
 ) -> tuple[dict, str | None] | None:
-    """A real member's fields for a reminder template (`templates preview --member`)."""
+    """A real member's fields for a reminder template (`templates preview --member`), and their
+    locale; formatted for `locale` when the preview asks for another language."""
     step = next((s for s in DEFAULT_STEPS if s.template_name == template), None)
     rows = store.member_subscription_rows(conn, member)
     if step is None or not rows:
         return None
     row = rows[0]
     anchor = anchor_for(step, row) or row.current_period_end
-    return message_fields(step, row, anchor, settings), row.locale
+    return message_fields(step, row, anchor, settings, locale), row.locale

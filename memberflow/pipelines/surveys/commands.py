@@ -3,17 +3,16 @@
 import csv
 import json
 import sys
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from memberflow.core.console import fail, print_table
+from memberflow.core.console import parse_moment, print_table
 from memberflow.core.db import get_engine
 from memberflow.core.settings import get_settings
 from memberflow.pipelines.surveys import records
-from memberflow.pipelines.surveys.results import report
+from memberflow.pipelines.surveys.results import COLUMNS, report
 
 surveys_app = typer.Typer(help="Feedback surveys: their results.", no_args_is_help=True)
 
@@ -22,16 +21,6 @@ class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
-
-
-def _day(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--{option} {value!r} is not a date such as 2026-12-01")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @surveys_app.command("results")
@@ -46,8 +35,8 @@ def surveys_results(
     with engine.connect() as conn:
         invited, found = records.load(
             conn,
-            since=_day(since, "from"),
-            until=_day(until, "to"),
+            since=parse_moment(since, "--from"),
+            until=parse_moment(until, "--to"),
             product_external_id=product,
         )
     tables = report(invited, found)
@@ -55,12 +44,11 @@ def surveys_results(
         print(json.dumps(tables, indent=2, ensure_ascii=False, default=str))
         return
     for title, rows in tables.items():
-        if output_format is Format.csv:
-            if rows:
-                print(f"# {title}")
-                writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
+        if output_format is Format.csv:  # every table, its header even when it has no rows
+            print(f"# {title}")
+            writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS[title])
+            writer.writeheader()
+            writer.writerows(rows)
             continue
         print(f"\n{title}")
         print_table(rows)

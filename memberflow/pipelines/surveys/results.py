@@ -103,6 +103,16 @@ def latest_comments(responses: list[Response], most: int = 10) -> list[dict]:
     ]
 
 
+# Each table's columns, so that an empty table still has its header (a CSV with no rows).
+COLUMNS = {
+    "responses": ["survey", "invited", "opened", "answered", "response_rate", "answered_elsewhere"],
+    "exit reasons by product": ["product", "reason", "answers"],
+    "exit reasons by tenure": ["tenure", "reason", "answers"],
+    "nps": ["product", "answers", "promoters", "passives", "detractors", "nps"],
+    "latest comments": ["answered", "survey", "product", "answer", "comment"],
+}
+
+
 def report(invited: Counter, responses: list[Response]) -> dict[str, list[dict]]:
     """Every table of the results, by title (the CLI prints them, the flow publishes them)."""
     return {

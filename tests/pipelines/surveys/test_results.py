@@ -145,3 +145,27 @@ def test_stripes_eight_feedback_values_map_onto_the_reasons():
     }
     assert provider_answer(None, "a comment only") == "other"
     assert provider_answer(None, None) is None
+
+
+def test_every_table_has_the_columns_its_empty_csv_header_names():
+    from memberflow.pipelines.surveys.results import COLUMNS, report
+
+    tables = report(Counter(exit=4, nps=8), RESPONSES)
+    assert set(tables) == set(COLUMNS)
+    for title, rows in tables.items():
+        assert rows and all(list(row) == COLUMNS[title] for row in rows), title
+
+
+def test_surveys_results_as_csv_with_no_answers_prints_every_header(settings, engine):
+    from typer.testing import CliRunner
+
+    from memberflow.cli import app
+
+    result = CliRunner().invoke(app, ["surveys", "results", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[:2] == [
+        "# responses",
+        "survey,invited,opened,answered,response_rate,answered_elsewhere",
+    ]
+    assert "# nps" in lines and "product,answers,promoters,passives,detractors,nps" in lines

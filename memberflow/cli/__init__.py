@@ -14,7 +14,9 @@ from memberflow.core.settings import get_settings
 from memberflow.messaging import registry
 
 app = typer.Typer(
-    help="memberflow: membership billing automation on Prefect.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="memberflow: membership billing automation on Prefect.",
+    no_args_is_help=True,
 )
 app.add_typer(data.db_app, name="db")
 app.command("import")(data.import_members)

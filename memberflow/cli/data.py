@@ -14,7 +14,7 @@ from memberflow.core.models import TouchpointStatus
 from memberflow.core.settings import get_settings
 from memberflow.messaging import registry, store
 
-db_app = typer.Typer(help="The database.", no_args_is_help=True)
+db_app = typer.Typer(rich_markup_mode=None, help="The database.", no_args_is_help=True)
 
 
 @db_app.command("upgrade")

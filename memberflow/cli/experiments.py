@@ -17,6 +17,7 @@ from memberflow.messaging import experiments, registry
 from memberflow.messaging.rendering import Renderer
 
 experiments_app = typer.Typer(
+    rich_markup_mode=None,
     help="Test a step's message: variants, and a holdout that gets none (docs/operations.md).",
     no_args_is_help=True,
 )

@@ -11,7 +11,9 @@ from memberflow.cli._common import engine, fail, print_table
 from memberflow.core import db as database
 from memberflow.core.settings import get_settings
 
-ingress_app = typer.Typer(help="The webhook ingress for payment providers.", no_args_is_help=True)
+ingress_app = typer.Typer(
+    rich_markup_mode=None, help="The webhook ingress for payment providers.", no_args_is_help=True
+)
 
 
 def _prefect_api():

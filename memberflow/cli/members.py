@@ -7,7 +7,9 @@ import typer
 from memberflow.cli._common import engine, fail
 from memberflow.core import privacy
 
-member_app = typer.Typer(help="A member's data: export it, erase it.", no_args_is_help=True)
+member_app = typer.Typer(
+    rich_markup_mode=None, help="A member's data: export it, erase it.", no_args_is_help=True
+)
 
 
 @member_app.command("export")

@@ -14,7 +14,7 @@ from memberflow.core.db import require_existing
 from memberflow.core.settings import get_settings
 from memberflow.messaging import registry
 
-run_app = typer.Typer(help="Run one pipeline's flow once, here and now.")
+run_app = typer.Typer(rich_markup_mode=None, help="Run one pipeline's flow once, here and now.")
 
 # Exit codes of `memberflow run` (docs/operations.md): 0 all went well; 1 a mistake in the
 # command (unknown pipeline or parameter); 2 the run completed but some messages failed (a bad

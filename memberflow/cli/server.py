@@ -21,7 +21,11 @@ from memberflow.core.settings import PROJECT_ROOT, Settings, get_settings
 from memberflow.importer import import_csv
 from memberflow.messaging import registry
 
-server_app = typer.Typer(help="A local Prefect server for trying memberflow.", no_args_is_help=True)
+server_app = typer.Typer(
+    rich_markup_mode=None,
+    help="A local Prefect server for trying memberflow.",
+    no_args_is_help=True,
+)
 
 
 @server_app.command("start")

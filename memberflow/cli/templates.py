@@ -11,7 +11,9 @@ from memberflow.core.settings import get_settings
 from memberflow.messaging import registry
 from memberflow.messaging.rendering import Renderer, TemplateProblem, business_fields
 
-templates_app = typer.Typer(help="Check and preview message templates.", no_args_is_help=True)
+templates_app = typer.Typer(
+    rich_markup_mode=None, help="Check and preview message templates.", no_args_is_help=True
+)
 
 
 def _renderer() -> Renderer:

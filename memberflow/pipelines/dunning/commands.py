@@ -15,7 +15,7 @@ def _engine():
     return get_engine(get_settings().database_url)
 
 
-cases_app = typer.Typer(help="Dunning cases: list them, resume paused ones.")
+cases_app = typer.Typer(rich_markup_mode=None, help="Dunning cases: list them, resume paused ones.")
 
 
 @cases_app.callback(invoke_without_command=True)

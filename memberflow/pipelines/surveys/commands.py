@@ -14,7 +14,9 @@ from memberflow.core.settings import get_settings
 from memberflow.pipelines.surveys import records
 from memberflow.pipelines.surveys.results import COLUMNS, report
 
-surveys_app = typer.Typer(help="Feedback surveys: their results.", no_args_is_help=True)
+surveys_app = typer.Typer(
+    rich_markup_mode=None, help="Feedback surveys: their results.", no_args_is_help=True
+)
 
 
 class Format(StrEnum):

@@ -217,6 +217,24 @@ class SigningKey(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class LifecycleFact(SQLModel, table=True):
+    """One fact of a subscription's lifecycle, never overwritten (memberflow.core.lifecycle):
+    its id is the order memberflow learned it in, `occurred_at` its source's clock."""
+
+    __tablename__ = "lifecycle_fact"
+    __table_args__ = (Index("ux_lifecycle_fact", "subscription_id", "kind", "source", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = Field(foreign_key="subscription.id", index=True)
+    kind: str = Field(max_length=32)  # canceled, reactivated, cancel_intent
+    occurred_at: datetime = _utc()
+    learned_at: datetime = _utc()
+    source: str = Field(max_length=200)  # stripe:evt_..., memberflow:dunning, import
+    reason: str | None = Field(default=None, max_length=64)
+    feedback: str | None = Field(default=None, max_length=64)
+    comment: str | None = Field(default=None, max_length=1000)
+
+
 class DatabaseRole(SQLModel, table=True):
     """Whether this database is real or a simulation, recorded by its first run that writes
     (memberflow.core.clock): the two never share a database."""
@@ -252,6 +270,9 @@ class PlanningWatermark(SQLModel, table=True):
     pipeline: str = Field(primary_key=True, max_length=32)
     planned_through: datetime = _utc()
     updated_at: datetime = _utc()
+    # the last lifecycle fact (its id) the pipeline had seen: what it learned since is new,
+    # whatever the provider's clock says (a webhook delivered late)
+    learned_through: int | None = None
 
 
 class InboxStatus(StrEnum):

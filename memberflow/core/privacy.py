@@ -27,6 +27,7 @@ FREE_TEXT = {
     "subscription": ("cancel_comment",),
     "cancellation": ("comment",),
     "survey_response": ("comment",),
+    "lifecycle_fact": ("comment",),
 }
 
 

@@ -9,6 +9,7 @@ from functools import cache
 from sqlalchemy import bindparam
 from sqlmodel import Session, select, update
 
+from memberflow.core import lifecycle
 from memberflow.core.members import email_problem
 from memberflow.core.models import (
     InboxStatus,
@@ -51,15 +52,21 @@ def _apply(session: Session, change: Change) -> Applied:
     member = _member(session, change)
     applied = Applied(InboxStatus.applied, change.event, member=member)
     if change.subscription is not None:
-        subscription, previous_status, stale = _subscription(session, member, change)
+        found = _find(session, Subscription, change.subscription.external_id)
+        current = _cancellation_of(found)
+        subscription, previous_status, stale = _subscription(session, member, change, found)
         applied.subscription = subscription
-        if stale and change.invoice is None:
-            return _stale(applied, "the subscription already reflects a newer event")
+        revived = False
         if previous_status == "canceled" and subscription.status in ("active", "trialing"):
-            if change.event in _REVIVED_BY:
-                applied.event = c.SUBSCRIPTION_REACTIVATED
+            if change.event in _REVIVED_BY and not stale:
+                applied.event, revived = c.SUBSCRIPTION_REACTIVATED, True
         if not stale and change.subscription.cancel_at_period_end is not None:
             applied.event = _scheduled_cancel_event(subscription, change, applied.event)
+            revived = revived or applied.event == c.SUBSCRIPTION_REACTIVATED
+        # a late event changes no current field, but what it says joins the history
+        _settle(session, subscription, change, current, revived)
+        if stale and change.invoice is None:
+            return _stale(applied, "the subscription already reflects a newer event")
     if change.invoice is not None:
         if applied.subscription is None:
             raise Unmatched("an invoice without a subscription")
@@ -73,6 +80,53 @@ def _apply(session: Session, change: Change) -> Applied:
     if change.answer is not None:
         _answer(session, member, applied.subscription, change)
     return applied
+
+
+def _cancellation_of(found: Subscription | None) -> lifecycle.Cancellation | None:
+    """The cancellation the subscription records before this event (for its history)."""
+    if found is None or found.canceled_at is None:
+        return None
+    return lifecycle.Cancellation(
+        found.canceled_at, found.cancel_reason, found.cancel_feedback, found.cancel_comment, 0
+    )
+
+
+def _settle(
+    session: Session,
+    subscription: Subscription,
+    change: Change,
+    current: lifecycle.Cancellation | None,
+    revived: bool,
+) -> None:
+    """Records what the event says of the lifecycle, then sets the cancellation fields as the
+    whole history settles them (memberflow.core.lifecycle): whatever order events came in."""
+    data, source = change.subscription, f"{change.provider}:{change.event_id}"
+    facts = []
+    if data.status == "canceled" or data.cancel_at_period_end:
+        when = data.canceled_at or change.occurred_at
+        facts.append(
+            lifecycle.Fact(
+                lifecycle.CANCELED,
+                when,
+                source,
+                data.cancel_reason,
+                data.cancel_feedback,
+                data.cancel_comment,
+            )
+        )
+    if revived:
+        facts.append(lifecycle.Fact(lifecycle.REACTIVATED, change.occurred_at, source))
+    if not facts and current is None:
+        return  # nothing about the lifecycle: no history to keep (most webhooks)
+    settled = lifecycle.record_and_settle(
+        session.connection(), subscription.id, facts, current=current
+    )
+    subscription.canceled_at = settled.canceled_at if settled else None
+    subscription.cancel_reason = settled.reason if settled else None
+    subscription.cancel_feedback = settled.feedback if settled else None
+    subscription.cancel_comment = settled.comment if settled else None
+    session.add(subscription)
+    session.flush()
 
 
 def _scheduled_cancel_event(subscription: Subscription, change: Change, event: str | None):
@@ -156,11 +210,11 @@ def _member(session: Session, change: Change) -> Member:
 
 
 def _subscription(
-    session: Session, member: Member, change: Change
+    session: Session, member: Member, change: Change, subscription: Subscription | None
 ) -> tuple[Subscription, str | None, bool]:
-    """(the subscription, its status before this event, whether the event was stale)."""
+    """(the subscription, its status before this event, whether the event was stale), from
+    the one found by the event's external id (None: new to memberflow)."""
     data = change.subscription
-    subscription = _find(session, Subscription, data.external_id)
     if subscription is None:
         lacking = [name for name in _REQUIRED_TO_CREATE if getattr(data, name) is None]
         if lacking or data.current_period_end is None and data.trial_end is None:

@@ -15,6 +15,7 @@ from memberflow.messaging.protocols import TouchpointRow
 from memberflow.messaging.store import Outcome
 
 Record = Callable[[TouchpointRow, Outcome], None]
+HELD_BY_CAP = "held by the contact cap"  # a held message's error, until it goes or is `held`
 
 
 def within_cap(
@@ -44,8 +45,8 @@ def within_cap(
             contacts.append(as_of)
             allowed.append((step, row))
         elif timing(row.due_at, wait, step.lateness) is Timing.expired:
-            record(row, Outcome(Status.held, row.attempts, error="held by the contact cap"))
+            record(row, Outcome(Status.held, row.attempts, error=HELD_BY_CAP))
         else:
-            why = f"held by the contact cap until {wait.isoformat(timespec='minutes')}"
+            why = f"{HELD_BY_CAP} until {wait.isoformat(timespec='minutes')}"
             record(row, Outcome(Status.pending, row.attempts, error=why))
     return allowed

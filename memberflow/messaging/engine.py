@@ -26,7 +26,7 @@ from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.schedule import Timing, local_date, timing, zone
 from memberflow.core.settings import Settings
 from memberflow.messaging import store
-from memberflow.messaging.cap import within_cap
+from memberflow.messaging.cap import HELD_BY_CAP, within_cap
 from memberflow.messaging.consent import ContactCap, consent_reason, kind_of
 from memberflow.messaging.experiments import Assignment, hold_out
 from memberflow.messaging.lease import Lease
@@ -240,7 +240,10 @@ def decide(
     if reason is not None:
         return Status.skipped, reason
     if timing(row.due_at, as_of, step.lateness) is Timing.expired:
-        return Status.expired, f"more than {step.lateness} late at {as_of.isoformat()}"
+        late = f"more than {step.lateness} late at {as_of.isoformat()}"
+        if (row.last_error or "").startswith(HELD_BY_CAP):  # the cap kept it until too late
+            return Status.held, f"{HELD_BY_CAP} until it was {late}"
+        return Status.expired, late
     return None
 
 

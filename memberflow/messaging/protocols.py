@@ -64,6 +64,7 @@ class TouchpointRow:
     email_problem: str | None = None
     product_locale: str | None = None
     product_translations: dict[str, Any] | None = None
+    last_error: str | None = None  # why an earlier run did not send it (the cap held it...)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -100,3 +100,18 @@ def test_a_held_message_that_would_be_too_late_is_recorded_as_held(engine, setti
     settings.contact_cap = "1/5d"
     follow_up_day(engine, settings, day, out)
     assert touchpoints(engine)["winback_14d"] == ("held", "held by the contact cap")
+
+
+def test_a_message_the_cap_kept_waiting_until_past_its_lateness_is_held_not_expired(
+    engine, settings
+):
+    """The cap lets the win-back go on Dec 4, but no run comes until Dec 6, past its 72 hours:
+    what kept it from the member was the cap, and the record says so (issue 26)."""
+    renewing_member_who_also_left(engine, settings)
+    out = Recorder()
+    for day in (at("2031-12-01 10:00"), at("2031-12-06 10:00")):
+        remind(engine, settings, day, out)
+        follow_up_day(engine, settings, day, out)
+    status, why = touchpoints(engine)["winback_14d"]
+    assert status == "held" and why.startswith("held by the contact cap until it was more than")
+    assert [m.step for m in out.sent] == ["renewal_7d"]

@@ -193,9 +193,14 @@ _SUBSCRIPTION_EVENTS = {
 def _subscription(obj: dict, event: dict, base: dict) -> Change:
     items = lookup(obj, "items.data", list) or []
     item = items[0] if items and isinstance(items[0], dict) else {}
-    price = lookup(item, "price", dict) or lookup(obj, "plan", dict) or {}
+    # a Price, or (older accounts, localstripe) a legacy Plan, which has `amount`, not
+    # `unit_amount`, on the item or on the subscription itself
+    price = lookup(item, "price", dict) or lookup(item, "plan", dict) or lookup(obj, "plan", dict)
+    price = price or {}
     product = price.get("product")
     unit = lookup(price, "unit_amount", int)
+    if unit is None:
+        unit = lookup(price, "amount", int)
     quantity = lookup(item, "quantity", int) or 1
     status = lookup(obj, "status", str)
     period_end = lookup(obj, "current_period_end", int) or lookup(item, "current_period_end", int)
@@ -208,7 +213,9 @@ def _subscription(obj: dict, event: dict, base: dict) -> Change:
         interval=lookup(price, "recurring.interval", str) or lookup(price, "interval", str),
         current_period_end=_time(period_end),
         trial_end=_time(lookup(obj, "trial_end", int)),
-        canceled_at=_time(lookup(obj, "ended_at", int) or lookup(obj, "canceled_at", int)),
+        # when the member (or memberflow) asked: a period-end cancellation keeps that moment
+        # when the deletion comes (its `ended_at` is the access end, not the cancellation)
+        canceled_at=_time(lookup(obj, "canceled_at", int) or lookup(obj, "ended_at", int)),
         cancel_reason=lookup(obj, "cancellation_details.reason", str),
         cancel_feedback=lookup(obj, "cancellation_details.feedback", str),
         cancel_comment=lookup(obj, "cancellation_details.comment", str),

@@ -11,12 +11,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, exists, false, not_, or_, select, update
 from sqlalchemy.orm import aliased
 
+from memberflow.core import lifecycle
 from memberflow.core.charges import OfferCodeRequest
 from memberflow.core.db import insert_new
 from memberflow.core.members import is_involuntary
 from memberflow.core.models import Cancellation, Member, Product, Subscription, Touchpoint
 from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.schedule import Timing, timing, zone
+from memberflow.messaging import store
 from memberflow.messaging.engine import new_touchpoint
 from memberflow.pipelines.cancellations.steps import (
     PIPELINE,
@@ -38,9 +40,11 @@ StepsFor = Callable[[str], list[CancellationStep]]  # product external id -> its
 IssueCode = Callable[[OfferCodeRequest], str]  # a gateway making one member's offer code
 
 
-def _unrecorded(since: datetime, as_of: datetime):
-    """Subscriptions canceled (or set to cancel at period end) in (since, as_of] whose
-    cancellation is not recorded: none open, and none recorded since this one was asked for."""
+def _unrecorded(since: datetime, as_of: datetime, learned_after: int | None):
+    """Subscriptions canceled (or set to cancel at period end) in (since, as_of], or whose
+    cancellation memberflow learned of since the last run (a webhook delivered late: its
+    moment is older than the last run), whose cancellation is not recorded: none open, and
+    none recorded since this one was asked for."""
     recorded = exists().where(
         cancellation.c.subscription_id == subscription.c.id,
         or_(
@@ -65,7 +69,7 @@ def _unrecorded(since: datetime, as_of: datetime):
         .join(member, member.c.id == subscription.c.member_id)
         .join(product, product.c.id == subscription.c.product_id)
         .where(
-            subscription.c.canceled_at > since,
+            or_(subscription.c.canceled_at > since, lifecycle.learned_after(learned_after)),
             subscription.c.canceled_at <= as_of,
             or_(subscription.c.status == "canceled", subscription.c.cancel_at_period_end),
             not_(recorded),
@@ -84,11 +88,12 @@ def record_batch(
     channel: str,
     pause_urls: dict[str, str] | None = None,
     limit: int = 500,
+    learned_after: int | None = None,
 ) -> tuple[int, int]:
     """Records up to `limit` new cancellations and plans their messages (due ones pending, those
     found too late expired). Returns (cancellations recorded, touchpoints planned); fewer than
     `limit` recorded means there are no more."""
-    rows = list(conn.execute(_unrecorded(since, as_of).limit(limit)))
+    rows = list(conn.execute(_unrecorded(since, as_of, learned_after).limit(limit)))
     now = datetime.now(UTC)
     records = [_record(row, now) for row in rows]
     new_keys = set(insert_new(conn, cancellation, records, unique="key"))
@@ -266,9 +271,13 @@ def record_new(
     pause_urls: dict[str, str] | None = None,
     batch_size: int = 500,
 ) -> tuple[int, int]:
-    """Every cancellation in (since, as_of] not yet recorded, a committed batch at a time.
-    Returns (cancellations recorded, touchpoints planned)."""
+    """Every cancellation in (since, as_of], or learned of since the last run, not yet
+    recorded, a committed batch at a time. Returns (cancellations recorded, touchpoints
+    planned)."""
     recorded = planned = 0
+    with engine.connect() as conn:
+        learned_after = store.learned_through(conn, pipeline=PIPELINE)
+        learned_now = lifecycle.latest(conn)
     while True:
         with engine.begin() as conn:
             batch = record_batch(
@@ -280,10 +289,14 @@ def record_new(
                 channel=channel,
                 pause_urls=pause_urls,
                 limit=batch_size,
+                learned_after=learned_after,
             )
         recorded, planned = recorded + batch[0], planned + batch[1]
         if batch[0] < batch_size:
-            return recorded, planned
+            break
+    with engine.begin() as conn:
+        store.advance_learned(conn, pipeline=PIPELINE, seq=learned_now, since=since)
+    return recorded, planned
 
 
 def record_returns(engine: Engine, *, as_of: datetime, window: timedelta) -> list[dict]:

@@ -263,7 +263,13 @@ class _Stepper(Endings):
             recovered = outcome == CaseOutcome.recovered
             by = f"retry {number} ({reason})" if recovered else "outside memberflow"
             self._close(conn, row, outcome, recovered_by=by, recovered=recovered)
-            return row
+            # the charge that paid is a retry too (`memberflow cases` said 1 for a second one)
+            conn.execute(
+                update(case)
+                .where(case.c.id == row.id)
+                .values(retries=number, last_retry_at=self.as_of, card=card_now)
+            )
+            return _replace(row, retries=number, last_retry_at=self.as_of, card=card_now)
         if result.status == ChargeStatus.unavailable:
             return row
         if result.status == ChargeStatus.gateway_error:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, update
 
+from memberflow.core import lifecycle
 from memberflow.core.charges import FinalActionRequest
 from memberflow.core.members import INVOLUNTARY
 from memberflow.core.models import CaseOutcome, CaseStatus
@@ -84,6 +85,9 @@ class Endings:
             subscription_external_id=row.sub_external_id,
             invoice_external_id=row.invoice_external_id,
         )
+        if action == FinalAction.cancel.value:  # its echo from the provider is ours, not the
+            with self.transaction() as conn:  # member's choice, even if it comes back first
+                self._own_fact(conn, row, lifecycle.OWN_INTENT)
         try:
             self.gateway.apply_final_action(request)
         except Exception as error:  # the provider's problem, or ours: ops act, the member waits
@@ -95,13 +99,28 @@ class Endings:
         done.counts[f"final_{action}_at_gateway"] += 1
         return True
 
+    def _own_fact(self, conn: Connection, row: Row, kind: str) -> lifecycle.Cancellation | None:
+        """memberflow's own word in the subscription's history: it cancels (or is about to, at
+        the provider) for failed payments. Returns the cancellation the history now settles."""
+        fact = lifecycle.Fact(
+            kind, self.as_of, f"{lifecycle.OWN}:dunning:{row.invoice_external_id}", INVOLUNTARY
+        )
+        current = None
+        if row.sub_canceled_at is not None:
+            current = lifecycle.Cancellation(
+                row.sub_canceled_at, row.sub_cancel_reason, None, None, 0
+            )
+        return lifecycle.record_and_settle(conn, row.subscription_id, [fact], current=current)
+
     def _final_action(self, conn: Connection, row: Row) -> FinalAction:
         ending = self.policy.ending_for(row.product_external_id)
         action = ending.final_action
         access_until = None
         values: dict[str, Any] = {"status": SUBSCRIPTION_STATUS[action]}
         if action == FinalAction.cancel:
-            values |= {"canceled_at": self.as_of, "cancel_reason": INVOLUNTARY}
+            settled = self._own_fact(conn, row, lifecycle.CANCELED)
+            values |= {"canceled_at": settled.canceled_at, "cancel_reason": settled.reason}
+            values |= {"cancel_feedback": settled.feedback, "cancel_comment": settled.comment}
         if action == FinalAction.unpaid:
             access_until = self.as_of + timedelta(days=ending.unpaid_access_days)
         conn.execute(

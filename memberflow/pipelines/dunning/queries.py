@@ -139,6 +139,8 @@ def case_rows():
             subscription.c.external_id.label("sub_external_id"),
             subscription.c.member_id,
             subscription.c.status.label("sub_status"),
+            subscription.c.canceled_at.label("sub_canceled_at"),
+            subscription.c.cancel_reason.label("sub_cancel_reason"),
             subscription.c.amount_minor.label("plan_minor"),
             subscription.c.card_last4,
             subscription.c.card_exp_month,

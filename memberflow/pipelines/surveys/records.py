@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, case, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from memberflow.core import lifecycle
 from memberflow.core.db import days_between, dialect_insert, insert_new
 from memberflow.core.feedback import provider_answer
 from memberflow.core.models import (
@@ -18,6 +19,7 @@ from memberflow.core.models import (
     TouchpointStatus,
 )
 from memberflow.core.schedule import zone
+from memberflow.messaging import store
 from memberflow.pipelines.surveys.results import Response
 from memberflow.pipelines.surveys.steps import PIPELINE, survey_key
 
@@ -38,9 +40,13 @@ def goal(dialect: str) -> tuple[str, ColumnElement]:
 
 
 def record_provider_answers(engine: Engine, *, as_of: datetime, since: datetime, step) -> int:
-    """Cancellations in (since, as_of] whose member told the provider why (Stripe's feedback or
-    comment): the answer is recorded, and the exit survey is not sent. Returns how many."""
+    """Cancellations in (since, as_of], or learned of since the last run, whose member told
+    the provider why (Stripe's feedback or comment): the answer is recorded once (keyed on
+    the cancellation, whose moment never moves), and the exit survey is not sent. Returns how
+    many."""
     with engine.begin() as conn:
+        learned_after = store.learned_through(conn, pipeline=PIPELINE)
+        learned_now = lifecycle.latest(conn)
         rows = conn.execute(
             select(
                 subscription.c.id,
@@ -53,7 +59,7 @@ def record_provider_answers(engine: Engine, *, as_of: datetime, since: datetime,
             )
             .join(member, member.c.id == subscription.c.member_id)
             .where(
-                subscription.c.canceled_at > since,
+                or_(subscription.c.canceled_at > since, lifecycle.learned_after(learned_after)),
                 subscription.c.canceled_at <= as_of,
                 or_(
                     subscription.c.cancel_feedback.is_not(None),
@@ -75,7 +81,9 @@ def record_provider_answers(engine: Engine, *, as_of: datetime, since: datetime,
             }
             for row in rows
         ]
-        return len(insert_new(conn, responses, answers, unique="key"))
+        told = len(insert_new(conn, responses, answers, unique="key"))
+        store.advance_learned(conn, pipeline=PIPELINE, seq=learned_now, since=since)
+        return told
 
 
 def subscription_of_key(conn: Connection, key: str) -> int | None:

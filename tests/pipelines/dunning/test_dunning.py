@@ -83,6 +83,7 @@ def test_insufficient_funds_is_retried_on_schedule_until_the_money_arrives(engin
         "retry 3 (schedule)",
         1999,
     )
+    assert (case.retries, case.last_retry_at) == (3, day(5))  # the paying retry counts too
     assert subscription_of(engine, "sub_soft").status == "active"
     first = month.member.sent[0]
     assert "didn't go through" in first.subject and "it happens" in first.text.lower()

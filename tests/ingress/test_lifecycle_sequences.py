@@ -1,0 +1,291 @@
+"""Real provider event sequences through the ingress, then the follow-up and survey runs day by
+day (issue 26): a period-end cancellation followed by the deletion is one cancellation, one exit
+survey, one recorded answer, whatever order the two events arrive in; memberflow's own cancel,
+echoed back by Stripe, stays memberflow's (no "sorry to see you go" after a final notice)."""
+
+import copy
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from memberflow.core import lifecycle
+from memberflow.core.settings import get_settings
+from memberflow.ingress.app import create_app
+from memberflow.pipelines.surveys.pipeline import SurveyPipeline
+from tests.support.cancellations import follow_up_day, touchpoints
+from tests.support.clock import at
+from tests.support.outputs import Recorder
+from tests.support.surveys import survey_day
+from tests.support.webhooks import SECRETS, sample, send
+
+REQUESTED = at("2026-11-19 14:53:20")  # the period-end cancellation (Stripe's canceled_at)
+DELETED = at("2026-12-18 11:06:51")  # the deletion, at the period's end
+
+
+@pytest.fixture
+def settings(settings, monkeypatch):
+    """The test's settings with the providers' secrets (the ingress and `send` sign alike)."""
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.fixture
+def client(settings):
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def onboard(client, settings):
+    for name in ("customer.created", "customer.subscription.created"):
+        assert send(client, "stripe", sample("stripe", name), settings).status_code == 200
+
+
+def period_end_then_deletion(feedback: str | None) -> list[dict]:
+    events = [sample("stripe", "customer.subscription.updated")]
+    events.append(sample("stripe", "customer.subscription.deleted"))
+    for event in events:
+        details = event["data"]["object"]["cancellation_details"]
+        details["feedback"] = feedback
+        details["comment"] = "Too busy this season" if feedback else None
+    return events
+
+
+def days(first, last):
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def run_days(engine, settings, first, last, out):
+    for day in days(first, last):
+        follow_up_day(engine, settings, day, out)
+        survey_day(engine, settings, day, out, SurveyPipeline())
+
+
+def count(engine, sql: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text(sql)).scalar()
+
+
+@pytest.mark.parametrize("order", ["in order", "deletion first"])
+@pytest.mark.parametrize("feedback", [None, "unused"])
+def test_a_period_end_cancellation_then_its_deletion_is_one_cancellation(
+    client, settings, engine, order, feedback
+):
+    onboard(client, settings)
+    updated, deleted = period_end_then_deletion(feedback)
+    out = Recorder()
+    if order == "in order":  # the daily runs in between, as in real life
+        send(client, "stripe", updated, settings)
+        run_days(engine, settings, at("2026-11-20 10:00"), at("2026-11-23 10:00"), out)
+        send(client, "stripe", deleted, settings)
+    else:  # the endpoint was down: the deletion came first, the update on Stripe's retry
+        run_days(engine, settings, at("2026-11-18 10:00"), at("2026-11-18 10:00"), out)
+        send(client, "stripe", deleted, settings)
+        send(client, "stripe", updated, settings)
+    run_days(engine, settings, at("2026-12-19 10:00"), at("2026-12-23 10:00"), out)
+
+    with engine.connect() as conn:
+        sub = conn.execute(text("SELECT canceled_at, cancel_feedback FROM subscription")).one()
+        facts = lifecycle.history(conn, 1)
+    assert lifecycle.settle(facts).canceled_at == REQUESTED  # the request never moves
+    assert str(sub.canceled_at)[:19] == "2026-11-19 14:53:20" and sub.cancel_feedback == feedback
+    assert sorted(f.kind for f in facts) == ["canceled", "canceled"]  # both kept, in history
+    assert count(engine, "SELECT COUNT(*) FROM cancellation") == 1
+    sent = [m.step for m in out.sent]
+    answers = count(engine, "SELECT COUNT(*) FROM survey_response WHERE source = 'provider'")
+    assert answers == (1 if feedback else 0)  # told Stripe why: recorded once
+    if order == "in order":
+        assert sent.count("confirmation") == 1
+        assert sent.count("exit_survey") == (0 if feedback else 1)  # never asked again
+    else:  # learned a month late: recorded, but a month-old goodbye or survey is not sent
+        assert "confirmation" not in sent and "exit_survey" not in sent
+        assert touchpoints(engine)["confirmation"][0] == "expired"
+
+
+def test_memberflows_own_cancel_echoed_by_stripe_stays_involuntary(client, settings, engine):
+    """Dunning's final action cancels at Stripe; Stripe's deletion says
+    `cancellation_requested` (our request). Whether the echo comes before or after memberflow
+    records its own action, the cancellation is involuntary: no voluntary goodbye."""
+    onboard(client, settings)
+    with engine.begin() as conn:  # dunning, about to cancel at the provider
+        intent = lifecycle.Fact(
+            lifecycle.OWN_INTENT, DELETED, "memberflow:dunning:in_1", "payment_failed"
+        )
+        lifecycle.record_and_settle(conn, 1, [intent], current=None)
+    echo = sample("stripe", "customer.subscription.deleted")
+    obj = echo["data"]["object"]
+    obj.update(canceled_at=int(DELETED.timestamp()), ended_at=int(DELETED.timestamp()))
+    obj["cancellation_details"] = {"reason": "cancellation_requested", "feedback": None}
+    send(client, "stripe", echo, settings)  # the echo, before dunning recorded the cancel
+    with engine.connect() as conn:
+        reason = conn.execute(text("SELECT cancel_reason FROM subscription")).scalar()
+    assert reason == "payment_failed"
+    out = Recorder()
+    run_days(engine, settings, at("2026-12-19 10:00"), at("2026-12-20 10:00"), out)
+    steps = touchpoints(engine)
+    assert "confirmation" not in steps or steps["confirmation"][0] == "skipped"
+    assert "confirmation" not in [m.step for m in out.sent]
+
+
+def test_a_request_that_failed_long_ago_does_not_make_a_members_choice_ours(settings, engine):
+    """memberflow's intent to cancel, a month before the member chose to leave, is not this
+    cancellation's cause: the echo window is a day."""
+    from tests.support.factories import add_subscription
+
+    add_subscription(engine, "s1", current_period_end=at("2027-01-01 00:00"))
+    with engine.begin() as conn:
+        old = lifecycle.Fact(
+            lifecycle.OWN_INTENT, at("2026-10-01 00:00"), "memberflow:x", "payment_failed"
+        )
+        member = lifecycle.Fact(
+            lifecycle.CANCELED, at("2026-11-05 00:00"), "stripe:evt_2", "cancellation_requested"
+        )
+        settled = lifecycle.record_and_settle(conn, 1, [old, member], current=None)
+    assert settled.reason == "cancellation_requested"
+
+
+def test_a_replayed_event_adds_nothing_to_the_history(client, settings, engine):
+    onboard(client, settings)
+    deleted = sample("stripe", "customer.subscription.deleted")
+    for _ in range(2):
+        send(client, "stripe", copy.deepcopy(deleted), settings)
+    assert count(engine, "SELECT COUNT(*) FROM lifecycle_fact") == 1
+
+
+def test_the_echo_after_memberflow_recorded_its_cancel_changes_nothing(client, settings, engine):
+    onboard(client, settings)
+    with engine.begin() as conn:  # dunning's final action, recorded before the echo comes
+        own = lifecycle.Fact(
+            lifecycle.CANCELED, DELETED, "memberflow:dunning:in_1", "payment_failed"
+        )
+        lifecycle.record_and_settle(conn, 1, [own], current=None)
+    echo = sample("stripe", "customer.subscription.deleted")
+    echo["data"]["object"]["cancellation_details"]["reason"] = "cancellation_requested"
+    send(client, "stripe", echo, settings)
+    with engine.connect() as conn:
+        assert lifecycle.settle(lifecycle.history(conn, 1)).reason == "payment_failed"
+        reason = conn.execute(text("SELECT cancel_reason FROM subscription")).scalar()
+    assert reason == "payment_failed"
+
+
+# -- any order, any repeat: the same state (a property, over Stripe's real shapes) -----------
+
+STRIPE_SEQUENCE = ["customer.subscription.updated", "customer.subscription.deleted"]
+
+
+def _events_for(n: int) -> list[tuple[str, dict]]:
+    """The period-end cancellation and the deletion, for subscription `sub_<n>`."""
+    events = []
+    for name in STRIPE_SEQUENCE:
+        event = sample("stripe", name, id=f"evt_{n}_{name}")
+        event["data"]["object"]["id"] = f"sub_{n}"
+        events.append((name, event))
+    return events
+
+
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(order=st.permutations([0, 1]), repeats=st.lists(st.integers(0, 1), max_size=3))
+def test_any_order_and_any_repeat_of_stripes_events_settle_to_the_same_state(
+    client, settings, engine, order, repeats
+):
+    """Each example is a subscription of its own (`sub_<n>`), in the one test database."""
+    global _EXAMPLE
+    _EXAMPLE += 1
+    n = _EXAMPLE
+    send(client, "stripe", sample("stripe", "customer.created"), settings)  # a repeat: nothing
+    created = sample("stripe", "customer.subscription.created", id=f"evt_{n}_created")
+    created["data"]["object"]["id"] = f"sub_{n}"
+    send(client, "stripe", created, settings)
+    events = _events_for(n)
+    for index in [*order, *repeats]:  # every event at least once, some again (retries)
+        send(client, "stripe", copy.deepcopy(events[index][1]), settings)
+    with engine.connect() as conn:
+        sub = conn.execute(
+            text(
+                "SELECT status, canceled_at, cancel_reason, cancel_feedback FROM subscription "
+                "WHERE external_id = :id"
+            ),
+            {"id": f"sub_{n}"},
+        ).one()
+        facts = conn.execute(
+            text(
+                "SELECT COUNT(*) FROM lifecycle_fact JOIN subscription s ON s.id = "
+                "subscription_id WHERE s.external_id = :id"
+            ),
+            {"id": f"sub_{n}"},
+        ).scalar()
+    assert sub.status == "canceled"
+    assert str(sub.canceled_at)[:19] == "2026-11-19 14:53:20"  # the request, whatever came when
+    assert (sub.cancel_reason, sub.cancel_feedback) == ("cancellation_requested", "unused")
+    assert facts == 2  # one per event, however often it came
+
+
+_EXAMPLE = 0
+
+
+@pytest.mark.parametrize(
+    "provider, first, then",
+    [
+        ("memberpress", ("subscription-stopped", {}), ("subscription-expired", {})),
+        (
+            "membermouse",
+            ("mm_member_status_change", {"status": "9", "status_name": "Pending Cancellation"}),
+            ("mm_member_status_change", {"status": "2", "status_name": "Canceled"}),
+        ),
+    ],
+)
+def test_a_stop_then_the_expiry_is_one_cancellation_at_the_stop(
+    client, settings, engine, monkeypatch, provider, first, then
+):
+    """MemberPress's `subscription-stopped` then `subscription-expired` a month later, and
+    MemberMouse's status 9 (pending cancellation) then 2 (canceled): their time is their
+    arrival, and the cancellation stays at the first."""
+    from memberflow.ingress import inbox
+
+    created = "subscription-created" if provider == "memberpress" else "mm_payment_received"
+    stopped, ended = at("2026-11-19 15:00"), at("2026-12-18 11:00")
+    for moment, (name, changes) in ((stopped, (created, {})), (stopped, first), (ended, then)):
+        monkeypatch.setattr(inbox, "now", lambda moment=moment: moment)
+        answer = send(client, provider, sample(provider, name, **changes), settings)
+        assert answer.status_code == 200, answer.text
+    with engine.connect() as conn:
+        canceled_at = conn.execute(text("SELECT canceled_at FROM subscription")).scalar()
+    assert str(canceled_at)[:16] == "2026-11-19 15:00"
+    out = Recorder()
+    run_days(engine, settings, at("2026-11-20 10:00"), at("2026-11-21 10:00"), out)
+    run_days(engine, settings, at("2026-12-19 10:00"), at("2026-12-21 10:00"), out)
+    assert count(engine, "SELECT COUNT(*) FROM cancellation") == 1
+    sent = [m.step for m in out.sent]
+    assert sent.count("confirmation") == 1 and sent.count("exit_survey") == 1
+
+
+def test_member_show_prints_the_subscription_and_its_history(client, settings, engine):
+    from typer.testing import CliRunner
+
+    from memberflow.cli import app
+
+    onboard(client, settings)
+    updated, deleted = period_end_then_deletion("unused")
+    send(client, "stripe", deleted, settings)  # learned first, happened last
+    send(client, "stripe", updated, settings)
+    shown = CliRunner().invoke(app, ["member", "show", "ada@example.com"])
+    assert shown.exit_code == 0, shown.output
+    assert "subscription sub_Ada001: canceled, canceled 2026-11-19 14:53 UTC" in shown.output
+    lines = [line.split() for line in shown.output.splitlines() if "stripe:evt_" in line]
+    # both events say when the member asked (Stripe's canceled_at): one moment, two sources
+    assert [(line[0], line[1], line[2]) for line in lines] == [
+        ("1", "canceled", "2026-11-19"),
+        ("2", "canceled", "2026-11-19"),
+    ]
+    assert all(line[-1] == "unused" for line in lines)

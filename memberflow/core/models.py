@@ -91,6 +91,9 @@ class Subscription(SQLModel, table=True):
     cancel_comment: str | None = Field(default=None, max_length=1000)
     # canceled by the member, effective at current_period_end: still active until then
     cancel_at_period_end: bool = Field(default=False)
+    # when access ended, where the provider says (Stripe's `ended_at`): a period-end
+    # cancellation's deletion ends access at the period's end, long after `canceled_at`
+    ended_at: datetime | None = _utc(nullable=True)
     provider_updated_at: datetime | None = _utc(nullable=True)
     created_at: datetime | None = _utc(nullable=True)  # when memberflow first heard of it
     started_at: datetime | None = _utc(nullable=True)  # when the member started: tenure

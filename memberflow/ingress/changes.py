@@ -80,6 +80,7 @@ class SubscriptionData:
     current_period_end: datetime | None = None
     trial_end: datetime | None = None
     canceled_at: datetime | None = None
+    ended_at: datetime | None = None  # when access ended (Stripe's `ended_at`)
     cancel_reason: str | None = None
     cancel_feedback: str | None = None
     cancel_comment: str | None = None

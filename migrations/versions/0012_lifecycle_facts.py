@@ -39,9 +39,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('planning_watermark') as batch:
         batch.add_column(sa.Column('learned_through', sa.Integer(), nullable=True))
+    with op.batch_alter_table('subscription') as batch:
+        batch.add_column(sa.Column('ended_at', UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('subscription') as batch:
+        batch.drop_column('ended_at')
     with op.batch_alter_table('planning_watermark') as batch:
         batch.drop_column('learned_through')
     op.drop_index('ux_lifecycle_fact', table_name='lifecycle_fact')

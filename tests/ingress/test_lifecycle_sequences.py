@@ -100,6 +100,9 @@ def test_a_period_end_cancellation_then_its_deletion_is_one_cancellation(
     assert str(sub.canceled_at)[:19] == "2026-11-19 14:53:20" and sub.cancel_feedback == feedback
     assert sorted(f.kind for f in facts) == ["canceled", "canceled"]  # both kept, in history
     assert count(engine, "SELECT COUNT(*) FROM cancellation") == 1
+    with engine.connect() as conn:  # access ends at the period's end, as Stripe says
+        access_end = conn.execute(text("SELECT access_end FROM cancellation")).scalar()
+    assert str(access_end)[:19] == "2026-12-18 11:06:50"
     sent = [m.step for m in out.sent]
     answers = count(engine, "SELECT COUNT(*) FROM survey_response WHERE source = 'provider'")
     assert answers == (1 if feedback else 0)  # told Stripe why: recorded once

@@ -216,6 +216,7 @@ def _subscription(obj: dict, event: dict, base: dict) -> Change:
         # when the member (or memberflow) asked: a period-end cancellation keeps that moment
         # when the deletion comes (its `ended_at` is the access end, not the cancellation)
         canceled_at=_time(lookup(obj, "canceled_at", int) or lookup(obj, "ended_at", int)),
+        ended_at=_time(lookup(obj, "ended_at", int)),
         cancel_reason=lookup(obj, "cancellation_details.reason", str),
         cancel_feedback=lookup(obj, "cancellation_details.feedback", str),
         cancel_comment=lookup(obj, "cancellation_details.comment", str),

@@ -140,9 +140,17 @@ class Leaving:
     involuntary: bool
 
 
-def access_end(status: str, canceled_at: datetime, period_end: datetime | None) -> datetime:
-    """When access ends: the period's end for a cancellation at period end; for one already
-    effective, when it took effect (never later than the period's end)."""
+def access_end(
+    status: str,
+    canceled_at: datetime,
+    period_end: datetime | None,
+    ended_at: datetime | None = None,
+) -> datetime:
+    """When access ends: when the provider says it ended, if it says; the period's end for a
+    cancellation at period end; for one already effective, when it took effect (never later
+    than the period's end)."""
+    if status == "canceled" and ended_at is not None:
+        return max(ended_at, canceled_at)
     if period_end is None:
         return canceled_at
     if status != "canceled":

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError, field_validator, model_validato
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from memberflow.core import lifecycle
 from memberflow.core.console import Progress
 from memberflow.core.locales import language_of, normalized
 from memberflow.core.models import Member, Product, Subscription
@@ -430,7 +431,21 @@ def upsert_row(session: Session, row: ImportRow, report: ImportReport) -> Subscr
         product_id=product.id,
         **values,
     )
+    if row.canceled_at is not None:  # the history says where this cancellation came from
+        _record_imported_cancellation(session, subscription, row)
     return subscription
+
+
+def _record_imported_cancellation(session: Session, subscription: Subscription, row) -> None:
+    """The file's cancellation as a fact of the subscription's history (the same file twice
+    adds nothing). The file sets the current fields, as for every column it gives."""
+    fact = lifecycle.Fact(
+        lifecycle.CANCELED,
+        row.canceled_at,
+        f"import:{row.canceled_at.isoformat()}",
+        row.cancel_reason,
+    )
+    lifecycle.record_and_settle(session.connection(), subscription.id, [fact], current=None)
 
 
 def _card_expiry(value: str | None) -> tuple[int | None, int | None]:

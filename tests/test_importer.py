@@ -101,6 +101,16 @@ def test_consent_and_cancellations_are_imported_when_given_and_kept_when_not(eng
     assert consent == {"m1": True, "m2": False}  # the second file said nothing: kept
     assert s2.canceled_at.isoformat() == "2026-11-20T10:00:00+00:00"
     assert s2.cancel_reason == "cancellation_requested"
+    from memberflow.core import lifecycle
+
+    import_csv(engine, path)  # the same file again: nothing new in the history
+    with engine.connect() as conn:
+        [fact] = lifecycle.history(conn, s2.id)
+    assert (fact.kind, fact.occurred_at, fact.source) == (
+        "canceled",
+        s2.canceled_at,
+        "import:2026-11-20T10:00:00+00:00",
+    )
 
 
 def test_an_empty_product_name_never_renames_the_product(engine, tmp_path):

@@ -18,20 +18,6 @@ from tests.support.clock import at
 from tests.support.webhooks import DATA, SECRETS, sample, send
 
 
-@pytest.fixture
-def configured(settings, monkeypatch):
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    return get_settings()
-
-
-@pytest.fixture
-def client(configured):
-    with TestClient(create_app(configured)) as test_client:
-        yield test_client
-
-
 def rows(engine, model):
     with Session(engine) as session:
         return session.exec(select(model).order_by(model.id)).all()

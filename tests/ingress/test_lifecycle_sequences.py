@@ -7,44 +7,26 @@ import copy
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
 from memberflow.core import lifecycle
-from memberflow.core.settings import get_settings
-from memberflow.ingress.app import create_app
 from memberflow.pipelines.surveys.pipeline import SurveyPipeline
 from tests.support.cancellations import follow_up_day, touchpoints
 from tests.support.clock import at
 from tests.support.outputs import Recorder
 from tests.support.surveys import survey_day
-from tests.support.webhooks import SECRETS, sample, send
+from tests.support.webhooks import sample, send
 
 REQUESTED = at("2026-11-19 14:53:20")  # the period-end cancellation (Stripe's canceled_at)
 DELETED = at("2026-12-18 11:06:51")  # the deletion, at the period's end
 
 
-@pytest.fixture
-def settings(settings, monkeypatch):
-    """The test's settings with the providers' secrets (the ingress and `send` sign alike)."""
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    return get_settings()
-
-
-@pytest.fixture
-def client(settings):
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
-def onboard(client, settings):
+def onboard(client, configured):
     for name in ("customer.created", "customer.subscription.created"):
-        assert send(client, "stripe", sample("stripe", name), settings).status_code == 200
+        assert send(client, "stripe", sample("stripe", name), configured).status_code == 200
 
 
 def period_end_then_deletion(feedback: str | None) -> list[dict]:
@@ -64,10 +46,10 @@ def days(first, last):
         day += timedelta(days=1)
 
 
-def run_days(engine, settings, first, last, out):
+def run_days(engine, configured, first, last, out):
     for day in days(first, last):
-        follow_up_day(engine, settings, day, out)
-        survey_day(engine, settings, day, out, SurveyPipeline())
+        follow_up_day(engine, configured, day, out)
+        survey_day(engine, configured, day, out, SurveyPipeline())
 
 
 def count(engine, sql: str) -> int:
@@ -78,20 +60,20 @@ def count(engine, sql: str) -> int:
 @pytest.mark.parametrize("order", ["in order", "deletion first"])
 @pytest.mark.parametrize("feedback", [None, "unused"])
 def test_a_period_end_cancellation_then_its_deletion_is_one_cancellation(
-    client, settings, engine, order, feedback
+    client, configured, engine, order, feedback
 ):
-    onboard(client, settings)
+    onboard(client, configured)
     updated, deleted = period_end_then_deletion(feedback)
     out = Recorder()
     if order == "in order":  # the daily runs in between, as in real life
-        send(client, "stripe", updated, settings)
-        run_days(engine, settings, at("2026-11-20 10:00"), at("2026-11-23 10:00"), out)
-        send(client, "stripe", deleted, settings)
+        send(client, "stripe", updated, configured)
+        run_days(engine, configured, at("2026-11-20 10:00"), at("2026-11-23 10:00"), out)
+        send(client, "stripe", deleted, configured)
     else:  # the endpoint was down: the deletion came first, the update on Stripe's retry
-        run_days(engine, settings, at("2026-11-18 10:00"), at("2026-11-18 10:00"), out)
-        send(client, "stripe", deleted, settings)
-        send(client, "stripe", updated, settings)
-    run_days(engine, settings, at("2026-12-19 10:00"), at("2026-12-23 10:00"), out)
+        run_days(engine, configured, at("2026-11-18 10:00"), at("2026-11-18 10:00"), out)
+        send(client, "stripe", deleted, configured)
+        send(client, "stripe", updated, configured)
+    run_days(engine, configured, at("2026-12-19 10:00"), at("2026-12-23 10:00"), out)
 
     with engine.connect() as conn:
         sub = conn.execute(text("SELECT canceled_at, cancel_feedback FROM subscription")).one()
@@ -114,11 +96,11 @@ def test_a_period_end_cancellation_then_its_deletion_is_one_cancellation(
         assert touchpoints(engine)["confirmation"][0] == "expired"
 
 
-def test_memberflows_own_cancel_echoed_by_stripe_stays_involuntary(client, settings, engine):
+def test_memberflows_own_cancel_echoed_by_stripe_stays_involuntary(client, configured, engine):
     """Dunning's final action cancels at Stripe; Stripe's deletion says
     `cancellation_requested` (our request). Whether the echo comes before or after memberflow
     records its own action, the cancellation is involuntary: no voluntary goodbye."""
-    onboard(client, settings)
+    onboard(client, configured)
     with engine.begin() as conn:  # dunning, about to cancel at the provider
         intent = lifecycle.Fact(
             lifecycle.OWN_INTENT, DELETED, "memberflow:dunning:in_1", "payment_failed"
@@ -128,18 +110,18 @@ def test_memberflows_own_cancel_echoed_by_stripe_stays_involuntary(client, setti
     obj = echo["data"]["object"]
     obj.update(canceled_at=int(DELETED.timestamp()), ended_at=int(DELETED.timestamp()))
     obj["cancellation_details"] = {"reason": "cancellation_requested", "feedback": None}
-    send(client, "stripe", echo, settings)  # the echo, before dunning recorded the cancel
+    send(client, "stripe", echo, configured)  # the echo, before dunning recorded the cancel
     with engine.connect() as conn:
         reason = conn.execute(text("SELECT cancel_reason FROM subscription")).scalar()
     assert reason == "payment_failed"
     out = Recorder()
-    run_days(engine, settings, at("2026-12-19 10:00"), at("2026-12-20 10:00"), out)
+    run_days(engine, configured, at("2026-12-19 10:00"), at("2026-12-20 10:00"), out)
     steps = touchpoints(engine)
     assert "confirmation" not in steps or steps["confirmation"][0] == "skipped"
     assert "confirmation" not in [m.step for m in out.sent]
 
 
-def test_a_request_that_failed_long_ago_does_not_make_a_members_choice_ours(settings, engine):
+def test_a_request_that_failed_long_ago_does_not_make_a_members_choice_ours(configured, engine):
     """memberflow's intent to cancel, a month before the member chose to leave, is not this
     cancellation's cause: the echo window is a day."""
     from tests.support.factories import add_subscription
@@ -156,16 +138,16 @@ def test_a_request_that_failed_long_ago_does_not_make_a_members_choice_ours(sett
     assert settled.reason == "cancellation_requested"
 
 
-def test_a_replayed_event_adds_nothing_to_the_history(client, settings, engine):
-    onboard(client, settings)
+def test_a_replayed_event_adds_nothing_to_the_history(client, configured, engine):
+    onboard(client, configured)
     deleted = sample("stripe", "customer.subscription.deleted")
     for _ in range(2):
-        send(client, "stripe", copy.deepcopy(deleted), settings)
+        send(client, "stripe", copy.deepcopy(deleted), configured)
     assert count(engine, "SELECT COUNT(*) FROM lifecycle_fact") == 1
 
 
-def test_the_echo_after_memberflow_recorded_its_cancel_changes_nothing(client, settings, engine):
-    onboard(client, settings)
+def test_the_echo_after_memberflow_recorded_its_cancel_changes_nothing(client, configured, engine):
+    onboard(client, configured)
     with engine.begin() as conn:  # dunning's final action, recorded before the echo comes
         own = lifecycle.Fact(
             lifecycle.CANCELED, DELETED, "memberflow:dunning:in_1", "payment_failed"
@@ -173,7 +155,7 @@ def test_the_echo_after_memberflow_recorded_its_cancel_changes_nothing(client, s
         lifecycle.record_and_settle(conn, 1, [own], current=None)
     echo = sample("stripe", "customer.subscription.deleted")
     echo["data"]["object"]["cancellation_details"]["reason"] = "cancellation_requested"
-    send(client, "stripe", echo, settings)
+    send(client, "stripe", echo, configured)
     with engine.connect() as conn:
         assert lifecycle.settle(lifecycle.history(conn, 1)).reason == "payment_failed"
         reason = conn.execute(text("SELECT cancel_reason FROM subscription")).scalar()
@@ -200,19 +182,19 @@ def _events_for(n: int) -> list[tuple[str, dict]]:
 )
 @given(order=st.permutations([0, 1]), repeats=st.lists(st.integers(0, 1), max_size=3))
 def test_any_order_and_any_repeat_of_stripes_events_settle_to_the_same_state(
-    client, settings, engine, order, repeats
+    client, configured, engine, order, repeats
 ):
     """Each example is a subscription of its own (`sub_<n>`), in the one test database."""
     global _EXAMPLE
     _EXAMPLE += 1
     n = _EXAMPLE
-    send(client, "stripe", sample("stripe", "customer.created"), settings)  # a repeat: nothing
+    send(client, "stripe", sample("stripe", "customer.created"), configured)  # a repeat: nothing
     created = sample("stripe", "customer.subscription.created", id=f"evt_{n}_created")
     created["data"]["object"]["id"] = f"sub_{n}"
-    send(client, "stripe", created, settings)
+    send(client, "stripe", created, configured)
     events = _events_for(n)
     for index in [*order, *repeats]:  # every event at least once, some again (retries)
-        send(client, "stripe", copy.deepcopy(events[index][1]), settings)
+        send(client, "stripe", copy.deepcopy(events[index][1]), configured)
     with engine.connect() as conn:
         sub = conn.execute(
             text(
@@ -249,7 +231,7 @@ _EXAMPLE = 0
     ],
 )
 def test_a_stop_then_the_expiry_is_one_cancellation_at_the_stop(
-    client, settings, engine, monkeypatch, provider, first, then
+    client, configured, engine, monkeypatch, provider, first, then
 ):
     """MemberPress's `subscription-stopped` then `subscription-expired` a month later, and
     MemberMouse's status 9 (pending cancellation) then 2 (canceled): their time is their
@@ -260,28 +242,28 @@ def test_a_stop_then_the_expiry_is_one_cancellation_at_the_stop(
     stopped, ended = at("2026-11-19 15:00"), at("2026-12-18 11:00")
     for moment, (name, changes) in ((stopped, (created, {})), (stopped, first), (ended, then)):
         monkeypatch.setattr(inbox, "now", lambda moment=moment: moment)
-        answer = send(client, provider, sample(provider, name, **changes), settings)
+        answer = send(client, provider, sample(provider, name, **changes), configured)
         assert answer.status_code == 200, answer.text
     with engine.connect() as conn:
         canceled_at = conn.execute(text("SELECT canceled_at FROM subscription")).scalar()
     assert str(canceled_at)[:16] == "2026-11-19 15:00"
     out = Recorder()
-    run_days(engine, settings, at("2026-11-20 10:00"), at("2026-11-21 10:00"), out)
-    run_days(engine, settings, at("2026-12-19 10:00"), at("2026-12-21 10:00"), out)
+    run_days(engine, configured, at("2026-11-20 10:00"), at("2026-11-21 10:00"), out)
+    run_days(engine, configured, at("2026-12-19 10:00"), at("2026-12-21 10:00"), out)
     assert count(engine, "SELECT COUNT(*) FROM cancellation") == 1
     sent = [m.step for m in out.sent]
     assert sent.count("confirmation") == 1 and sent.count("exit_survey") == 1
 
 
-def test_member_show_prints_the_subscription_and_its_history(client, settings, engine):
+def test_member_show_prints_the_subscription_and_its_history(client, configured, engine):
     from typer.testing import CliRunner
 
     from memberflow.cli import app
 
-    onboard(client, settings)
+    onboard(client, configured)
     updated, deleted = period_end_then_deletion("unused")
-    send(client, "stripe", deleted, settings)  # learned first, happened last
-    send(client, "stripe", updated, settings)
+    send(client, "stripe", deleted, configured)  # learned first, happened last
+    send(client, "stripe", updated, configured)
     shown = CliRunner().invoke(app, ["member", "show", "ada@example.com"])
     assert shown.exit_code == 0, shown.output
     assert "subscription sub_Ada001: canceled, canceled 2026-11-19 14:53 UTC" in shown.output

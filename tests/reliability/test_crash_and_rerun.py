@@ -16,6 +16,7 @@ from tests.support.servers import HttpReceiver
 from tests.support.trials import (
     LEASE_SECONDS,
     TRIALS,
+    dead_sessions_gone,
     empty,
     received,
     recorded,
@@ -54,6 +55,7 @@ def test_a_run_killed_at_any_moment_then_rerun_delivers_everything_once(
 
             crash = run_reminders(database_url, AS_OF.isoformat(), OUTPUT, kill_when=kill_now)
             receiver.settle()  # what the killed run had on the wire has arrived
+            dead_sessions_gone(engine)  # and its database session has let go of its rows
             at_kill = recorded(engine)
             got_before = received(receiver.requests)
             in_flight = {key for key in got_before if at_kill.get(key) != "sent"}

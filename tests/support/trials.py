@@ -98,6 +98,26 @@ def received(requests) -> Counter:
     return Counter(request.headers["Idempotency-Key"] for request in list(requests))
 
 
+def dead_sessions_gone(engine: Engine, timeout: float = 30.0) -> None:
+    """Waits until no other database session holds a lock on the outbox: a killed run's
+    PostgreSQL backend ends its transaction only once it notices the client is gone, and a
+    rerun skips the rows it still locks (they wait for the next run; nothing is lost, but the
+    test's rerun would not complete). SQLite's locks die with the process."""
+    if engine.dialect.name != "postgresql":
+        return
+    held = text(
+        "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "WHERE c.relname = 'touchpoint' AND l.pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if conn.execute(held).scalar() == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"a killed run's database session still holds locks after {timeout} s")
+
+
 def empty(engine: Engine) -> None:
     """Every table emptied, between two trials in one test."""
     with engine.begin() as conn:

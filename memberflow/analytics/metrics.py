@@ -27,7 +27,6 @@ from memberflow.core.models import (
     PAID_OUTCOMES,
     Cancellation,
     DunningCase,
-    InboxEvent,
     Invoice,
     Product,
     Subscription,
@@ -388,25 +387,6 @@ def _median_days(conn, joined, opened, recovered, row) -> float | None:
     )
     middle = list(conn.execute(query).scalars())
     return sum(middle) / len(middle)
-
-
-def recorded_anything(conn: Connection, period: Period) -> bool:
-    """Whether memberflow recorded anything in `period`: a message, a webhook, a dunning case
-    or a cancellation. Before its first record it was not running, and a period's figures
-    rebuilt from imported start dates alone (no cancellation known) are no comparison."""
-    inbox = InboxEvent.__table__
-    moments = (
-        touchpoint.c.created_at,  # when memberflow recorded it, not when it was due
-        inbox.c.received_at,
-        case_table.c.opened_at,
-        cancellation.c.recorded_at,
-    )
-    return any(
-        conn.execute(
-            select(literal(1)).where(moment >= period.start, moment < period.end).limit(1)
-        ).first()
-        for moment in moments
-    )
 
 
 def deliveries(conn: Connection, period: Period) -> list[dict]:

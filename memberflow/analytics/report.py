@@ -6,12 +6,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, literal, select
 
 from memberflow.analytics import experiments, metrics
 from memberflow.analytics.chart import markdown_image, trend_png
 from memberflow.analytics.period import Period
 from memberflow.core.db import reading
+from memberflow.core.models import Cancellation, DunningCase, InboxEvent, Touchpoint
 from memberflow.core.money import format_money
 from memberflow.messaging import registry
 from memberflow.messaging.registry import load
@@ -80,7 +81,7 @@ def build(engine: Engine, period: Period, products: list[str] | None = None) -> 
         recovered_over = read(metrics.recovery_over, boundaries, products)
         delivered = read(metrics.deliveries, period)
         sections = read(pipeline_sections, period, products)
-        known_before = read(metrics.recorded_anything, before)
+        known_before = read(recorded_anything, before)
         over = churned.result()
         report = Report(
             period=period,
@@ -101,6 +102,24 @@ def build(engine: Engine, period: Period, products: list[str] | None = None) -> 
     overall = [{"currency": c, "recovery_rate": rate} for c, rate in sorted(rates.items())]
     report.previous = Report(period=before, churn=over[-2], recovery={"overall": overall})
     return report
+
+
+def recorded_anything(conn: Connection, period: Period) -> bool:
+    """Whether memberflow recorded anything in `period`: a message, a webhook, a dunning case
+    or a cancellation. Before its first record it was not running, and a period's figures
+    rebuilt from imported start dates alone (no cancellation known) are no comparison."""
+    moments = (
+        Touchpoint.__table__.c.created_at,  # when memberflow recorded it, not when it was due
+        InboxEvent.__table__.c.received_at,
+        DunningCase.__table__.c.opened_at,
+        Cancellation.__table__.c.recorded_at,
+    )
+    return any(
+        conn.execute(
+            select(literal(1)).where(moment >= period.start, moment < period.end).limit(1)
+        ).first()
+        for moment in moments
+    )
 
 
 def _on_a_connection(engine: Engine, function, *args, **kwargs):

@@ -18,11 +18,11 @@ the facts arrived in:
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, exists, false, func, select
+from sqlalchemy import Connection, exists, false, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.core.db import insert_for
-from memberflow.core.models import LifecycleFact, Subscription
+from memberflow.core.models import LifecycleFact, PlanningWatermark, Subscription
 
 CANCELED, REACTIVATED = "canceled", "reactivated"
 OWN_INTENT = "cancel_intent"  # memberflow is about to cancel at the provider (dunning)
@@ -157,3 +157,29 @@ def _row(subscription_id: int, fact: Fact, now: datetime) -> dict:
         "feedback": fact.feedback,
         "comment": fact.comment,
     }
+
+
+# -- what a pipeline has learned: its watermark in the history ---------------------------------
+
+watermark = PlanningWatermark.__table__
+
+
+def learned_through(conn: Connection, *, pipeline: str) -> int | None:
+    """The last lifecycle fact the pipeline had seen at its last run (None: it never ran)."""
+    query = select(watermark.c.learned_through).where(watermark.c.pipeline == pipeline)
+    return conn.execute(query).scalar_one_or_none()
+
+
+def advance_learned(conn: Connection, *, pipeline: str, seq: int, since: datetime) -> None:
+    """Moves the pipeline's learned watermark to `seq`, never back. A pipeline without a row
+    yet gets one that says planning is done through `since` (where this run started)."""
+    now = datetime.now(UTC)
+    statement = insert_for(conn.dialect.name, watermark).values(
+        pipeline=pipeline, planned_through=since, learned_through=seq, updated_at=now
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["pipeline"],
+        set_={"learned_through": seq},
+        where=or_(watermark.c.learned_through.is_(None), watermark.c.learned_through < seq),
+    )
+    conn.execute(statement)

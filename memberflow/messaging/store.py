@@ -435,27 +435,6 @@ def planned_through(conn: Connection, *, pipeline: str) -> datetime | None:
     return conn.execute(query).scalar_one_or_none()
 
 
-def learned_through(conn: Connection, *, pipeline: str) -> int | None:
-    """The last lifecycle fact the pipeline had seen at its last run (None: it never ran)."""
-    query = select(watermark.c.learned_through).where(watermark.c.pipeline == pipeline)
-    return conn.execute(query).scalar_one_or_none()
-
-
-def advance_learned(conn: Connection, *, pipeline: str, seq: int, since: datetime) -> None:
-    """Moves the pipeline's learned watermark to `seq`, never back. A pipeline without a row
-    yet gets one that says planning is done through `since` (where this run started)."""
-    now = datetime.now(UTC)
-    statement = dialect_insert(conn, watermark).values(
-        pipeline=pipeline, planned_through=since, learned_through=seq, updated_at=now
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=["pipeline"],
-        set_={"learned_through": seq},
-        where=or_(watermark.c.learned_through.is_(None), watermark.c.learned_through < seq),
-    )
-    conn.execute(statement)
-
-
 def advance_watermark(conn: Connection, *, pipeline: str, as_of: datetime) -> None:
     """Moves the watermark to `as_of`, never back (a backfill of an earlier day leaves it)."""
     now = datetime.now(UTC)

@@ -18,7 +18,6 @@ from memberflow.core.members import is_involuntary
 from memberflow.core.models import Cancellation, Member, Product, Subscription, Touchpoint
 from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.schedule import Timing, timing, zone
-from memberflow.messaging import store
 from memberflow.messaging.engine import new_touchpoint
 from memberflow.pipelines.cancellations.steps import (
     PIPELINE,
@@ -277,7 +276,7 @@ def record_new(
     planned)."""
     recorded = planned = 0
     with engine.connect() as conn:
-        learned_after = store.learned_through(conn, pipeline=PIPELINE)
+        learned_after = lifecycle.learned_through(conn, pipeline=PIPELINE)
         learned_now = lifecycle.latest(conn)
     while True:
         with engine.begin() as conn:
@@ -296,7 +295,7 @@ def record_new(
         if batch[0] < batch_size:
             break
     with engine.begin() as conn:
-        store.advance_learned(conn, pipeline=PIPELINE, seq=learned_now, since=since)
+        lifecycle.advance_learned(conn, pipeline=PIPELINE, seq=learned_now, since=since)
     return recorded, planned
 
 

@@ -262,14 +262,10 @@ class _Stepper(Endings):
             outcome = _paid(result)
             recovered = outcome == CaseOutcome.recovered
             by = f"retry {number} ({reason})" if recovered else "outside memberflow"
-            self._close(conn, row, outcome, recovered_by=by, recovered=recovered)
             # the charge that paid is a retry too (`memberflow cases` said 1 for a second one)
-            conn.execute(
-                update(case)
-                .where(case.c.id == row.id)
-                .values(retries=number, last_retry_at=self.as_of, card=card_now)
-            )
-            return _replace(row, retries=number, last_retry_at=self.as_of, card=card_now)
+            retried = {"retries": number, "last_retry_at": self.as_of, "card": card_now}
+            self._close(conn, row, outcome, recovered_by=by, recovered=recovered, **retried)
+            return _replace(row, **retried)
         if result.status == ChargeStatus.unavailable:
             return row
         if result.status == ChargeStatus.gateway_error:
@@ -355,7 +351,9 @@ class _Stepper(Endings):
         *,
         recovered_by: str | None = None,
         recovered: bool = False,
+        **more: Any,
     ) -> None:
+        """Closes the case with its outcome (and `more` of its columns, in the same UPDATE)."""
         conn.execute(
             update(case)
             .where(case.c.id == row.id)
@@ -366,6 +364,7 @@ class _Stepper(Endings):
                 recovered_by=recovered_by,
                 recovered_minor=row.amount_minor if recovered else 0,
                 next_retry_at=None,
+                **more,
             )
         )
         # what was planned and not sent yet no longer applies (the send-time check agrees)

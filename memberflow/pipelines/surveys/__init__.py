@@ -21,7 +21,7 @@ registration = Registration(
     ),
     commands={"surveys": "memberflow.pipelines.surveys.commands:surveys_app"},
     routers=["memberflow.pipelines.surveys.web:router"],
-    report="memberflow.pipelines.surveys.results:report_sections",
+    report="memberflow.pipelines.surveys.report:report_sections",
     goal="memberflow.pipelines.surveys.records:goal",
     order=40,
 )

@@ -19,7 +19,6 @@ from memberflow.core.models import (
     TouchpointStatus,
 )
 from memberflow.core.schedule import zone
-from memberflow.messaging import store
 from memberflow.pipelines.surveys.results import Response
 from memberflow.pipelines.surveys.steps import PIPELINE, survey_key
 
@@ -45,7 +44,7 @@ def record_provider_answers(engine: Engine, *, as_of: datetime, since: datetime,
     the cancellation, whose moment never moves), and the exit survey is not sent. Returns how
     many."""
     with engine.begin() as conn:
-        learned_after = store.learned_through(conn, pipeline=PIPELINE)
+        learned_after = lifecycle.learned_through(conn, pipeline=PIPELINE)
         learned_now = lifecycle.latest(conn)
         rows = conn.execute(
             select(
@@ -82,7 +81,7 @@ def record_provider_answers(engine: Engine, *, as_of: datetime, since: datetime,
             for row in rows
         ]
         told = len(insert_new(conn, responses, answers, unique="key"))
-        store.advance_learned(conn, pipeline=PIPELINE, seq=learned_now, since=since)
+        lifecycle.advance_learned(conn, pipeline=PIPELINE, seq=learned_now, since=since)
         return told
 
 

@@ -122,17 +122,3 @@ def report(invited: Counter, responses: list[Response]) -> dict[str, list[dict]]
         "nps": nps(responses),
         "latest comments": latest_comments(responses),
     }
-
-
-def report_sections(conn, start: datetime, end: datetime, products: list[str] | None) -> dict:
-    """The retention report's survey sections: response rates, exit reasons, NPS (not the
-    comments: the report is numbers)."""
-    from memberflow.pipelines.surveys import records
-
-    invited, found = Counter(), []
-    for product in products or [None]:
-        more_invited, more = records.load(conn, since=start, until=end, product_external_id=product)
-        invited, found = invited + more_invited, found + more
-    tables = report(invited, found)
-    tables.pop("latest comments")
-    return tables

@@ -125,6 +125,22 @@ def learned_after(seq: int | None) -> ColumnElement:
     return exists().where(table.c.subscription_id == subscription.c.id, table.c.id > seq)
 
 
+def reactivated_after(subscription_id: ColumnElement, moment: ColumnElement) -> ColumnElement:
+    """When the subscription was first reactivated after `moment`, by the provider's clock
+    (a scalar subquery; NULL when the history has no such fact). The fact keeps its time; the
+    subscription's `provider_updated_at` moves with every later webhook."""
+    table = LifecycleFact.__table__
+    return (
+        select(func.min(table.c.occurred_at))
+        .where(
+            table.c.subscription_id == subscription_id,
+            table.c.kind == REACTIVATED,
+            table.c.occurred_at >= moment,
+        )
+        .scalar_subquery()
+    )
+
+
 def history(conn: Connection, subscription_id: int) -> list[Fact]:
     """The subscription's facts in the order memberflow learned them."""
     table = LifecycleFact.__table__

@@ -274,3 +274,47 @@ def test_member_show_prints_the_subscription_and_its_history(client, configured,
         ("2", "canceled", "2026-11-19"),
     ]
     assert all(line[-1] == "unused" for line in lines)
+
+
+def test_a_cancellation_delivered_after_the_days_run_is_followed_up_the_next_day(
+    client, configured, engine
+):
+    """Stripe's deletion at 09:00 reached memberflow after the 10:00 run (the endpoint was
+    down; Stripe retried). The next run selects what memberflow learned since, not what the
+    provider dated since: one confirmation, one exit survey."""
+    onboard(client, configured)
+    out = Recorder()
+    run_days(engine, configured, at("2026-11-20 10:00"), at("2026-11-22 10:00"), out)
+    left = at("2026-11-22 09:00")
+    deleted = sample("stripe", "customer.subscription.deleted", created=int(left.timestamp()))
+    deleted["data"]["object"].update(canceled_at=int(left.timestamp()), ended_at=None)
+    deleted["data"]["object"]["cancellation_details"].update(feedback=None, comment=None)
+    assert send(client, "stripe", deleted, configured).status_code == 200
+    run_days(engine, configured, at("2026-11-23 10:00"), at("2026-12-10 10:00"), out)
+    sent = [m.step for m in out.sent]
+    assert sent.count("confirmation") == 1 and sent.count("exit_survey") == 1
+
+
+def test_a_comeback_is_dated_by_its_reactivation_not_by_the_next_webhook(
+    client, configured, engine
+):
+    """The member takes back a period-end cancellation; a week later an unrelated update
+    (a new card) moves the subscription's last-update time. The return stays at the
+    reactivation, so the win-back window is measured from when they really came back."""
+    onboard(client, configured)
+    updated, _ = period_end_then_deletion(None)
+    send(client, "stripe", updated, configured)
+    out = Recorder()
+    run_days(engine, configured, at("2026-11-20 10:00"), at("2026-11-21 10:00"), out)
+    came_back, card_changed = at("2026-11-25 09:00"), at("2026-12-01 09:00")
+    for n, moment in enumerate((came_back, card_changed)):
+        event = sample("stripe", "customer.subscription.updated", id=f"evt_back_{n}")
+        event["created"] = int(moment.timestamp())
+        event["data"]["object"].update(cancel_at_period_end=False, canceled_at=None)
+        event["data"]["previous_attributes"] = {"cancel_at_period_end": n == 0}
+        assert send(client, "stripe", event, configured).status_code == 200
+    run_days(engine, configured, at("2026-12-02 10:00"), at("2026-12-02 10:00"), out)
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT returned_at, returned_how FROM cancellation")).one()
+    assert back.returned_how == "reactivated"
+    assert str(back.returned_at)[:16] == "2026-11-25 09:00"

@@ -217,6 +217,9 @@ def returns(conn: Connection, *, as_of: datetime, window: timedelta) -> list[dic
             cancellation.c.subscription_id,
             cancellation.c.canceled_at,
             reactivated.label("reactivated"),
+            lifecycle.reactivated_after(
+                cancellation.c.subscription_id, cancellation.c.canceled_at
+            ).label("reactivated_at"),
             subscription.c.provider_updated_at,
             newer.label("new_subscription_at"),
         )
@@ -226,7 +229,9 @@ def returns(conn: Connection, *, as_of: datetime, window: timedelta) -> list[dic
     found = []
     for row in conn.execute(query):
         how = "reactivated" if row.reactivated else "new_subscription"
-        moment = (row.provider_updated_at if row.reactivated else row.new_subscription_at) or as_of
+        # a reactivation before the history was kept has only the subscription's last update
+        reactivated_at = row.reactivated_at or row.provider_updated_at
+        moment = (reactivated_at if row.reactivated else row.new_subscription_at) or as_of
         returned_at = min(max(moment, row.canceled_at), as_of)
         key, offer = _credited(conn, row, returned_at, window)
         found.append(

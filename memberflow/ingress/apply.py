@@ -241,6 +241,10 @@ def _subscription(
         change.occurred_at, subscription, terminal=subscription.status in c.ENDED
     ):
         return subscription, previous_status, True
+    if previous_status in c.ENDED and data.cancel_at_period_end:
+        # "cancels at the period's end" after the end itself is older news, whatever its time
+        # says (MemberMouse dates its status changes on arrival): it never revives access
+        return subscription, previous_status, True
     values = {f.name: getattr(data, f.name) for f in fields(data)}
     for name in ("external_id", "product_external_id", "product_name", "cancel_at_period_end"):
         values.pop(name)

@@ -318,3 +318,163 @@ def test_a_comeback_is_dated_by_its_reactivation_not_by_the_next_webhook(
         back = conn.execute(text("SELECT returned_at, returned_how FROM cancellation")).one()
     assert back.returned_how == "reactivated"
     assert str(back.returned_at)[:16] == "2026-11-25 09:00"
+
+
+# -- any order, repeat and delay, per provider: the same state and the same touchpoints --------
+
+STOPPED, ENDED = at("2026-11-19 15:00"), at("2026-12-18 11:00")  # arrival, for MemberPress/Mouse
+
+
+def _identity(provider: str, who: int, payload: dict) -> dict:
+    """The payload about member/subscription number `who` (0: the in-order twin)."""
+    payload = copy.deepcopy(payload)
+    if provider == "stripe":
+        obj = payload["data"]["object"]
+        payload["id"] = f"{payload['id']}_{who}"
+        if obj["object"] == "customer":
+            obj.update(id=f"cus_{who}", email=f"m{who}@example.com")
+        else:
+            obj.update(id=f"sub_{who}", customer=f"cus_{who}")
+    elif provider == "memberpress":
+        payload["data"]["member"].update(id=3000 + who, email=f"m{who}@example.com")
+        payload["data"]["id"] = str(4000 + who)
+    else:
+        payload.update(member_id=str(500 + who), email=f"m{who}@example.com")
+    return payload
+
+
+SEQUENCES = {  # provider: (how the subscription starts, the two events that end it)
+    "stripe": (
+        ["customer.created", "customer.subscription.created"],
+        [
+            sample("stripe", "customer.subscription.updated"),
+            sample("stripe", "customer.subscription.deleted"),
+        ],
+    ),
+    "memberpress": (
+        ["subscription-created"],
+        [
+            sample("memberpress", "subscription-stopped"),
+            sample("memberpress", "subscription-expired"),
+        ],
+    ),
+    "membermouse": (
+        ["mm_payment_received"],
+        [
+            sample("membermouse", "mm_member_status_change", status="9", status_name="Pending"),
+            sample("membermouse", "mm_member_status_change", status="2", status_name="Canceled"),
+        ],
+    ),
+}
+
+
+def _empty(engine) -> None:
+    """Every row but the database's role (a simulation): each example starts from nothing."""
+    from sqlmodel import SQLModel
+
+    with engine.begin() as conn:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            if table.name != "database_role":
+                conn.execute(table.delete())
+
+
+def _deliver(client, configured, monkeypatch, provider, who, payloads_at) -> None:
+    from memberflow.ingress import inbox
+
+    for payload, moment in payloads_at:
+        monkeypatch.setattr(inbox, "now", lambda moment=moment: moment)
+        answer = send(client, provider, _identity(provider, who, payload), configured)
+        assert answer.status_code == 200, answer.text
+
+
+def _provider_answers(engine, who: int) -> int:
+    query = (
+        "SELECT COUNT(*) FROM survey_response r JOIN member m ON m.id = r.member_id "
+        "WHERE r.source = 'provider' AND m.email = :e"
+    )
+    with engine.connect() as conn:
+        return conn.execute(text(query), {"e": f"m{who}@example.com"}).scalar()
+
+
+def _outcome(engine, who: int) -> tuple:
+    """The subscription's settled state and every touchpoint planned for it."""
+    with engine.connect() as conn:
+        sub = conn.execute(
+            text(
+                "SELECT s.id, status, canceled_at, cancel_reason, cancel_feedback, ended_at "
+                "FROM subscription s JOIN member m ON m.id = s.member_id WHERE m.email = :e"
+            ),
+            {"e": f"m{who}@example.com"},
+        ).one()
+        planned = conn.execute(
+            text(
+                "SELECT pipeline, step, due_at, status FROM touchpoint "
+                "WHERE subscription_id = :s ORDER BY pipeline, step"
+            ),
+            {"s": sub.id},
+        ).all()
+        recorded = conn.execute(
+            text("SELECT COUNT(*) FROM cancellation WHERE subscription_id = :s"), {"s": sub.id}
+        ).scalar()
+    return tuple(sub)[1:], [tuple(row) for row in planned], recorded
+
+
+ARRIVAL_DATED = ("memberpress", "membermouse")  # their payloads carry no time of the change
+
+
+@pytest.mark.parametrize("provider", sorted(SEQUENCES))
+@hypothesis_settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    order=st.permutations([0, 1]),
+    repeats=st.lists(st.integers(0, 1), max_size=2),
+    between=st.booleans(),
+)
+def test_any_order_repeat_and_delay_settles_and_plans_as_the_in_order_sequence(
+    client, configured, engine, monkeypatch, provider, order, repeats, between
+):
+    """Two members in each example. One's provider sent the two events in order, on time. The
+    other's came in any order, some again: for Stripe, all a month late (the endpoint was
+    down, then Stripe retried; each event carries its time). MemberPress and MemberMouse date
+    a change by its arrival and do not retry, so theirs is a race: the same arrival times as
+    the first member's, whichever event each delivery is, repeats later still. Both settle to
+    the same state and get the same touchpoints planned."""
+    _empty(engine)
+    starts, ends = SEQUENCES[provider]
+    start = [(sample(provider, name), STOPPED - timedelta(days=40)) for name in starts]
+    _deliver(client, configured, monkeypatch, provider, 0, start)
+    _deliver(client, configured, monkeypatch, provider, 1, start)
+    out = Recorder()
+    run_days(engine, configured, at("2026-11-18 10:00"), at("2026-11-18 10:00"), out)
+    in_order = [(ends[0], STOPPED), (ends[1], ENDED)]
+    _deliver(client, configured, monkeypatch, provider, 0, in_order[:1])
+    other = [ends[i] for i in [*order, *repeats]]
+    if provider in ARRIVAL_DATED:  # a race, in the same seconds as the first member's event
+        times = [STOPPED + timedelta(seconds=n) for n in range(len(other))]
+        _deliver(client, configured, monkeypatch, provider, 1, list(zip(other, times, strict=True)))
+    if between:  # the daily run after the first event
+        run_days(engine, configured, at("2026-11-20 10:00"), at("2026-11-20 10:00"), out)
+    _deliver(client, configured, monkeypatch, provider, 0, in_order[1:])
+    if provider not in ARRIVAL_DATED:  # all a month late
+        times = [ENDED + timedelta(hours=n) for n in range(len(other))]
+        _deliver(client, configured, monkeypatch, provider, 1, list(zip(other, times, strict=True)))
+    run_days(engine, configured, at("2026-12-19 10:00"), at("2026-12-21 10:00"), out)
+
+    (state, planned, recorded), (any_state, any_planned, any_recorded) = (
+        _outcome(engine, 0),
+        _outcome(engine, 1),
+    )
+    assert recorded == any_recorded == 1  # one cancellation each
+    answers = [_provider_answers(engine, who) for who in (0, 1)]
+    assert answers[0] == answers[1] == (1 if provider == "stripe" else 0)  # feedback: once
+    if provider == "memberpress":  # its reason is the event's name: a race's first names it
+        state, any_state = state[:2] + state[3:], any_state[:2] + any_state[3:]
+    if provider in ARRIVAL_DATED:  # the race's first arrival is the cancellation's moment
+        assert str(any_state[1])[:16] == str(STOPPED)[:16]
+        state, any_state = state[:1] + state[2:], any_state[:1] + any_state[2:]
+    assert any_state == state
+    planned_steps = {(p, step) for p, step, _, _ in planned}
+    assert {(p, step) for p, step, _, _ in any_planned} == planned_steps
+    if provider not in ARRIVAL_DATED:  # Stripe: the very same due times
+        assert {row[:3] for row in any_planned} == {row[:3] for row in planned}

@@ -74,7 +74,7 @@ def run_smtp_pool(database: Path, address: str, threads: int) -> dict:
 
 
 def warm_up(database: Path) -> None:
-    import memberflow.messaging.engine  # noqa: F401
+    import memberflow.messaging.delivery  # noqa: F401
     import memberflow.messaging.http  # noqa: F401
     import memberflow.messaging.mail  # noqa: F401
 

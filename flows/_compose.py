@@ -23,23 +23,20 @@ from memberflow.core import clock
 from memberflow.core.console import Progress
 from memberflow.core.db import get_engine, require_schema, unavailable_means
 from memberflow.core.settings import Settings
-from memberflow.messaging.engine import (
-    FAILURE_REASONS,
-    LANGUAGE_FALLBACKS,
-    LAPSE_MARGIN,
-    OUTPUT_FAILING,
-    DeliveryOptions,
-    Enricher,
-    Tally,
-    add_tally,
-    new_token,
-    partitions,
-    steps_of,
-)
+from memberflow.messaging.claims import LAPSE_MARGIN, DeliveryOptions, partitions
+from memberflow.messaging.delivery import Enricher, new_token
 from memberflow.messaging.pacing import Sending
 from memberflow.messaging.protocols import DatePlanner, Pipeline
 from memberflow.messaging.registry import template_folders
 from memberflow.messaging.rendering import Renderer
+from memberflow.messaging.tally import (
+    FAILURE_REASONS,
+    LANGUAGE_FALLBACKS,
+    OUTPUT_FAILING,
+    Tally,
+    add_tally,
+    steps_of,
+)
 from tasks.artifacts import publish_summary, start_progress, update_progress
 from tasks.touchpoints import (
     abandoned_wait,

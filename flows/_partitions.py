@@ -18,11 +18,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows._blocks import resolve_output
 from memberflow.core.db import get_engine
 from memberflow.core.settings import Settings
-from memberflow.messaging import engine as core
-from memberflow.messaging.engine import DeliveryOptions, Tally
+from memberflow.messaging.claims import DeliveryOptions
+from memberflow.messaging.delivery import deliver_due
 from memberflow.messaging.protocols import Pipeline
 from memberflow.messaging.registry import template_folders
 from memberflow.messaging.rendering import Renderer
+from memberflow.messaging.tally import Tally, add_tally
 
 # On Python 3.11 a Dask worker deadlocks when its statistical profiler (`sys._current_frames()`
 # every 10 ms) meets a garbage collection while many threads run (cpython#116969,
@@ -49,7 +50,7 @@ def deliver_range(
     sink = resolve_output(output, settings) if isinstance(output, str) else output
     renderer = Renderer(template_folders(settings), settings.default_locale)
     try:
-        return core.deliver_due(
+        return deliver_due(
             db,
             pipeline,
             renderer=renderer,
@@ -120,7 +121,7 @@ def deliver_partitions(
     ]
     tally: Tally = {}
     for future in futures:
-        core.add_tally(tally, future.result())
+        add_tally(tally, future.result())
     return tally
 
 

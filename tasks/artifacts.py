@@ -10,7 +10,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from memberflow.messaging.engine import Tally, steps_of
+from memberflow.messaging.tally import Tally, steps_of
 
 # not_tried: left pending because the output was failing (the next run sends them)
 OUTCOMES = (

@@ -9,15 +9,16 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from memberflow.messaging import engine as core
 from memberflow.messaging import preview, store
-from memberflow.messaging.engine import DeliveryOptions
+from memberflow.messaging.claims import DeliveryOptions, abandoned_wait
+from memberflow.messaging.delivery import deliver_batch
+from memberflow.messaging.planning import plan_batch
 from memberflow.messaging.protocols import Pipeline
 from tasks import batch_task, deliver_run_name, plan_run_name
 
-plan_batch = batch_task(core.plan_batch, name="plan_batch", task_run_name=plan_run_name)
+plan_batch = batch_task(plan_batch, name="plan_batch", task_run_name=plan_run_name)
 preview_batch = batch_task(preview.preview_batch, name="preview_batch", task_run_name=plan_run_name)
-deliver_batch = batch_task(core.deliver_batch, name="deliver_batch", task_run_name=deliver_run_name)
+deliver_batch = batch_task(deliver_batch, name="deliver_batch", task_run_name=deliver_run_name)
 
 
 @batch_task
@@ -28,7 +29,7 @@ def count_due(db: Engine, pipeline: Pipeline, *, as_of: datetime, options: Deliv
         return store.count_claimable(conn, pipeline.name, as_of, stale_before, options.channel)
 
 
-abandoned_wait = batch_task(core.abandoned_wait, name="abandoned_wait")
+abandoned_wait = batch_task(abandoned_wait, name="abandoned_wait")
 
 
 @batch_task

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, select
 
 from memberflow.core.models import OPEN, Touchpoint
-from memberflow.messaging.engine import next_cursor, unplanned
+from memberflow.messaging.planning import next_cursor, unplanned
 from memberflow.messaging.protocols import DatePlanner
 
 touchpoint = Touchpoint.__table__

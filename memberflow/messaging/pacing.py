@@ -1,11 +1,14 @@
 """How fast one output is sent to: at most `rate` sends a second, and a pause for everyone
-when the receiver says "too many" (HTTP 429, `Retry-After`). Shared by the sending threads."""
+when the receiver says "too many" (HTTP 429, `Retry-After`). Shared by the sending threads,
+which `Overlapping` runs."""
 
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
+from queue import SimpleQueue
 
 
 class Pacer:
@@ -83,3 +86,57 @@ class Sending:
     def __reduce__(self):
         gate = None if self.gate is nullcontext else self.gate
         return Sending, (self.pacer.rate, self.window, gate)
+
+
+class Overlapping:
+    """Runs `work` over `jobs` on up to `workers` threads, yielding (job, result) as each
+    finishes, with no more in flight than the run's window (`Sending`); a result is healthy
+    unless it says the output is failing. Once `stop()` is true no new job starts; those never
+    started are left in `unsent`."""
+
+    def __init__(
+        self,
+        jobs: Iterable,
+        work: Callable,
+        workers: int,
+        sending: Sending,
+        stop: Callable[[], bool],
+    ):
+        self.jobs, self.work, self.workers = jobs, work, max(1, workers)
+        self.sending, self.stop = sending, stop
+        self.unsent: list = []
+
+    def __iter__(self):
+        pending = iter(self.jobs)
+        # a finished send puts its future here: waiting is O(1) per answer, where
+        # `concurrent.futures.wait` would re-arm every future in flight each time
+        finished: SimpleQueue[Future] = SimpleQueue()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="memberflow-send") as pool:
+            running: dict[Future, object] = {}
+            while True:
+                if self.sending.window == 1 and not running:
+                    # one at a time (a fast receiver, or a failing one): no thread hand-off
+                    job = None if self.stop() else next(pending, None)
+                    if job is None:
+                        break
+                    result = self.work(job)
+                    self.sending.answered(not result[1], self.workers)
+                    yield job, result
+                    continue
+                while len(running) < self.sending.window and not self.stop():
+                    job = next(pending, None)
+                    if job is None:
+                        break
+                    future = pool.submit(self.work, job)
+                    running[future] = job
+                    future.add_done_callback(finished.put)
+                if not running:
+                    break
+                answered = [finished.get()]  # then every other answer already in: one wake-up
+                while not finished.empty():
+                    answered.append(finished.get_nowait())
+                for future in answered:
+                    result = future.result()
+                    self.sending.answered(not result[1], self.workers)  # (outcome, down)
+                    yield running.pop(future), result
+        self.unsent = list(pending)

@@ -10,19 +10,13 @@ from sqlalchemy import Engine, Row
 from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.settings import Settings
 from memberflow.messaging import store
-from memberflow.messaging.engine import (
-    LinkMaker,
-    Tally,
-    compose,
-    in_members_language,
-    message_fields,
-    next_cursor,
-    unplanned,
-)
+from memberflow.messaging.composing import LinkMaker, compose, in_members_language, message_fields
 from memberflow.messaging.messages import Message
+from memberflow.messaging.planning import next_cursor, unplanned
 from memberflow.messaging.protocols import DatePlanner, Step, TouchpointRow
 from memberflow.messaging.rendering import Renderer, TemplateProblem
 from memberflow.messaging.store import Cursor, Selection
+from memberflow.messaging.tally import Tally
 
 
 def preview_batch(

@@ -11,12 +11,13 @@ from sqlalchemy import select, update
 from blocks.outputs.webhook import WebhookOutput
 from memberflow.core.models import Touchpoint
 from memberflow.core.settings import PROJECT_ROOT, Settings
-from memberflow.messaging import engine as core
-from memberflow.messaging import store
+from memberflow.messaging import delivery, store
+from memberflow.messaging.claims import LAPSE_MARGIN, DeliveryOptions, abandoned_wait
 from memberflow.messaging.consent import Kind
-from memberflow.messaging.engine import DeliveryOptions
+from memberflow.messaging.delivery import deliver_batch, new_token
 from memberflow.messaging.lease import Lease
 from memberflow.messaging.rendering import Renderer
+from memberflow.messaging.tally import THROTTLED
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 from memberflow.pipelines.reminders.steps import ReminderStep
 from tests.support.cancellations import set_member
@@ -135,8 +136,8 @@ def test_a_crashed_senders_messages_come_back_after_one_lease_not_fifteen_minute
     assert statuses(engine) == {"sent": 2, "sending": 4}
     output.send = original
     rerun = DeliveryOptions(token="rerun", lease=lease)
-    held, wait = core.abandoned_wait(engine, PIPELINE, AS_OF, rerun)
-    assert held == 4 and 0 < wait <= 1.0 + core.LAPSE_MARGIN
+    held, wait = abandoned_wait(engine, PIPELINE, AS_OF, rerun)
+    assert held == 4 and 0 < wait <= 1.0 + LAPSE_MARGIN
     deliver(engine, output, lease=lease)  # at once: the dead run's lease still runs
     assert len(output.sent) == 2
     time.sleep(wait)
@@ -182,7 +183,7 @@ def test_a_receiver_that_says_too_many_slows_every_send_and_loses_nothing(engine
         receiver.script = [Reply(429, {"Retry-After": "0.2"})] * 3
         output = WebhookOutput(url=receiver.url, secret="s", max_concurrency=8)
         tally = deliver(engine, output)
-    assert tally["renewal_7d"]["sent"] == 20 and tally[core.THROTTLED] == {"WebhookOutput": 3}
+    assert tally["renewal_7d"]["sent"] == 20 and tally[THROTTLED] == {"WebhookOutput": 3}
     with engine.connect() as conn:
         attempts = set(conn.execute(select(Touchpoint.attempts)).scalars())
     assert attempts == {1}  # being asked to wait used up no attempt
@@ -224,7 +225,7 @@ def one_batch(engine, output, limit: int, pipeline=PIPELINE, settings=None, **op
     """One `deliver_batch` from the first id: (the cursor it returns, its tally)."""
     renderer = Renderer(PROJECT_ROOT / "templates", "en")
     try:
-        return core.deliver_batch(
+        return deliver_batch(
             engine,
             pipeline,
             renderer=renderer,
@@ -233,7 +234,7 @@ def one_batch(engine, output, limit: int, pipeline=PIPELINE, settings=None, **op
             as_of=AS_OF,
             after_id=0,
             limit=limit,
-            options=DeliveryOptions(token=core.new_token(), **options),
+            options=DeliveryOptions(token=new_token(), **options),
         )
     finally:
         output.close()
@@ -261,7 +262,7 @@ def test_a_batch_claims_more_only_while_sends_overlap_and_only_for_a_while(engin
     # a receiver that answers at once gets one send at a time: nothing is in flight to cover
     cursor, tally = one_batch(engine, Recorder(), limit=10)
     assert tally["renewal_7d"] == Counter(sent=10) and cursor is not None
-    monkeypatch.setattr(core, "TOP_UP_SECONDS", 0.0)  # its time is up as soon as it starts
+    monkeypatch.setattr(delivery, "TOP_UP_SECONDS", 0.0)  # its time is up as soon as it starts
     cursor, tally = one_batch(engine, Recorder(delay=0.05), limit=10, concurrency=4)
     assert tally["renewal_7d"] == Counter(sent=10) and cursor is not None
     assert statuses(engine) == {"sent": 20, "pending": 10}

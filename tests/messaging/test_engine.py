@@ -11,10 +11,13 @@ from sqlalchemy import Column, MetaData, String, Table, select, update
 from memberflow.core.db import insert_one
 from memberflow.core.models import Member, Product, Touchpoint
 from memberflow.core.settings import PROJECT_ROOT, Settings
-from memberflow.messaging import engine as core
 from memberflow.messaging import preview, store
-from memberflow.messaging.engine import DeliveryOptions
+from memberflow.messaging.claims import DeliveryOptions
+from memberflow.messaging.delivery import deliver_due, new_token
+from memberflow.messaging.outbox import new_touchpoint
+from memberflow.messaging.planning import plan_batch
 from memberflow.messaging.rendering import Renderer
+from memberflow.messaging.tally import LANGUAGE_FALLBACKS, add_tally
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 from tests.support.clock import at
 from tests.support.factories import add_subscription, update_subscription
@@ -41,13 +44,13 @@ def run(
 ):
     """Plans and delivers everything due at `as_of` with the core functions (no Prefect)."""
     pipeline = pipeline or ReminderPipeline()
-    options = options or DeliveryOptions(token=core.new_token())
+    options = options or DeliveryOptions(token=new_token())
     tally = {}
     since = as_of - timedelta(days=7)
     for step, selection in pipeline.selections(as_of, since):
         cursor = selection.start
         while cursor is not None:
-            cursor, more = core.plan_batch(
+            cursor, more = plan_batch(
                 engine,
                 pipeline,
                 step,
@@ -58,8 +61,8 @@ def run(
                 after=cursor,
                 limit=batch_size,
             )
-            core.add_tally(tally, more)
-    delivered = core.deliver_due(
+            add_tally(tally, more)
+    delivered = deliver_due(
         engine,
         pipeline,
         renderer=Renderer(templates),
@@ -70,7 +73,7 @@ def run(
         options=options,
         enrich=enrich,
     )
-    core.add_tally(tally, delivered)
+    add_tally(tally, delivered)
     output.close()
     return {step: dict(counts) for step, counts in tally.items() if counts}
 
@@ -201,7 +204,7 @@ def test_a_failed_send_is_retried_by_later_runs_until_dead(engine):
     row = touchpoint(engine, "s1")
     assert (row.status, row.attempts, row.error) == ("failed", 1, "mailbox full")
 
-    options = DeliveryOptions(token=core.new_token(), max_attempts=3)
+    options = DeliveryOptions(token=new_token(), max_attempts=3)
     run(engine, flaky, options=options)
     assert touchpoint(engine, "s1").status == "failed"
     run(engine, flaky, options=options)
@@ -352,7 +355,7 @@ def test_a_member_reads_their_language_and_the_products_words_in_it(engine):
     assert "Monatsklub" in german.subject and "Neu: Live-Q&A" in german.text
     assert "Monthly Club" in spanish.subject and "Q&A" not in spanish.text  # no English in it
     assert "9 de diciembre de 2026" not in spanish.text and "8 de diciembre de 2026" in spanish.text
-    assert tally[core.LANGUAGE_FALLBACKS] == {
+    assert tally[LANGUAGE_FALLBACKS] == {
         "product 'monthly' has no 'es' value amplifier: left out (add a translation)": 1
     }
 
@@ -365,9 +368,7 @@ def test_a_language_without_templates_falls_back_to_the_products_and_says_so(eng
     (message,) = output.sent
     assert message.locale == "fr" and "8 décembre 2026" in message.text
     assert "Nouveau : un atelier" in message.text
-    assert tally[core.LANGUAGE_FALLBACKS] == {
-        "reminders/renewal has no 'it-CH': written in 'fr'": 1
-    }
+    assert tally[LANGUAGE_FALLBACKS] == {"reminders/renewal has no 'it-CH': written in 'fr'": 1}
 
 
 def test_a_flagged_address_waits_without_using_attempts_until_it_is_fixed(engine):
@@ -390,7 +391,7 @@ def test_a_touchpoint_planned_one_at_a_time_is_written_once_as_a_batch_would_wri
     sub = add_subscription(engine, "one", current_period_end=at("2026-12-08 10:00"))
 
     def plan(step: str) -> dict:
-        return core.new_touchpoint(
+        return new_touchpoint(
             pipeline="dunning",
             step=step,
             entity="in_1",

@@ -1,8 +1,9 @@
 """Delivering every due touchpoint of a pipeline the way a flow does, without Prefect."""
 
 from memberflow.core.settings import PROJECT_ROOT, Settings
-from memberflow.messaging import engine as core
-from memberflow.messaging.engine import DeliveryOptions
+from memberflow.messaging.claims import DeliveryOptions
+from memberflow.messaging.delivery import deliver_due, new_token
+from memberflow.messaging.planning import plan_batch
 from memberflow.messaging.rendering import Renderer
 
 
@@ -11,9 +12,9 @@ def deliver_all(
 ) -> dict:
     """Claims and sends everything due at `as_of`, batch by batch; returns the tally.
     `options`: DeliveryOptions fields (lease, concurrency...)."""
-    options = DeliveryOptions(**{"token": core.new_token(), **options})
+    options = DeliveryOptions(**{"token": new_token(), **options})
     renderer = Renderer(PROJECT_ROOT / "templates", "en")
-    tally = core.deliver_due(
+    tally = deliver_due(
         engine,
         pipeline,
         renderer=renderer,
@@ -32,7 +33,7 @@ def plan_all(engine, planner, as_of, since, channel: str = "email") -> None:
     for step, selection in planner.selections(as_of, since):
         cursor = selection.start
         while cursor is not None:
-            cursor, _ = core.plan_batch(
+            cursor, _ = plan_batch(
                 engine,
                 planner,
                 step,

@@ -18,7 +18,7 @@ from memberflow.core.members import is_involuntary
 from memberflow.core.models import Cancellation, Member, Product, Subscription, Touchpoint
 from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.schedule import Timing, timing, zone
-from memberflow.messaging.engine import new_touchpoint
+from memberflow.messaging.outbox import new_touchpoint
 from memberflow.pipelines.cancellations.steps import (
     PIPELINE,
     CancellationStep,

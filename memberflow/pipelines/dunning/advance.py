@@ -35,7 +35,7 @@ from memberflow.core.models import (
 )
 from memberflow.core.schedule import zone
 from memberflow.messaging import store as outbox
-from memberflow.messaging.engine import new_touchpoint
+from memberflow.messaging.outbox import new_touchpoint
 from memberflow.pipelines.dunning import policy as rules
 from memberflow.pipelines.dunning import queries
 from memberflow.pipelines.dunning.endings import Endings

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from memberflow.core.schedule import midday, zone
 from memberflow.core.settings import Settings
-from memberflow.messaging.engine import plan_rows
+from memberflow.messaging.planning import plan_rows
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline, message_fields, sample_row
 from memberflow.pipelines.reminders.steps import (
     DEFAULT_STEPS,

@@ -1,0 +1,111 @@
+"""Planning: which touchpoints the subscriptions owe at `as_of`, written to the outbox under
+their keys before anything is sent (due ones pending, missed ones expired)."""
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, Row
+
+from memberflow.core.models import TouchpointStatus as Status
+from memberflow.core.schedule import Timing, timing, zone
+from memberflow.messaging import store
+from memberflow.messaging.outbox import new_touchpoint
+from memberflow.messaging.protocols import DatePlanner, Step
+from memberflow.messaging.store import Cursor, Selection
+from memberflow.messaging.tally import Tally
+
+
+def window_start(step: Step, as_of: datetime, since: datetime) -> datetime:
+    """The earliest due time a run at `as_of` still accounts for: everything since the last
+    completed run, and at least the step's lateness (a subscription imported or moved since
+    may owe a touchpoint that is late but still worth sending)."""
+    return min(since, as_of - step.lateness)
+
+
+def plan_rows(
+    planner: DatePlanner,
+    step: Step,
+    rows: Iterable[Row],
+    *,
+    as_of: datetime,
+    since: datetime,
+    channel: str,
+) -> list[dict]:
+    """Touchpoints these subscriptions owe at `as_of`: due ones pending, missed ones expired."""
+    planned = []
+    earliest = window_start(step, as_of, since)
+    for row in rows:
+        anchor = planner.anchor_for(step, row)
+        if anchor is None:
+            continue
+        tz = zone(row.time_zone)
+        due = planner.due(step, anchor, tz)
+        when = timing(due, as_of, step.lateness)
+        if when is Timing.not_yet or due < earliest:
+            continue
+        planned.append(
+            new_touchpoint(
+                pipeline=planner.name,
+                step=step.name,
+                entity=row.sub_external_id,
+                channel=channel,
+                subscription_id=row.sub_id,
+                anchor_at=anchor,
+                tz=tz,
+                due_at=due,
+                status=Status.expired if when is Timing.expired else Status.pending,
+            )
+        )
+    return planned
+
+
+def plan_batch(
+    engine: Engine,
+    pipeline: DatePlanner,
+    step: Step,
+    selection: Selection,
+    *,
+    as_of: datetime,
+    since: datetime,
+    channel: str,
+    after: Cursor,
+    limit: int,
+) -> tuple[Cursor | None, Tally]:
+    """Plans one batch of candidates; returns the cursor for the next batch (None when done)."""
+    with engine.begin() as conn:
+        rows = store.select_candidates(conn, selection, after, limit)
+        planned = plan_rows(pipeline, step, rows, as_of=as_of, since=since, channel=channel)
+        new_keys = set(store.insert_touchpoints(conn, planned))
+    counts = Counter(
+        "planned" if row["status"] == Status.pending else "expired"
+        for row in planned
+        if row["key"] in new_keys
+    )
+    return next_cursor(rows, selection, limit), {step.name: counts}
+
+
+def unplanned(
+    conn: Connection,
+    planner: DatePlanner,
+    step: Step,
+    selection: Selection,
+    *,
+    as_of: datetime,
+    since: datetime,
+    channel: str,
+    after: Cursor,
+    limit: int,
+) -> tuple[list[Row], list[dict]]:
+    """One batch of candidates, and the touchpoints they owe that the outbox does not hold
+    yet, writing nothing: what a dry run and a forecast look at."""
+    rows = store.select_candidates(conn, selection, after, limit)
+    planned = plan_rows(planner, step, rows, as_of=as_of, since=since, channel=channel)
+    known = store.existing_keys(conn, [plan["key"] for plan in planned])
+    return rows, [plan for plan in planned if plan["key"] not in known]
+
+
+def next_cursor(rows: list[Row], selection: Selection, limit: int) -> Cursor | None:
+    if len(rows) < limit:
+        return None
+    return getattr(rows[-1], selection.column), rows[-1].sub_id

@@ -83,12 +83,11 @@ def run_plain(database: Path) -> dict:
     import json
     import sqlite3
 
-    from memberflow.messaging.outbox import touchpoint_key
-
     from blocks.gateways.sandbox import SandboxGateway
     from memberflow.core.charges import ChargeRequest
     from memberflow.core.models import CaseStatus
     from memberflow.core.schedule import zone
+    from memberflow.messaging.outbox import touchpoint_key
     from memberflow.pipelines.dunning import policy as rules
     from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy
 

@@ -42,12 +42,11 @@ def build_database(path: Path, total: int, due: int) -> None:
 def due_messages(database: Path, channel: str = "webhook"):
     """Every renewal reminder due at AS_OF, selected and rendered as the engine would: the
     work a plain loop does before it sends (no Prefect, no outbox)."""
-    from memberflow.messaging.composing import compose
-
     from memberflow.core.db import get_engine
     from memberflow.core.schedule import Timing, timing, zone
     from memberflow.core.settings import Settings
     from memberflow.messaging import store
+    from memberflow.messaging.composing import compose
     from memberflow.messaging.protocols import TouchpointRow
     from memberflow.messaging.rendering import Renderer, business_fields
     from memberflow.pipelines.reminders.pipeline import ReminderPipeline

@@ -5,10 +5,10 @@ from datetime import datetime
 
 from prefect import flow, task
 
-from flows._compose import run_pipeline
 from memberflow.core.settings import get_settings
 from memberflow.messaging.http import TIMEOUT, make_session, post_json
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
+from memberflow.plugin import run_pipeline
 
 
 @task

@@ -1,5 +1,15 @@
 """The Blocks a run uses, by the reference ops give (`type-slug/name`), or the embedded
-defaults when they give none."""
+defaults when they give none; an output's limits shared across workers, and the error that
+names an output that is failing."""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
+from prefect import get_client
+from prefect.concurrency.sync import concurrency, rate_limit
+from prefect.exceptions import ObjectNotFound
 
 from blocks.gateways import PaymentGateway, load_gateway
 from blocks.gateways.sandbox import SandboxGateway
@@ -19,3 +29,43 @@ def resolve_output(reference: str, settings: Settings) -> Output:
 def resolve_gateway(reference: str) -> PaymentGateway:
     """A saved gateway Block (`type-slug/name`), or the embedded default: the sandbox."""
     return load_gateway(reference) if reference else SandboxGateway()
+
+
+class OutputFailing(RuntimeError):
+    """The output itself failed: the run is Failed, and says which Block, why and what to do."""
+
+
+def shared_gate(sink: Output, settings: Settings) -> Callable[[], Any] | None:
+    """Where workers share outputs: a slot of the output's Prefect global concurrency limits
+    around each send. They must exist (strict), or the run stops here, before claiming."""
+    if not settings.shared_output_limits:
+        return None
+    names = [name for name in sink.shared_limit_names() if name]
+    with get_client(sync_client=True) as client:
+        for name in names:
+            try:
+                client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                raise OutputFailing(
+                    f"MEMBERFLOW_SHARED_OUTPUT_LIMITS is on but the global concurrency limit "
+                    f"{name!r} does not exist: run `memberflow server share-limits "
+                    f"{describe(sink)}` once (and again after changing the Block's limits)"
+                ) from None
+    return partial(shared_slot, *names)
+
+
+@contextmanager
+def shared_slot(in_flight: str, rate: str | None = None) -> Iterator[None]:
+    """One send's share of an output's limits, across every worker."""
+    if rate:
+        rate_limit(rate, strict=True)
+    with concurrency(in_flight, strict=True):
+        yield
+
+
+def describe(sink: Output) -> str:
+    name = getattr(sink, "_block_document_name", None)
+    kind = (
+        sink.get_block_type_slug() if hasattr(sink, "get_block_type_slug") else type(sink).__name__
+    )
+    return f"{kind}/{name}" if name else kind

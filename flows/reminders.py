@@ -6,7 +6,8 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from flows._compose import finished, open_run, run_name, run_pipeline
+from flows.pipeline import run_pipeline
+from flows.runs import finished, open_run, run_name
 from memberflow.core.settings import get_settings
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, ReminderStep

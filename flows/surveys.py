@@ -7,7 +7,8 @@ from typing import Annotated
 from prefect import flow, get_run_logger
 from pydantic import Field
 
-from flows._compose import finished, open_run, run_name, run_pipeline
+from flows.pipeline import run_pipeline
+from flows.runs import finished, open_run, run_name
 from memberflow.core.db import get_engine
 from memberflow.core.settings import get_settings
 from memberflow.ingress.app import create_app

@@ -1,7 +1,12 @@
-"""Run summaries as Prefect artifacts: a table per run, a progress bar during delivery."""
+"""Run summaries as Prefect artifacts: a table per run, a progress bar during delivery (and
+on the terminal when the command line asks for one)."""
 
+import os
 import re
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -10,7 +15,10 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from memberflow.core.console import Progress
 from memberflow.messaging.tally import Tally, steps_of
+
+T = TypeVar("T")
 
 # not_tried: left pending because the output was failing (the next run sends them)
 OUTCOMES = (
@@ -56,3 +64,25 @@ def start_progress(pipeline: str, total: int) -> UUID:
 
 def update_progress(artifact_id: UUID, done: int, total: int) -> None:
     update_progress_artifact(artifact_id, 100.0 * done / total if total else 100.0)
+
+
+PROGRESS_EVERY = 3.0  # seconds between updates of a run's progress artifact
+TERMINAL_PROGRESS = "MEMBERFLOW_TERMINAL_PROGRESS"  # set by `memberflow run` and `demo`
+
+
+def with_progress(
+    key: str, total: int, batches: Iterable[T], size: Callable[[T], int]
+) -> Iterator[tuple[T, int]]:
+    """Each batch with the running count of items done, moving the `key` progress bar (and
+    one on the terminal, when the command line asked for it). The artifact moves at most every
+    few seconds: each update costs the server about 60 ms, more than a batch of fast sends."""
+    progress, done, shown = start_progress(key, total), 0, time.monotonic()
+    terminal = Progress(key, total) if os.environ.get(TERMINAL_PROGRESS) and total else None
+    for batch in batches:
+        done += size(batch)
+        if time.monotonic() - shown >= PROGRESS_EVERY or done >= total:
+            update_progress(progress, min(done, total), total)
+            shown = time.monotonic()
+        if terminal:
+            terminal.update(min(done, total))
+        yield batch, done

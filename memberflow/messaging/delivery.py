@@ -285,7 +285,7 @@ def deliver_due(
 ) -> Tally:
     """Every touchpoint due at `as_of` (with an id in (after_id, until_id]), batch after batch,
     without Prefect: a delivery partition's loop, and the tests'. A flow runs each batch as a
-    task of its own instead (`flows/_compose.py`)."""
+    task of its own instead (`flows/pipeline.py`)."""
     tally: Tally = {}
     cursor: int | None = after_id
     while cursor is not None:

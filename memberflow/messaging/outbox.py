@@ -1,11 +1,21 @@
-"""The outbox's rows as a pipeline makes them: every touchpoint under a key derived from the
-domain, so a rerun, a retry or a race makes the same one (and the insert adds nothing)."""
+"""The outbox as a pipeline writes it, and the only way it does: every touchpoint under a key
+derived from the domain, so a rerun, a retry or a race makes the same one (and the insert adds
+nothing); not yet sent ones skipped with a reason; a planned one's context amended (its offer
+code). Delivery owns the rest of a touchpoint's life (`claims`, `delivery`)."""
 
+import json
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection, update
+
+from memberflow.core.db import insert_new, insert_one
+from memberflow.core.models import Touchpoint
 from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.schedule import local_date
+
+touchpoint = Touchpoint.__table__
+RETRYABLE = (Status.pending, Status.failed)  # not sent yet, and a run may still send it
 
 
 def touchpoint_key(pipeline: str, step: str, entity: str, anchor_day: date, channel: str) -> str:
@@ -41,3 +51,36 @@ def new_touchpoint(
         "created_at": datetime.now(UTC),
         **columns,
     }
+
+
+def insert_touchpoints(conn: Connection, rows: list[dict]) -> list[str]:
+    """Inserts rows whose key is new; returns the keys that were new. Never duplicates a key."""
+    return insert_new(conn, touchpoint, rows, unique="key")
+
+
+def plan_touchpoint(conn: Connection, row: dict) -> None:
+    """One touchpoint, written unless its key is planned already (a rerun, a race): for a
+    pipeline that plans as it goes, one case at a time (dunning)."""
+    insert_one(conn, touchpoint, row, unique="key")
+
+
+def skip_unsent(conn: Connection, *, pipeline: str, reason: str, **match: object) -> None:
+    """Marks a pipeline's not yet sent touchpoints that match `match` (column=value) skipped."""
+    conn.execute(
+        update(touchpoint)
+        .where(
+            touchpoint.c.pipeline == pipeline,
+            touchpoint.c.status.in_(RETRYABLE),
+            *(touchpoint.c[column] == value for column, value in match.items()),
+        )
+        .values(status=Status.skipped, error=reason)
+    )
+
+
+def amend_context(conn: Connection, touchpoint_id: int, context: dict) -> None:
+    """Replaces a planned touchpoint's context (what its message needs beyond the row)."""
+    conn.execute(
+        update(touchpoint)
+        .where(touchpoint.c.id == touchpoint_id)
+        .values(context=json.dumps(context))
+    )

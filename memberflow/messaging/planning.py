@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, Row
 from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.schedule import Timing, timing, zone
 from memberflow.messaging import store
-from memberflow.messaging.outbox import new_touchpoint
+from memberflow.messaging.outbox import insert_touchpoints, new_touchpoint
 from memberflow.messaging.protocols import DatePlanner, Step
 from memberflow.messaging.store import Cursor, Selection
 from memberflow.messaging.tally import Tally
@@ -76,7 +76,7 @@ def plan_batch(
     with engine.begin() as conn:
         rows = store.select_candidates(conn, selection, after, limit)
         planned = plan_rows(pipeline, step, rows, as_of=as_of, since=since, channel=channel)
-        new_keys = set(store.insert_touchpoints(conn, planned))
+        new_keys = set(insert_touchpoints(conn, planned))
     counts = Counter(
         "planned" if row["status"] == Status.pending else "expired"
         for row in planned

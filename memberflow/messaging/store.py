@@ -16,7 +16,7 @@ from sqlalchemy import (
     update,
 )
 
-from memberflow.core.db import Prepared, UTCDateTime, dialect_insert, insert_new, insert_one
+from memberflow.core.db import Prepared, UTCDateTime, dialect_insert
 from memberflow.core.models import (
     OPEN,
     Member,
@@ -26,12 +26,11 @@ from memberflow.core.models import (
     Touchpoint,
     TouchpointStatus,
 )
+from memberflow.messaging.outbox import RETRYABLE
 
 member, product = Member.__table__, Product.__table__
 subscription, touchpoint = Subscription.__table__, Touchpoint.__table__
 watermark = PlanningWatermark.__table__
-
-RETRYABLE = (TouchpointStatus.pending, TouchpointStatus.failed)
 
 
 @dataclass(frozen=True)
@@ -141,30 +140,6 @@ def _candidates(selection: Selection, *conditions):
 def subscription_rows(conn: Connection, subscription_ids: Sequence[int]) -> list[Row]:
     """Whole rows (member, product and all) for these subscription ids."""
     return list(conn.execute(_subscription_view().where(subscription.c.id.in_(subscription_ids))))
-
-
-def insert_touchpoints(conn: Connection, rows: list[dict]) -> list[str]:
-    """Inserts rows whose key is new; returns the keys that were new. Never duplicates a key."""
-    return insert_new(conn, touchpoint, rows, unique="key")
-
-
-def plan_touchpoint(conn: Connection, row: dict) -> None:
-    """One touchpoint, written unless its key is planned already (a rerun, a race): for a
-    pipeline that plans as it goes, one case at a time (dunning)."""
-    insert_one(conn, touchpoint, row, unique="key")
-
-
-def skip_unsent(conn: Connection, *, pipeline: str, reason: str, **match: object) -> None:
-    """Marks a pipeline's not yet sent touchpoints that match `match` (column=value) skipped."""
-    conn.execute(
-        update(touchpoint)
-        .where(
-            touchpoint.c.pipeline == pipeline,
-            touchpoint.c.status.in_(RETRYABLE),
-            *(touchpoint.c[column] == value for column, value in match.items()),
-        )
-        .values(status=TouchpointStatus.skipped, error=reason)
-    )
 
 
 def existing_keys(conn: Connection, keys: Sequence[str]) -> set[str]:

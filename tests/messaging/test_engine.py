@@ -11,7 +11,7 @@ from sqlalchemy import Column, MetaData, String, Table, select, update
 from memberflow.core.db import insert_one
 from memberflow.core.models import Member, Product, Touchpoint
 from memberflow.core.settings import PROJECT_ROOT, Settings
-from memberflow.messaging import preview, store
+from memberflow.messaging import outbox, preview, store
 from memberflow.messaging.claims import DeliveryOptions
 from memberflow.messaging.delivery import deliver_due, new_token
 from memberflow.messaging.outbox import new_touchpoint
@@ -404,9 +404,9 @@ def test_a_touchpoint_planned_one_at_a_time_is_written_once_as_a_batch_would_wri
         )
 
     with engine.begin() as conn:
-        store.plan_touchpoint(conn, plan("first_notice"))
-        store.plan_touchpoint(conn, plan("first_notice"))  # a rerun: nothing twice
-        store.insert_touchpoints(conn, [plan("second_notice")])
+        outbox.plan_touchpoint(conn, plan("first_notice"))
+        outbox.plan_touchpoint(conn, plan("first_notice"))  # a rerun: nothing twice
+        outbox.insert_touchpoints(conn, [plan("second_notice")])
     columns = ("status", "attempts", "anchor_at", "due_at", "context", "channel", "pipeline")
     with engine.connect() as conn:
         rows = conn.execute(select(Touchpoint).order_by(Touchpoint.id)).mappings().all()

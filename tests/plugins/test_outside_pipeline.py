@@ -20,12 +20,8 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows._compose import run_pipeline
-from memberflow.core.members import member_recipient
 from memberflow.core.settings import get_settings
-from memberflow.messaging.protocols import StepInfo
-from memberflow.messaging.registry import Registration
-from memberflow.messaging.store import Selection
+from memberflow.plugin import Registration, Selection, StepInfo, member_recipient, run_pipeline
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,13 @@ payments caused, a confirmation that says so with one link to restore. It stops 
 member comes back, and credits the comeback to the message that won it. Registered as the
 `cancellations` pipeline in pyproject.toml."""
 
-from memberflow.messaging.registry import DemoHooks, Registration
 from memberflow.pipelines.cancellations.demo import outcome_summary
 from memberflow.pipelines.cancellations.pipeline import (
     CancellationPipeline,
     sample_fields,
     step_infos,
 )
+from memberflow.plugin import DemoHooks, Registration
 
 registration = Registration(
     name="cancellations",

@@ -14,8 +14,6 @@ from memberflow.core.models import Touchpoint
 from memberflow.core.money import format_date, format_money
 from memberflow.core.schedule import local_date, zone
 from memberflow.core.settings import Settings
-from memberflow.messaging.protocols import StepInfo, TouchpointRow
-from memberflow.messaging.samples import SAMPLE_ANCHOR, sample_touchpoint
 from memberflow.pipelines.cancellations.records import (
     LIVE,
     came_back_elsewhere,
@@ -28,6 +26,7 @@ from memberflow.pipelines.cancellations.steps import (
     CancellationStep,
     offer_expires_on,
 )
+from memberflow.plugin import SAMPLE_ANCHOR, StepInfo, TouchpointRow, sample_touchpoint
 
 touchpoint = Touchpoint.__table__
 _bill_notices = Touchpoint.__table__.alias("bill_notice")

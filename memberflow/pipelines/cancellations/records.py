@@ -18,7 +18,6 @@ from memberflow.core.members import is_involuntary
 from memberflow.core.models import Cancellation, Member, Product, Subscription, Touchpoint
 from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.schedule import Timing, timing, zone
-from memberflow.messaging.outbox import new_touchpoint
 from memberflow.pipelines.cancellations.steps import (
     PIPELINE,
     CancellationStep,
@@ -29,6 +28,7 @@ from memberflow.pipelines.cancellations.steps import (
     steps_due,
     won_back_by,
 )
+from memberflow.plugin import amend_context, insert_touchpoints, new_touchpoint
 
 cancellation, subscription = Cancellation.__table__, Subscription.__table__
 member, product, touchpoint = Member.__table__, Product.__table__, Touchpoint.__table__
@@ -108,7 +108,7 @@ def record_batch(
             planned += _plan(
                 row, record, ids[record["key"]], as_of, steps_for, offers, pause_urls or {}, channel
             )
-    insert_new(conn, touchpoint, planned, unique="key")
+    insert_touchpoints(conn, planned)
     return len(new_keys), len(planned)
 
 
@@ -352,10 +352,6 @@ def issue_offer_codes(engine: Engine, *, issue: IssueCode, limit: int = 500) -> 
             continue
         context["offer"] = {**offer, "code": code}
         with engine.begin() as conn:
-            conn.execute(
-                update(touchpoint)
-                .where(touchpoint.c.id == row.id)
-                .values(context=json.dumps(context))
-            )
+            amend_context(conn, row.id, context)
         issued += 1
     return issued, failed

@@ -2,9 +2,9 @@
 valuable members, a final action when retries run out. Registered as `dunning` in
 pyproject.toml."""
 
-from memberflow.messaging.registry import DemoHooks, Registration
 from memberflow.pipelines.dunning.demo import outcome_summary
 from memberflow.pipelines.dunning.notices import NoticePipeline, sample_fields, step_infos
+from memberflow.plugin import DemoHooks, Registration
 
 registration = Registration(
     name="dunning",

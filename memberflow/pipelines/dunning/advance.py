@@ -34,14 +34,13 @@ from memberflow.core.models import (
     InvoiceStatus,
 )
 from memberflow.core.schedule import zone
-from memberflow.messaging import store as outbox
-from memberflow.messaging.outbox import new_touchpoint
 from memberflow.pipelines.dunning import policy as rules
 from memberflow.pipelines.dunning import queries
 from memberflow.pipelines.dunning.endings import Endings
 from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy
 from memberflow.pipelines.dunning.queries import attempt, case, invoice, subscription
 from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE, OPS_PIPELINE
+from memberflow.plugin import new_touchpoint, plan_touchpoint, skip_unsent
 
 
 @dataclass
@@ -368,7 +367,7 @@ class _Stepper(Endings):
             )
         )
         # what was planned and not sent yet no longer applies (the send-time check agrees)
-        outbox.skip_unsent(
+        skip_unsent(
             conn,
             pipeline=MEMBER_PIPELINE,
             invoice_id=row.invoice_id,
@@ -398,7 +397,7 @@ class _Stepper(Endings):
             invoice_id=row.invoice_id,
             context=json.dumps(context),
         )
-        outbox.plan_touchpoint(conn, plan)
+        plan_touchpoint(conn, plan)
 
 
 # The statements every retried case runs, built once with every value bound: building and

@@ -11,17 +11,15 @@ from typing import Any
 from sqlalchemy import Select
 
 from memberflow.core.members import member_recipient
-from memberflow.core.models import Invoice, InvoiceStatus
+from memberflow.core.models import Invoice, InvoiceStatus, Touchpoint
 from memberflow.core.money import format_date, format_money
 from memberflow.core.schedule import local_date, zone
 from memberflow.core.settings import Settings
-from memberflow.messaging import store
-from memberflow.messaging.protocols import StepInfo, TouchpointRow
-from memberflow.messaging.samples import SAMPLE_ANCHOR, sample_touchpoint
 from memberflow.pipelines.dunning.policy import Category
 from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE, OPS_PIPELINE
+from memberflow.plugin import SAMPLE_ANCHOR, StepInfo, TouchpointRow, sample_touchpoint
 
-invoice = Invoice.__table__
+invoice, touchpoint = Invoice.__table__, Touchpoint.__table__
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ class NoticePipeline:
             invoice.c.amount_minor.label("invoice_amount_minor"),
             invoice.c.currency.label("invoice_currency"),
             invoice.c.hosted_url.label("invoice_hosted_url"),
-        ).outerjoin(invoice, invoice.c.id == store.touchpoint.c.invoice_id)
+        ).outerjoin(invoice, invoice.c.id == touchpoint.c.invoice_id)
 
     def fields(self, step: NoticeStep, row: TouchpointRow, settings: Settings) -> dict:
         return message_fields(row, settings)

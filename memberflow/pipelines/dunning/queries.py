@@ -15,20 +15,19 @@ from memberflow.core.models import (
     DunningCase,
     Invoice,
     InvoiceStatus,
+    Member,
+    Product,
+    Subscription,
+    Touchpoint,
 )
-from memberflow.messaging import store as outbox
 from memberflow.pipelines.dunning import policy as rules
 from memberflow.pipelines.dunning.policy import DunningPolicy
 from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE
 
 # `case` is SQLAlchemy's name too: here it is always the dunning_case table
 case, attempt, invoice = DunningCase.__table__, ChargeAttempt.__table__, Invoice.__table__
-subscription, member, product, touchpoint = (
-    outbox.subscription,
-    outbox.member,
-    outbox.product,
-    outbox.touchpoint,
-)
+subscription, member, product = Subscription.__table__, Member.__table__, Product.__table__
+touchpoint = Touchpoint.__table__
 
 
 # -- opening ---------------------------------------------------------------------------------

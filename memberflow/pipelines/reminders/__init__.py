@@ -1,13 +1,13 @@
 """Billing reminders: a friendly notice before a renewal, an annual renewal, a trial end or a
 card expiry, per product. Registered as the `reminders` pipeline in pyproject.toml."""
 
-from memberflow.messaging.registry import DemoHooks, Registration
 from memberflow.pipelines.reminders.pipeline import (
     ReminderPipeline,
     member_fields,
     sample_fields,
     step_infos,
 )
+from memberflow.plugin import DemoHooks, Registration
 
 registration = Registration(
     name="reminders",

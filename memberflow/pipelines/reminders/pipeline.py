@@ -13,16 +13,20 @@ from memberflow.core.members import member_recipient
 from memberflow.core.money import format_date, format_money
 from memberflow.core.schedule import local_date, zone
 from memberflow.core.settings import Settings
-from memberflow.messaging import store
-from memberflow.messaging.protocols import StepInfo, TouchpointRow
-from memberflow.messaging.samples import SAMPLE_ANCHOR, sample_touchpoint
-from memberflow.messaging.store import Selection
 from memberflow.pipelines.reminders.steps import (
     DEFAULT_STEPS,
     PIPELINE,
     ReminderStep,
     anchor_for,
     selection_for,
+)
+from memberflow.plugin import (
+    SAMPLE_ANCHOR,
+    Selection,
+    StepInfo,
+    TouchpointRow,
+    member_subscription_rows,
+    sample_touchpoint,
 )
 
 
@@ -151,7 +155,7 @@ def member_fields(
     """A real member's fields for a reminder template (`templates preview --member`), and their
     locale; formatted for `locale` when the preview asks for another language."""
     step = next((s for s in DEFAULT_STEPS if s.template_name == template), None)
-    rows = store.member_subscription_rows(conn, member)
+    rows = member_subscription_rows(conn, member)
     if step is None or not rows:
         return None
     row = rows[0]

@@ -9,8 +9,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.core.db import days_between
 from memberflow.core.models import PAID_OUTCOMES, DunningCase, Product, Subscription, Touchpoint
-from memberflow.messaging.experiments import HOLDOUT
 from memberflow.pipelines.reminders.steps import PIPELINE
+from memberflow.plugin import HOLDOUT
 
 touchpoint, subscription = Touchpoint.__table__, Subscription.__table__
 dunning_case, product = DunningCase.__table__, Product.__table__

@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from memberflow.core.schedule import card_valid_until, due_at, local_date, midday, zone
-from memberflow.messaging.planning import window_start
-from memberflow.messaging.store import Selection
+from memberflow.plugin import Selection, window_start
 
 PIPELINE = "reminders"
 LIVE = ("active", "trialing")

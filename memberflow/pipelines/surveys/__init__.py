@@ -3,9 +3,9 @@ already told the provider why), and a satisfaction survey (NPS) at tenures; ever
 signed link to a real page that records it on a POST only. Registered as `surveys` in
 pyproject.toml."""
 
-from memberflow.messaging.registry import DemoHooks, Registration
 from memberflow.pipelines.surveys.commands import demo_summary
 from memberflow.pipelines.surveys.pipeline import SurveyPipeline, sample_fields, step_infos
+from memberflow.plugin import DemoHooks, Registration
 
 registration = Registration(
     name="surveys",

@@ -11,9 +11,9 @@ from sqlalchemy import Engine, select
 from memberflow.core.links import link_secret, member_link
 from memberflow.core.models import Member, Product, Subscription, Touchpoint, TouchpointStatus
 from memberflow.core.settings import Settings
-from memberflow.messaging.http import TIMEOUT, make_session
 from memberflow.pipelines.surveys.pipeline import SurveyPipeline, answer_links
 from memberflow.pipelines.surveys.steps import PIPELINE
+from memberflow.plugin import HTTP_TIMEOUT, http_session
 
 COMMENTS = ["", "", "Great workshops, just no time this year.", "Too dear for me now.", ""]
 
@@ -43,7 +43,7 @@ def members_answer(engine: Engine, settings: Settings, base_url: str, as_of: dat
             )
             .order_by(touchpoint.c.id)
         ).all()
-    rng, session, answered = random.Random(as_of.date().toordinal()), make_session(), 0
+    rng, session, answered = random.Random(as_of.date().toordinal()), http_session(), 0
     steps = {step.name: step for step in SurveyPipeline().steps}
     for row in sent:
         step = steps.get(row.step)
@@ -60,10 +60,10 @@ def members_answer(engine: Engine, settings: Settings, base_url: str, as_of: dat
             score = rng.choice([10, 10, 9, 9, 8, 7, 6, 3])
             answer, url = str(score), urls["score_urls"][score]
         path = url.split("/", 3)[3]
-        page = session.get(f"{base_url}/{path}", timeout=TIMEOUT)
+        page = session.get(f"{base_url}/{path}", timeout=HTTP_TIMEOUT)
         token = re.search(r'name="form_token" value="([^"]+)"', page.text)
         if page.status_code != 200 or token is None:
             continue
         form = {"form_token": token[1], "answer": answer, "comment": rng.choice(COMMENTS)}
-        answered += session.post(f"{base_url}/{path}", data=form, timeout=TIMEOUT).ok
+        answered += session.post(f"{base_url}/{path}", data=form, timeout=HTTP_TIMEOUT).ok
     return answered

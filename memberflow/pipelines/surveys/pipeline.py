@@ -11,15 +11,13 @@ from memberflow.core.locales import offer_description
 from memberflow.core.members import member_recipient
 from memberflow.core.schedule import zone
 from memberflow.core.settings import Settings
-from memberflow.messaging.protocols import StepInfo, TouchpointRow
-from memberflow.messaging.samples import SAMPLE_ANCHOR, sample_touchpoint
-from memberflow.messaging.store import Selection
 from memberflow.pipelines.surveys.steps import (
     PIPELINE,
     SurveyPlan,
     SurveyStep,
     survey_key,
 )
+from memberflow.plugin import SAMPLE_ANCHOR, Selection, StepInfo, TouchpointRow, sample_touchpoint
 
 LINK_PURPOSE = "survey"
 LIVE = ("active", "trialing", "past_due")

@@ -1,26 +1,22 @@
-"""The composition every touchpoint pipeline shares: plan in batches, then deliver in batches.
-Not a flow itself (hence the underscore): each pipeline's flow calls `run_pipeline`."""
+"""`run_pipeline`, the composition every touchpoint pipeline's flow calls: plan in batches
+since the pipeline's watermark, then deliver in batches (or in partitions side by side), then
+publish the summary and say what failed. Public to plug-ins through `memberflow.plugin`."""
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-from prefect import get_client, get_run_logger
-from prefect.concurrency.sync import concurrency, rate_limit
-from prefect.exceptions import ObjectNotFound
-from prefect.states import Completed, State
+from prefect import get_run_logger
 from sqlalchemy import Engine
 
 from blocks.outputs.base import Output
-from flows._blocks import resolve_output
+from flows._blocks import resolve_output, shared_gate
 from flows._partitions import run_partitions
+from flows.runs import report_failures
 from memberflow.core import clock
-from memberflow.core.console import Progress
 from memberflow.core.db import get_engine, require_schema, unavailable_means
 from memberflow.core.settings import Settings
 from memberflow.messaging.claims import LAPSE_MARGIN, DeliveryOptions, partitions
@@ -29,15 +25,8 @@ from memberflow.messaging.pacing import Sending
 from memberflow.messaging.protocols import DatePlanner, Pipeline
 from memberflow.messaging.registry import template_folders
 from memberflow.messaging.rendering import Renderer
-from memberflow.messaging.tally import (
-    FAILURE_REASONS,
-    LANGUAGE_FALLBACKS,
-    OUTPUT_FAILING,
-    Tally,
-    add_tally,
-    steps_of,
-)
-from tasks.artifacts import publish_summary, start_progress, update_progress
+from memberflow.messaging.tally import Tally, add_tally, steps_of
+from tasks.artifacts import publish_summary, with_progress
 from tasks.touchpoints import (
     abandoned_wait,
     advance_watermark,
@@ -47,46 +36,6 @@ from tasks.touchpoints import (
     planned_through,
     preview_batch,
 )
-
-T = TypeVar("T")
-PROGRESS_EVERY = 3.0  # seconds between updates of a run's progress artifact
-TERMINAL_PROGRESS = "MEMBERFLOW_TERMINAL_PROGRESS"  # set by `memberflow run` and `demo`
-
-
-def run_name(pipeline: str, precision: str = "day"):
-    """A flow run name from its parameters (`reminders 2026-12-01`), for the runs list."""
-
-    def name() -> str:
-        from prefect.runtime import flow_run
-
-        params = flow_run.parameters
-        as_of = params.get("as_of") or datetime.now(UTC)
-        as_of = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
-        when = as_of.strftime("%Y-%m-%d" if precision == "day" else "%Y-%m-%dT%H:%M")
-        extra = [
-            f"{key} {params[key]}" for key in ("invoice_id", "subscription_id") if params.get(key)
-        ]
-        dry = " (dry run)" if params.get("dry_run") else ""
-        return " ".join([pipeline, when, *extra]) + dry
-
-    return name
-
-
-def open_run(
-    settings: Settings, as_of: datetime | None, *, simulate: bool | None, dry_run: bool = False
-) -> tuple[Engine, datetime]:
-    """A run's database and moment: the schema is there, and this database may act for that
-    moment (a real database never for the future, a simulation never beside real runs:
-    memberflow.core.clock). A dry run writes nothing, so it may look anywhere."""
-    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
-    db = get_engine(settings.database_url)
-    with unavailable_means(db, "nothing was done; check the database, then run again"):
-        require_schema(db)
-        if not dry_run:
-            with db.begin() as conn:
-                if clock.admit(conn, as_of, simulate=simulate):
-                    get_run_logger().info("a simulation: acting for %s", as_of.isoformat())
-    return db, as_of
 
 
 def run_pipeline(
@@ -151,86 +100,8 @@ def run_pipeline(
                     reference=output if isinstance(output, str) else sink,
                 )
     rows = publish_summary(pipeline.name, tally, as_of, dry_run)
-    _report_failures(pipeline.name, sink, tally)
+    report_failures(pipeline.name, sink, tally)
     return rows
-
-
-WITH_FAILURES = "Completed with failures"  # a state name ops can filter and automate on
-
-
-def finished(result: T, *totals: dict) -> T | State:
-    """A flow's return value: `result`, or, when messages it owed failed or went dead, a
-    Completed state named `Completed with failures` that carries it and says how many (the
-    runs list shows the name; docs/operations.md, "Failures")."""
-    failed = sum(total.get("failed", 0) for total in totals)
-    dead = sum(total.get("dead", 0) for total in totals)
-    if not (failed or dead):
-        return result
-    message = (
-        f"{dead} message(s) dead (they need a person: memberflow touchpoints --status dead), "
-        f"{failed} failed (later runs retry them); the run's warnings say why"
-    )
-    return Completed(name=WITH_FAILURES, message=message, data=result)
-
-
-def shared_gate(sink: Output, settings: Settings) -> Callable[[], Any] | None:
-    """Where workers share outputs: a slot of the output's Prefect global concurrency limits
-    around each send. They must exist (strict), or the run stops here, before claiming."""
-    if not settings.shared_output_limits:
-        return None
-    names = [name for name in sink.shared_limit_names() if name]
-    with get_client(sync_client=True) as client:
-        for name in names:
-            try:
-                client.read_global_concurrency_limit_by_name(name)
-            except ObjectNotFound:
-                raise OutputFailing(
-                    f"MEMBERFLOW_SHARED_OUTPUT_LIMITS is on but the global concurrency limit "
-                    f"{name!r} does not exist: run `memberflow server share-limits "
-                    f"{_describe(sink)}` once (and again after changing the Block's limits)"
-                ) from None
-    return partial(shared_slot, *names)
-
-
-@contextmanager
-def shared_slot(in_flight: str, rate: str | None = None) -> Iterator[None]:
-    """One send's share of an output's limits, across every worker."""
-    if rate:
-        rate_limit(rate, strict=True)
-    with concurrency(in_flight, strict=True):
-        yield
-
-
-class OutputFailing(RuntimeError):
-    """The output itself failed: the run is Failed, and says which Block, why and what to do."""
-
-
-def _report_failures(pipeline: str, sink: Output, tally: Tally) -> None:
-    """One WARNING per reason messages failed (a bad address, a template error); and when the
-    output itself was failing, a Failed run that names it (the rest wait for the next run)."""
-    log = get_run_logger()
-    for reason, count in tally.get(FAILURE_REASONS, Counter()).most_common():
-        log.warning("%s message(s) failed: %s; later runs retry them", count, reason)
-    for note, count in tally.get(LANGUAGE_FALLBACKS, Counter()).most_common():
-        log.warning("%s message(s) not in the member's language: %s", count, note)
-    failing = tally.get(OUTPUT_FAILING)
-    if failing:
-        reason, count = failing.most_common(1)[0]
-        waiting = sum(counts.get("not_tried", 0) for counts in steps_of(tally).values())
-        raise OutputFailing(
-            f"{pipeline}: the output {_describe(sink)} failed {count} times in a row ({reason}); "
-            f"{waiting} message(s) were not tried and stay pending for the next run. "
-            "Check that the server or endpoint is up and the Block's settings are right, "
-            "then run again (nothing will be sent twice)."
-        )
-
-
-def _describe(sink: Output) -> str:
-    name = getattr(sink, "_block_document_name", None)
-    kind = (
-        sink.get_block_type_slug() if hasattr(sink, "get_block_type_slug") else type(sink).__name__
-    )
-    return f"{kind}/{name}" if name else kind
 
 
 def _plan(
@@ -374,24 +245,6 @@ def _wait_for_abandoned(
 def _sentence(counts: Counter) -> str:
     """`Counter(sent=498, failed=2)` as "498 sent, 2 failed"."""
     return ", ".join(f"{n} {outcome.replace('_', ' ')}" for outcome, n in counts.items() if n)
-
-
-def with_progress(
-    key: str, total: int, batches: Iterable[T], size: Callable[[T], int]
-) -> Iterator[tuple[T, int]]:
-    """Each batch with the running count of items done, moving the `key` progress bar (and
-    one on the terminal, when the command line asked for it). The artifact moves at most every
-    few seconds: each update costs the server about 60 ms, more than a batch of fast sends."""
-    progress, done, shown = start_progress(key, total), 0, time.monotonic()
-    terminal = Progress(key, total) if os.environ.get(TERMINAL_PROGRESS) and total else None
-    for batch in batches:
-        done += size(batch)
-        if time.monotonic() - shown >= PROGRESS_EVERY or done >= total:
-            update_progress(progress, min(done, total), total)
-            shown = time.monotonic()
-        if terminal:
-            terminal.update(min(done, total))
-        yield batch, done
 
 
 def cursor_loop(start: Any, run_batch: Callable[[Any], tuple[Any, Tally]]) -> Iterator[Tally]:

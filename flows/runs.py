@@ -1,0 +1,99 @@
+"""A flow run's frame: its name in the runs list, the database and moment it may act for,
+and how it ends (Completed, "Completed with failures", or Failed naming the output)."""
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from prefect import get_run_logger
+from prefect.states import Completed, State
+from sqlalchemy import Engine
+
+from blocks.outputs.base import Output
+from flows._blocks import OutputFailing, describe
+from memberflow.core import clock
+from memberflow.core.db import get_engine, require_schema, unavailable_means
+from memberflow.core.settings import Settings
+from memberflow.messaging.tally import (
+    FAILURE_REASONS,
+    LANGUAGE_FALLBACKS,
+    OUTPUT_FAILING,
+    Tally,
+    steps_of,
+)
+
+T = TypeVar("T")
+
+
+def run_name(pipeline: str, precision: str = "day"):
+    """A flow run name from its parameters (`reminders 2026-12-01`), for the runs list."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        params = flow_run.parameters
+        as_of = params.get("as_of") or datetime.now(UTC)
+        as_of = datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+        when = as_of.strftime("%Y-%m-%d" if precision == "day" else "%Y-%m-%dT%H:%M")
+        extra = [
+            f"{key} {params[key]}" for key in ("invoice_id", "subscription_id") if params.get(key)
+        ]
+        dry = " (dry run)" if params.get("dry_run") else ""
+        return " ".join([pipeline, when, *extra]) + dry
+
+    return name
+
+
+def open_run(
+    settings: Settings, as_of: datetime | None, *, simulate: bool | None, dry_run: bool = False
+) -> tuple[Engine, datetime]:
+    """A run's database and moment: the schema is there, and this database may act for that
+    moment (a real database never for the future, a simulation never beside real runs:
+    memberflow.core.clock). A dry run writes nothing, so it may look anywhere."""
+    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
+    db = get_engine(settings.database_url)
+    with unavailable_means(db, "nothing was done; check the database, then run again"):
+        require_schema(db)
+        if not dry_run:
+            with db.begin() as conn:
+                if clock.admit(conn, as_of, simulate=simulate):
+                    get_run_logger().info("a simulation: acting for %s", as_of.isoformat())
+    return db, as_of
+
+
+WITH_FAILURES = "Completed with failures"  # a state name ops can filter and automate on
+
+
+def finished(result: T, *totals: dict) -> T | State:
+    """A flow's return value: `result`, or, when messages it owed failed or went dead, a
+    Completed state named `Completed with failures` that carries it and says how many (the
+    runs list shows the name; docs/operations.md, "Failures")."""
+    failed = sum(total.get("failed", 0) for total in totals)
+    dead = sum(total.get("dead", 0) for total in totals)
+    if not (failed or dead):
+        return result
+    message = (
+        f"{dead} message(s) dead (they need a person: memberflow touchpoints --status dead), "
+        f"{failed} failed (later runs retry them); the run's warnings say why"
+    )
+    return Completed(name=WITH_FAILURES, message=message, data=result)
+
+
+def report_failures(pipeline: str, sink: Output, tally: Tally) -> None:
+    """One WARNING per reason messages failed (a bad address, a template error); and when the
+    output itself was failing, a Failed run that names it (the rest wait for the next run)."""
+    log = get_run_logger()
+    for reason, count in tally.get(FAILURE_REASONS, Counter()).most_common():
+        log.warning("%s message(s) failed: %s; later runs retry them", count, reason)
+    for note, count in tally.get(LANGUAGE_FALLBACKS, Counter()).most_common():
+        log.warning("%s message(s) not in the member's language: %s", count, note)
+    failing = tally.get(OUTPUT_FAILING)
+    if failing:
+        reason, count = failing.most_common(1)[0]
+        waiting = sum(counts.get("not_tried", 0) for counts in steps_of(tally).values())
+        raise OutputFailing(
+            f"{pipeline}: the output {describe(sink)} failed {count} times in a row ({reason}); "
+            f"{waiting} message(s) were not tried and stay pending for the next run. "
+            "Check that the server or endpoint is up and the Block's settings are right, "
+            "then run again (nothing will be sent twice)."
+        )

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, select
 
 from memberflow.core.models import Member, Touchpoint
-from memberflow.pipelines.cancellations import records
+from memberflow.pipelines.cancellations import records, returns
 from memberflow.pipelines.cancellations.pipeline import CancellationPipeline
 from memberflow.pipelines.cancellations.steps import Offer
 from tests.support.delivery import deliver_all
@@ -28,7 +28,7 @@ def cancel(engine, external_id: str, at: datetime, *, at_period_end=False, reaso
 def follow_up_day(engine, settings, as_of: datetime, output, pipeline=None, offers=OFFERS):
     """What the flow does at `as_of`: returns, new cancellations since yesterday, delivery."""
     pipeline = pipeline or CancellationPipeline()
-    records.record_returns(engine, as_of=as_of, window=timedelta(days=30))
+    returns.record_returns(engine, as_of=as_of, window=timedelta(days=30))
     records.record_new(
         engine,
         as_of=as_of,

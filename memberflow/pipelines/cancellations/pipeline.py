@@ -14,12 +14,8 @@ from memberflow.core.models import Touchpoint
 from memberflow.core.money import format_date, format_money
 from memberflow.core.schedule import local_date, zone
 from memberflow.core.settings import Settings
-from memberflow.pipelines.cancellations.records import (
-    LIVE,
-    came_back_elsewhere,
-    cancellation,
-    subscription,
-)
+from memberflow.pipelines.cancellations.records import LIVE, cancellation, subscription
+from memberflow.pipelines.cancellations.returns import came_back_elsewhere
 from memberflow.pipelines.cancellations.steps import (
     DEFAULT_STEPS,
     PIPELINE,

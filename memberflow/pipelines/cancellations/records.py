@@ -1,18 +1,16 @@
 """Cancellation follow-up, the database part: record each cancellation once (whichever provider,
-webhook, import or dunning final action it came from), plan its messages, and notice when the
-member comes back, crediting the message that won them back."""
+webhook, import or dunning final action it came from) and plan its messages. Noticing the
+member come back is `returns.py`; their own offer codes, `offers.py`."""
 
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, false, not_, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, Engine, exists, not_, or_, select
 
 from memberflow.core import lifecycle
-from memberflow.core.charges import OfferCodeRequest
 from memberflow.core.db import insert_new
 from memberflow.core.members import is_involuntary
 from memberflow.core.models import Cancellation, Member, Product, Subscription, Touchpoint
@@ -26,9 +24,8 @@ from memberflow.pipelines.cancellations.steps import (
     access_end,
     offer_expires_on,
     steps_due,
-    won_back_by,
 )
-from memberflow.plugin import amend_context, insert_touchpoints, new_touchpoint
+from memberflow.plugin import insert_touchpoints, new_touchpoint
 
 cancellation, subscription = Cancellation.__table__, Subscription.__table__
 member, product, touchpoint = Member.__table__, Product.__table__, Touchpoint.__table__
@@ -36,7 +33,6 @@ member, product, touchpoint = Member.__table__, Product.__table__, Touchpoint.__
 log = logging.getLogger(__name__)
 LIVE = ("active", "trialing", "past_due")  # a subscription in these states is not leaving
 StepsFor = Callable[[str], list[CancellationStep]]  # product external id -> its steps
-IssueCode = Callable[[OfferCodeRequest], str]  # a gateway making one member's offer code
 
 
 def _unrecorded(since: datetime, as_of: datetime, learned_after: int | None):
@@ -172,99 +168,6 @@ def _plan(
     return planned
 
 
-# -- coming back ---------------------------------------------------------------------------
-
-
-def _newer_live_subscription(canceled_at_column, subscription_column, member_column):
-    """(the other subscription, the conditions that make it a return): a subscription of the
-    same member, for any product, started after the cancellation and live."""
-    other = aliased(subscription, name="other_subscription")
-    return other, (
-        other.c.member_id == member_column,
-        other.c.id != subscription_column,
-        other.c.created_at > canceled_at_column,
-        other.c.status.in_(("active", "trialing")),
-        other.c.cancel_at_period_end == false(),
-    )
-
-
-def came_back_elsewhere(canceled_at_column, subscription_column, member_column):
-    """A newer live subscription of the same member, for any product: they are back."""
-    _, conditions = _newer_live_subscription(canceled_at_column, subscription_column, member_column)
-    return exists().where(*conditions)
-
-
-def returns(conn: Connection, *, as_of: datetime, window: timedelta) -> list[dict]:
-    """Open cancellations whose member is back: their subscription live again (reactivated, or a
-    cancellation at period end taken back), or a new subscription since. With when, how, and
-    the marketing message credited (the last one sent within `window` before the return)."""
-    other, conditions = _newer_live_subscription(
-        cancellation.c.canceled_at, cancellation.c.subscription_id, cancellation.c.member_id
-    )
-    newer = (
-        select(other.c.created_at)
-        .where(*conditions)
-        .order_by(other.c.created_at)
-        .limit(1)
-        .scalar_subquery()
-    )
-    reactivated = and_(
-        subscription.c.status.in_(LIVE), subscription.c.cancel_at_period_end == false()
-    )
-    query = (
-        select(
-            cancellation.c.id,
-            cancellation.c.subscription_id,
-            cancellation.c.canceled_at,
-            reactivated.label("reactivated"),
-            lifecycle.reactivated_after(
-                cancellation.c.subscription_id, cancellation.c.canceled_at
-            ).label("reactivated_at"),
-            subscription.c.provider_updated_at,
-            newer.label("new_subscription_at"),
-        )
-        .join(subscription, subscription.c.id == cancellation.c.subscription_id)
-        .where(cancellation.c.returned_at.is_(None), or_(reactivated, newer.is_not(None)))
-    )
-    found = []
-    for row in conn.execute(query):
-        how = "reactivated" if row.reactivated else "new_subscription"
-        # a reactivation before the history was kept has only the subscription's last update
-        reactivated_at = row.reactivated_at or row.provider_updated_at
-        moment = (reactivated_at if row.reactivated else row.new_subscription_at) or as_of
-        returned_at = min(max(moment, row.canceled_at), as_of)
-        key, offer = _credited(conn, row, returned_at, window)
-        found.append(
-            {"id": row.id, "returned_at": returned_at, "returned_how": how}
-            | {"won_back_by": key, "won_back_offer": offer}
-        )
-    return found
-
-
-def _credited(conn: Connection, row: Any, returned_at: datetime, window: timedelta):
-    sent = conn.execute(
-        select(touchpoint.c.key, touchpoint.c.sent_at, touchpoint.c.context).where(
-            touchpoint.c.subscription_id == row.subscription_id,
-            touchpoint.c.pipeline == PIPELINE,
-            touchpoint.c.anchor_at == row.canceled_at,
-            touchpoint.c.status == Status.sent,
-        )
-    ).all()
-    marketing = [t for t in sent if json.loads(t.context or "{}").get("marketing")]
-    key = won_back_by([(t.sent_at, t.key) for t in marketing], returned_at, window)
-    context = next((json.loads(t.context) for t in marketing if t.key == key), {})
-    return key, (context.get("offer") or {}).get("code")
-
-
-def mark_returned(conn: Connection, found: list[dict]) -> None:
-    for values in found:
-        conn.execute(
-            update(cancellation)
-            .where(cancellation.c.id == values["id"], cancellation.c.returned_at.is_(None))
-            .values({k: v for k, v in values.items() if k != "id"})
-        )
-
-
 def record_new(
     engine: Engine,
     *,
@@ -302,56 +205,3 @@ def record_new(
     with engine.begin() as conn:
         lifecycle.advance_learned(conn, pipeline=PIPELINE, seq=learned_now, since=since)
     return recorded, planned
-
-
-def record_returns(engine: Engine, *, as_of: datetime, window: timedelta) -> list[dict]:
-    """Marks the open cancellations whose member is back; returns what was found."""
-    with engine.begin() as conn:
-        found = returns(conn, as_of=as_of, window=window)
-        mark_returned(conn, found)
-    return found
-
-
-# -- offer codes made per member -----------------------------------------------------------
-
-
-def issue_offer_codes(engine: Engine, *, issue: IssueCode, limit: int = 500) -> tuple[int, int]:
-    """Gives every planned message whose offer is a coupon its member's own code, recorded in
-    the touchpoint's context with the rest of the offer. Made well before the message is due
-    (when the cancellation is recorded), so a gateway outage has days to pass; the touchpoint's
-    key is the idempotency key, so a retry gets the same code. Returns (issued, failed)."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(touchpoint.c.id, touchpoint.c.key, touchpoint.c.context, member.c.external_id)
-            .join(subscription, subscription.c.id == touchpoint.c.subscription_id)
-            .join(member, member.c.id == subscription.c.member_id)
-            .where(
-                touchpoint.c.pipeline == PIPELINE,
-                touchpoint.c.status.in_((Status.pending, Status.failed)),
-                touchpoint.c.context.contains('"coupon"'),
-            )
-            .order_by(touchpoint.c.id)
-            .limit(limit)
-        ).all()
-    issued = failed = 0
-    for row in rows:
-        context = json.loads(row.context)
-        offer = context["offer"]
-        if offer.get("code"):
-            continue
-        expires = datetime.combine(
-            date.fromisoformat(offer["expires_on"]), time(23, 59), tzinfo=UTC
-        )
-        request = OfferCodeRequest(row.key, row.external_id, offer["coupon"], expires)
-        try:
-            code = issue(request)
-        except Exception as error:  # a later run tries again; if none can before it is due,
-            # the message goes without the offer rather than not at all
-            log.warning("no offer code for %s yet (the next run tries again): %s", row.key, error)
-            failed += 1
-            continue
-        context["offer"] = {**offer, "code": code}
-        with engine.begin() as conn:
-            amend_context(conn, row.id, context)
-        issued += 1
-    return issued, failed

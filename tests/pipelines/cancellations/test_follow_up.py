@@ -281,7 +281,7 @@ def test_a_cancellation_at_period_end_is_offered_a_pause_where_the_product_has_o
 
 
 def test_per_member_offer_codes_are_made_once_recorded_and_sent(engine, settings):
-    from memberflow.pipelines.cancellations import records
+    from memberflow.pipelines.cancellations import offers
     from memberflow.pipelines.cancellations.steps import Offer
 
     coupon = {"monthly": Offer(coupon="winback_month", description="a free month")}
@@ -295,10 +295,10 @@ def test_per_member_offer_codes_are_made_once_recorded_and_sent(engine, settings
         raise ConnectionError("gateway unreachable")
 
     follow_up_day(engine, settings, at("2026-12-01 10:00"), out, offers=coupon)
-    assert records.issue_offer_codes(engine, issue=down) == (0, 1)
+    assert offers.issue_offer_codes(engine, issue=down) == (0, 1)
     issue = SandboxGateway().create_offer_code
-    assert records.issue_offer_codes(engine, issue=issue) == (1, 0)
-    assert records.issue_offer_codes(engine, issue=issue) == (0, 0)  # made once
+    assert offers.issue_offer_codes(engine, issue=issue) == (1, 0)
+    assert offers.issue_offer_codes(engine, issue=issue) == (0, 0)  # made once
     [request] = asked
     assert request.member_external_id == "ada" and request.coupon == "winback_month"
     assert request.expires_at == at("2027-02-02 23:59")  # valid 30 days after it is due

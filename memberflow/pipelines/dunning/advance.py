@@ -8,7 +8,6 @@ in hand, and a charge is recorded before the gateway is called, so a replay reus
 idempotency key and never charges twice. The decisions themselves are `policy`'s pure functions.
 """
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -40,15 +39,7 @@ from memberflow.pipelines.dunning.endings import Endings
 from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy
 from memberflow.pipelines.dunning.queries import attempt, case, invoice, subscription
 from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE, OPS_PIPELINE
-from memberflow.plugin import new_touchpoint, plan_touchpoint, skip_unsent
-
-
-@dataclass
-class Channels:
-    """The channels of the two outputs, part of every message's idempotency key."""
-
-    member: str = "email"
-    ops: str = "email"
+from memberflow.pipelines.dunning.writes import CaseWrites, Channels
 
 
 @dataclass
@@ -114,13 +105,15 @@ def facts_of(row: Any, card_attempts: int, value_minor: int) -> CaseFacts:
     )
 
 
-class _Stepper(Endings):
-    """Advances one case at a time; holds what every case of a run shares."""
+class _Stepper:
+    """Advances one case at a time; holds what every case of a run shares: its writes, and how
+    a case ends or waits (`Endings`)."""
 
     def __init__(self, conn, policy, gateway, as_of, channels, tries):
-        self.conn, self.policy, self.gateway = conn, policy, gateway
-        self.as_of, self.channels = as_of, channels
+        self.conn, self.policy, self.gateway, self.as_of = conn, policy, gateway, as_of
         self.tries = tries  # (case id, retry number) -> its attempts so far, oldest first
+        self.writes = CaseWrites(as_of, channels)
+        self.endings = Endings(policy, gateway, as_of, self.writes, self.transaction)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -139,7 +132,9 @@ class _Stepper(Endings):
             )
             paid = outcome == CaseOutcome.paid_elsewhere
             with self.transaction() as conn:
-                self._close(conn, row, outcome, recovered_by="outside memberflow" if paid else None)
+                self.writes.close(
+                    conn, row, outcome, recovered_by="outside memberflow" if paid else None
+                )
             done.counts[outcome.value] += 1
             return done
         if row.status == CaseStatus.paused:
@@ -152,7 +147,7 @@ class _Stepper(Endings):
             if result.status == ChargeStatus.gateway_error:
                 return done
             with self.transaction() as conn:
-                self._resume(conn, row)
+                self.endings.resume(conn, row)
             done.counts["gateway_back"] += 1
             if result.paid:
                 done.counts[_paid(result).value] += 1
@@ -263,12 +258,12 @@ class _Stepper(Endings):
             by = f"retry {number} ({reason})" if recovered else "outside memberflow"
             # the charge that paid is a retry too (`memberflow cases` said 1 for a second one)
             retried = {"retries": number, "last_retry_at": self.as_of, "card": card_now}
-            self._close(conn, row, outcome, recovered_by=by, recovered=recovered, **retried)
+            self.writes.close(conn, row, outcome, recovered_by=by, recovered=recovered, **retried)
             return _replace(row, **retried)
         if result.status == ChargeStatus.unavailable:
             return row
         if result.status == ChargeStatus.gateway_error:
-            self._pause(conn, row, result.message or "the gateway failed")
+            self.endings.pause(conn, row, result.message or "the gateway failed")
             return row
         values = {
             "retries": number,
@@ -298,11 +293,11 @@ class _Stepper(Endings):
             return True
         if final and conn is not None:
             return False
-        if final and not self._applied_at_gateway(row, done):
+        if final and not self.endings.applied_at_gateway(row, done):
             return True  # the provider refused: the case is paused and ops told; it waits
         with nullcontext(conn) if conn is not None else self.transaction() as conn:
             if final:
-                action = self._final_action(conn, row)
+                action = self.endings.final_action(conn, row)
                 done.counts[f"final_{action.value}"] += 1
                 return True
             values: dict[str, Any] = {
@@ -313,14 +308,16 @@ class _Stepper(Endings):
             }
             if notice is not None:
                 context = self._context(facts, row)
-                self._plan(
+                self.writes.plan(
                     conn, row, MEMBER_PIPELINE, notice.step, due_at=notice.due_at, context=context
                 )
                 values["notices"] = ",".join(sorted(facts.notices | {notice.step}))
                 done.counts["notices"] += 1
             if escalate:
                 context = self._context(facts, row) | {"history": queries.history(conn, row)}
-                self._plan(conn, row, OPS_PIPELINE, "escalation", due_at=as_of, context=context)
+                self.writes.plan(
+                    conn, row, OPS_PIPELINE, "escalation", due_at=as_of, context=context
+                )
                 values["escalated_at"] = as_of
                 done.counts["escalations"] += 1
             _FOLLOWED_UP(conn, values)
@@ -339,65 +336,6 @@ class _Stepper(Endings):
             "final_action_at": queries.iso(rules.final_action_at(facts, self.policy)),
             "unpaid_access_days": ending.unpaid_access_days,
         }
-
-    # -- writing ---------------------------------------------------------------------------
-
-    def _close(
-        self,
-        conn: Connection,
-        row: Row,
-        outcome: CaseOutcome,
-        *,
-        recovered_by: str | None = None,
-        recovered: bool = False,
-        **more: Any,
-    ) -> None:
-        """Closes the case with its outcome (and `more` of its columns, in the same UPDATE)."""
-        conn.execute(
-            update(case)
-            .where(case.c.id == row.id)
-            .values(
-                status=CaseStatus.closed,
-                outcome=outcome,
-                closed_at=self.as_of,
-                recovered_by=recovered_by,
-                recovered_minor=row.amount_minor if recovered else 0,
-                next_retry_at=None,
-                **more,
-            )
-        )
-        # what was planned and not sent yet no longer applies (the send-time check agrees)
-        skip_unsent(
-            conn,
-            pipeline=MEMBER_PIPELINE,
-            invoice_id=row.invoice_id,
-            reason=f"case closed: {outcome.value}",
-        )
-
-    def _plan(
-        self,
-        conn: Connection,
-        row: Row,
-        pipeline: str,
-        step: str,
-        *,
-        due_at: datetime,
-        context: dict,
-        entity: str | None = None,
-    ) -> None:
-        plan = new_touchpoint(
-            pipeline=pipeline,
-            step=step,
-            entity=entity or row.invoice_external_id,
-            channel=self.channels.member if pipeline == MEMBER_PIPELINE else self.channels.ops,
-            subscription_id=row.subscription_id,
-            anchor_at=row.opened_at,
-            tz=zone(row.time_zone),
-            due_at=due_at,
-            invoice_id=row.invoice_id,
-            context=json.dumps(context),
-        )
-        plan_touchpoint(conn, plan)
 
 
 # The statements every retried case runs, built once with every value bound: building and

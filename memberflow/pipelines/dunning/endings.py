@@ -1,23 +1,26 @@
 """How a dunning case ends or waits: the final action (at the provider first, where the
 product asks for it), and the gateway's own states: paused by an outage, probed again with
-backoff, resumed when it answers. A mixin of the stepper in advance.py, which supplies the
-batch's connection (`transaction`), the policy, the gateway, `as_of`, and the `_plan` and
-`_close` writers."""
+backoff, resumed when it answers. The stepper in advance.py holds one `Endings` and hands it
+what it needs: the policy, the gateway, the moment, the case's writes and the batch's
+transaction."""
 
-from datetime import timedelta
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, update
 
 from memberflow.core import lifecycle
-from memberflow.core.charges import FinalActionRequest
+from memberflow.core.charges import FinalActionRequest, Gateway
 from memberflow.core.members import INVOLUNTARY
 from memberflow.core.models import CaseOutcome, CaseStatus
 from memberflow.pipelines.dunning import policy as rules
 from memberflow.pipelines.dunning import queries
-from memberflow.pipelines.dunning.policy import FinalAction
+from memberflow.pipelines.dunning.policy import DunningPolicy, FinalAction
 from memberflow.pipelines.dunning.queries import case, subscription
 from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE, OPS_PIPELINE
+from memberflow.pipelines.dunning.writes import CaseWrites
 
 SUBSCRIPTION_STATUS = {
     FinalAction.cancel: "canceled",
@@ -34,7 +37,18 @@ OUTCOME = {
 class Endings:
     """The stepper's final actions and gateway states (see the module's docstring)."""
 
-    def _pause(self, conn: Connection, row: Row, reason: str) -> None:
+    def __init__(
+        self,
+        policy: DunningPolicy,
+        gateway: Gateway,
+        as_of: datetime,
+        writes: CaseWrites,
+        transaction: Callable[[], AbstractContextManager[Connection]],
+    ):
+        self.policy, self.gateway, self.as_of = policy, gateway, as_of
+        self.writes, self.transaction = writes, transaction
+
+    def pause(self, conn: Connection, row: Row, reason: str) -> None:
         conn.execute(
             update(case)
             .where(case.c.id == row.id)
@@ -45,7 +59,7 @@ class Endings:
                 probes=row.probes + 1,
             )
         )
-        self._plan(
+        self.writes.plan(
             conn,
             row,
             OPS_PIPELINE,
@@ -55,14 +69,14 @@ class Endings:
             context={"reason": reason, "gateway": self.gateway.name},
         )
 
-    def _resume(self, conn: Connection, row: Row) -> None:
+    def resume(self, conn: Connection, row: Row) -> None:
         """The gateway answered a probe: the case goes on, and ops hear that it is back."""
         conn.execute(
             update(case)
             .where(case.c.id == row.id, case.c.status == CaseStatus.paused)
             .values(status=CaseStatus.open, paused_reason=None, next_probe_at=None, probes=0)
         )
-        self._plan(
+        self.writes.plan(
             conn,
             row,
             OPS_PIPELINE,
@@ -72,7 +86,7 @@ class Endings:
             context={"gateway": self.gateway.name, "probes": row.probes},
         )
 
-    def _applied_at_gateway(self, row: Row, done: Any) -> bool:
+    def applied_at_gateway(self, row: Row, done: Any) -> bool:
         """Applies the final action at the provider first, where the product asks for it, so
         memberflow never says "canceled" about a subscription the provider still charges."""
         ending = self.policy.ending_for(row.product_external_id)
@@ -87,19 +101,19 @@ class Endings:
         )
         if action == FinalAction.cancel.value:  # its echo from the provider is ours, not the
             with self.transaction() as conn:  # member's choice, even if it comes back first
-                self._own_fact(conn, row, lifecycle.OWN_INTENT)
+                self.own_fact(conn, row, lifecycle.OWN_INTENT)
         try:
             self.gateway.apply_final_action(request)
         except Exception as error:  # the provider's problem, or ours: ops act, the member waits
             reason = f"could not {action} at the gateway: {type(error).__name__}: {error}"
             with self.transaction() as conn:
-                self._pause(conn, row, reason)
+                self.pause(conn, row, reason)
             done.counts["gateway_paused"] += 1
             return False
         done.counts[f"final_{action}_at_gateway"] += 1
         return True
 
-    def _own_fact(self, conn: Connection, row: Row, kind: str) -> lifecycle.Cancellation | None:
+    def own_fact(self, conn: Connection, row: Row, kind: str) -> lifecycle.Cancellation | None:
         """memberflow's own word in the subscription's history: it cancels (or is about to, at
         the provider) for failed payments. Returns the cancellation the history now settles."""
         fact = lifecycle.Fact(
@@ -112,13 +126,13 @@ class Endings:
             )
         return lifecycle.record_and_settle(conn, row.subscription_id, [fact], current=current)
 
-    def _final_action(self, conn: Connection, row: Row) -> FinalAction:
+    def final_action(self, conn: Connection, row: Row) -> FinalAction:
         ending = self.policy.ending_for(row.product_external_id)
         action = ending.final_action
         access_until = None
         values: dict[str, Any] = {"status": SUBSCRIPTION_STATUS[action]}
         if action == FinalAction.cancel:
-            settled = self._own_fact(conn, row, lifecycle.CANCELED)
+            settled = self.own_fact(conn, row, lifecycle.CANCELED)
             values |= {"canceled_at": settled.canceled_at, "cancel_reason": settled.reason}
             values |= {"cancel_feedback": settled.feedback, "cancel_comment": settled.comment}
         if action == FinalAction.unpaid:
@@ -131,7 +145,9 @@ class Endings:
             .where(case.c.id == row.id)
             .values(final_action=action, access_until=access_until, next_retry_at=None)
         )
-        self._close(conn, row, OUTCOME[action])
+        self.writes.close(conn, row, OUTCOME[action])
         context = {"final_action": action.value, "access_until": queries.iso(access_until)}
-        self._plan(conn, row, MEMBER_PIPELINE, "final_notice", due_at=self.as_of, context=context)
+        self.writes.plan(
+            conn, row, MEMBER_PIPELINE, "final_notice", due_at=self.as_of, context=context
+        )
         return action

@@ -205,7 +205,7 @@ def plain_churn(engine: Engine, start: datetime, end: datetime) -> dict:
 
 
 def measure(engine: Engine) -> dict:
-    from memberflow.analytics import metrics
+    from memberflow.analytics import churn
     from memberflow.analytics.experiments import results as experiment_results
     from memberflow.analytics.period import Period
     from memberflow.analytics.report import build as build_report
@@ -216,12 +216,12 @@ def measure(engine: Engine) -> dict:
     whole = time.perf_counter() - started
     started = time.perf_counter()
     with engine.connect() as conn:
-        churn = metrics.churn(conn, period)
+        churned = churn.churn(conn, period)
     sql_churn = time.perf_counter() - started
     started = time.perf_counter()
     plain = plain_churn(engine, period.start, period.end)
     plain_seconds = time.perf_counter() - started
-    for row in churn:  # the same answer both ways
+    for row in churned:  # the same answer both ways
         if row["product"] == "all":
             counts = plain[row["currency"]]
             found = [row["members_at_start"], row["churned_voluntary"], row["churned_involuntary"]]

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, literal, select
 
-from memberflow.analytics import experiments, metrics
+from memberflow.analytics import churn, experiments, metrics, recovery, trend
 from memberflow.analytics.chart import markdown_image, trend_png
 from memberflow.analytics.period import Period
 from memberflow.core.db import reading
@@ -67,7 +67,7 @@ def build(engine: Engine, period: Period, products: list[str] | None = None) -> 
     Its scans are independent, so they run side by side, each on a connection of its own (both
     databases' drivers let go of the interpreter while a query runs): the longest one, not their
     sum, sets the time (docs/performance.md)."""
-    spans = metrics.spans_ending(period, TREND_PERIODS)
+    spans = trend.spans_ending(period, TREND_PERIODS)
     boundaries = [spans[0].start, *(s.end for s in spans)]
     before = period.previous()
     with ThreadPoolExecutor(4, thread_name_prefix="memberflow-report") as pool:
@@ -75,10 +75,10 @@ def build(engine: Engine, period: Period, products: list[str] | None = None) -> 
         def read(function, *args, **kwargs) -> Future:
             return pool.submit(_on_a_connection, engine, function, *args, **kwargs)
 
-        churned = read(metrics.churn_over, boundaries, products)
+        churned = read(churn.churn_over, boundaries, products)
         tested = read(experiments.results, period)
-        recovered = read(metrics.recovery, period, products)
-        recovered_over = read(metrics.recovery_over, boundaries, products)
+        recovered = read(recovery.recovery, period, products)
+        recovered_over = read(recovery.recovery_over, boundaries, products)
         delivered = read(metrics.deliveries, period)
         sections = read(pipeline_sections, period, products)
         known_before = read(recorded_anything, before)
@@ -89,9 +89,9 @@ def build(engine: Engine, period: Period, products: list[str] | None = None) -> 
             churn=over[-1],
             recovery=recovered.result(),
             deliveries=delivered.result(),
-            tenure=metrics.tenure_of(over[-1]),
+            tenure=churn.tenure_of(over[-1]),
             sections=sections.result(),
-            trend=metrics.trend_points(spans, over, recovered_over.result()),
+            trend=trend.trend_points(spans, over, recovered_over.result()),
             experiments=tested.result(),
         )
     # the period before: its headline numbers, for the changes, from the trend's scans; none

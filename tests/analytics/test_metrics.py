@@ -3,7 +3,7 @@ comments, on SQLite and PostgreSQL. November 2026 is the period (30 days)."""
 
 import pytest
 
-from memberflow.analytics import metrics
+from memberflow.analytics import churn, metrics, recovery, trend
 from tests.support.clock import at
 from tests.support.history import (
     JANUARY,
@@ -22,7 +22,7 @@ def rows_by(rows, *keys):
 
 def test_churn_per_product_and_currency_never_adds_euros_to_dollars(history):
     with history.connect() as conn:
-        rows = rows_by(metrics.churn(conn, NOVEMBER), "product", "currency")
+        rows = rows_by(churn.churn(conn, NOVEMBER), "product", "currency")
     assert set(rows) == {
         ("monthly", "USD"),
         ("annual", "USD"),
@@ -58,18 +58,18 @@ def test_churn_per_product_and_currency_never_adds_euros_to_dollars(history):
 
 def test_churn_for_some_products_only(history):
     with history.connect() as conn:
-        rows = metrics.churn(conn, NOVEMBER, products=["euro"])
+        rows = churn.churn(conn, NOVEMBER, products=["euro"])
     assert [(row["product"], row["currency"]) for row in rows] == [("euro", "EUR"), ("all", "EUR")]
 
 
 def test_no_members_and_a_quiet_period(engine):
     with engine.connect() as conn:
-        assert metrics.churn(conn, NOVEMBER) == []
-        assert metrics.recovery(conn, NOVEMBER)["overall"] == []
+        assert churn.churn(conn, NOVEMBER) == []
+        assert recovery.recovery(conn, NOVEMBER)["overall"] == []
         assert metrics.deliveries(conn, NOVEMBER) == []
     joined(engine, "q1", JANUARY)
     with engine.connect() as conn:
-        [row, total] = metrics.churn(conn, NOVEMBER)
+        [row, total] = churn.churn(conn, NOVEMBER)
     assert row["churn_rate"] == 0 and row["net_revenue_retention"] == 1.0
     assert row["lifetime_value_minor"] is None and total["members_at_start"] == 1
 
@@ -99,7 +99,7 @@ def test_recovery_by_currency_category_and_what_recovered_it(history):
     recovered(history, "a2", at("2026-10-20 00:00"), days=1, by="retry_1")
     failed_payment(history, "e1", at("2026-11-20 00:00"), amount_minor=1500, currency="EUR")
     with history.connect() as conn:
-        found = metrics.recovery(conn, NOVEMBER)
+        found = recovery.recovery(conn, NOVEMBER)
     overall = rows_by(found["overall"], "currency")
     usd = overall[("USD",)]
     assert (usd["opened"], usd["recovered"], usd["still_open"]) == (3, 2, 0)
@@ -137,7 +137,7 @@ def test_deliveries_by_pipeline_channel_and_status(history):
 
 def test_tenure_of_those_active_at_the_end(history):
     with history.connect() as conn:
-        rows = rows_by(metrics.tenure(conn, NOVEMBER.end), "currency")
+        rows = rows_by(churn.tenure(conn, NOVEMBER.end), "currency")
     # USD: a1, a5, a7 since 1 January (334 days); EUR: e1
     assert rows[("USD",)]["active"] == 3 and rows[("EUR",)]["active"] == 1
     assert rows[("USD",)]["average_tenure_days"] == pytest.approx(334)
@@ -145,7 +145,7 @@ def test_tenure_of_those_active_at_the_end(history):
 
 def test_the_trend_gives_each_period_its_churn_and_recovery(history):
     with history.connect() as conn:
-        points = metrics.trend(conn, metrics.spans_ending(NOVEMBER, 3))
+        points = trend.trend(conn, trend.spans_ending(NOVEMBER, 3))
     dollars = [row for row in points if row["currency"] == "USD"]
     assert [row["period_end"] for row in dollars] == [
         NOVEMBER.previous().start,
@@ -184,11 +184,11 @@ def test_the_arithmetic_agrees_with_the_definition_on_a_random_history(engine):
             moment = back
         if rng.random() < 0.05 and moment == begun:  # canceled, no cancellation recorded
             update_subscription(engine, name, status="canceled", current_period_end=begun)
-    spans = metrics.spans_ending(NOVEMBER, 11)
+    spans = trend.spans_ending(NOVEMBER, 11)
     boundaries = [spans[0].start, *(span.end for span in spans)]
     subscriptions = Subscription.__table__
     with engine.connect() as conn:
-        periods = metrics.churn_over(conn, boundaries)
+        periods = churn.churn_over(conn, boundaries)
         for k, rows in enumerate(periods):
             counted = {r["currency"]: r["members_at_start"] for r in rows if r["product"] == "all"}
             query = (

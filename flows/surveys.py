@@ -68,17 +68,13 @@ def surveys(
     return finished(rows, rows[-1])
 
 
-_INGRESS: BackgroundServer | None = None
-
-
 def demo_day(as_of: datetime) -> dict:
     """One simulated day of `memberflow demo`: the survey run (two hours after the others),
-    then some members answer their exit survey through the real page, over HTTP."""
-    global _INGRESS
+    then some members answer their exit survey through the real page, over HTTP, on an ingress
+    served for the day's answers only."""
     settings = get_settings()
-    if _INGRESS is None:  # the demo's own ingress, for its members to answer on
-        _INGRESS = BackgroundServer(create_app(settings), free_port()).start()
     total = surveys(as_of=as_of + timedelta(hours=2))[-1]
     db = get_engine(settings.database_url)
-    answered = members_answer(db, settings, _INGRESS.url, as_of + timedelta(hours=3))
+    with BackgroundServer(create_app(settings), free_port()) as ingress:
+        answered = members_answer(db, settings, ingress.url, as_of + timedelta(hours=3))
     return {"surveys sent": total.get("sent", 0), "surveys answered": answered}

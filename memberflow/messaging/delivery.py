@@ -50,7 +50,10 @@ TOP_UP_SECONDS = 10.0
 Enricher = Callable[[list[dict]], list[dict]]  # a batch's merge fields in, amended fields out
 
 
-class Output(Protocol):
+class Sender(Protocol):
+    """What delivery needs of an output (a `blocks.outputs.base.Output` Block, or a test's):
+    its channel, a send per message, and closing its connections."""
+
     channel: str
 
     def send(self, message: Message) -> Receipt: ...
@@ -73,7 +76,7 @@ class Sent:
     retry_after: float | None = None
 
 
-def _send(output: Output, message: Message) -> Sent:
+def _send(output: Sender, message: Message) -> Sent:
     try:
         return Sent(receipt=output.send(message))
     except DeliveryError as error:
@@ -87,7 +90,7 @@ def deliver_batch(
     pipeline: Pipeline,
     *,
     renderer: Renderer,
-    output: Output,
+    output: Sender,
     settings: Settings,
     as_of: datetime,
     after_id: int,
@@ -274,7 +277,7 @@ def deliver_due(
     pipeline: Pipeline,
     *,
     renderer: Renderer,
-    output: Output,
+    output: Sender,
     settings: Settings,
     as_of: datetime,
     limit: int,
@@ -306,7 +309,7 @@ def deliver_due(
     return tally
 
 
-def _describe_output(output: Output) -> str:
+def _describe_output(output: Sender) -> str:
     name = getattr(output, "_block_document_name", None)
     return f"{type(output).__name__}/{name}" if name else type(output).__name__
 
@@ -324,7 +327,7 @@ def _deliver_one(
     row: TouchpointRow,
     fields: dict,
     renderer: Renderer,
-    output: Output,
+    output: Sender,
     options: DeliveryOptions,
     lease: Lease,
     sending: Sending,

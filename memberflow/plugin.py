@@ -22,6 +22,7 @@ from memberflow.messaging.messages import Message, Receipt
 from memberflow.messaging.outbox import (
     amend_context,
     insert_touchpoints,
+    last_bill_notice,
     new_touchpoint,
     plan_touchpoint,
     skip_unsent,
@@ -37,7 +38,7 @@ from memberflow.messaging.protocols import (
     StepInfo,
     TouchpointRow,
 )
-from memberflow.messaging.registry import DemoHooks, Registration
+from memberflow.messaging.registry import DemoHooks, Registration, provided
 from memberflow.messaging.samples import SAMPLE_ANCHOR, sample_touchpoint
 from memberflow.messaging.store import Selection, member_subscription_rows
 
@@ -53,9 +54,10 @@ __all__ = [
     "Step",
     "StepInfo",
     "TouchpointRow",
-    # registering it once
+    # registering it once, and asking another pipeline's facts through its `provides`
     "Registration",
     "DemoHooks",
+    "provided",
     # planning: the candidates' ranges, and the window a run accounts for
     "Selection",
     "window_start",
@@ -66,6 +68,7 @@ __all__ = [
     "plan_touchpoint",
     "skip_unsent",
     "amend_context",
+    "last_bill_notice",
     # what a message is, who gets it, and the rows a member preview starts from
     "Message",
     "Receipt",

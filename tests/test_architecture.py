@@ -26,6 +26,7 @@ def test_the_import_contracts_hold():
 def references(registration: registry.Registration) -> list[str]:
     """Every `module:function` a registration names (import-linter cannot see strings)."""
     found = [registration.flow, *registration.commands.values(), *registration.routers]
+    found += list(registration.provides.values())
     found += [registration.demo.day] if registration.demo else []
     return found + [r for r in (registration.report, registration.goal, registration.forecast) if r]
 

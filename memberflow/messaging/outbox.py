@@ -7,7 +7,8 @@ import json
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.core.db import insert_new, insert_one
 from memberflow.core.models import Touchpoint
@@ -83,4 +84,21 @@ def amend_context(conn: Connection, touchpoint_id: int, context: dict) -> None:
         update(touchpoint)
         .where(touchpoint.c.id == touchpoint_id)
         .values(context=json.dumps(context))
+    )
+
+
+def last_bill_notice(subscription_id: ColumnElement, before: ColumnElement) -> ColumnElement:
+    """When the subscription's member was last sent a message about a bill (any pipeline's
+    touchpoint about an invoice), at or before `before`: a scalar subquery over the asker's
+    columns, NULL when never."""
+    notice = touchpoint.alias("bill_notice")
+    return (
+        select(func.max(notice.c.due_at))
+        .where(
+            notice.c.subscription_id == subscription_id,
+            notice.c.invoice_id.is_not(None),
+            notice.c.status == Status.sent,
+            notice.c.due_at <= before,
+        )
+        .scalar_subquery()
     )

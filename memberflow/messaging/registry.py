@@ -70,6 +70,9 @@ class Registration:
         forecast: Optional, for a pipeline that plans its own touchpoints as it goes (dunning's
             notices): `module:function` reference to `function(conn, start, end)` yielding
             (due_at, pipeline, step) of the messages it will plan, due in [start, end).
+        provides: Optional facts it answers for other pipelines, by name: a `module:function`
+            reference each. A pipeline that needs another's facts asks `provided(name)`, never
+            its tables (dunning provides `failed_payment_after`, which reminders judge by).
     """
 
     name: str
@@ -86,6 +89,7 @@ class Registration:
     report: str | None = None
     goal: str | None = None
     forecast: str | None = None
+    provides: dict[str, str] = field(default_factory=dict)
     order: int = field(default=100, compare=False)  # where the demo runs it in a day
 
 
@@ -110,6 +114,16 @@ def registered() -> dict[str, Registration]:
             continue
         found[registration.name] = registration
     return dict(sorted(found.items(), key=lambda item: (item[1].order, item[0])))
+
+
+def provided(fact: str):
+    """The function a registered pipeline provides for `fact` (its `provides`), or None when
+    no pipeline does: the asker then goes without (reminders without dunning count no failed
+    payments)."""
+    for registration in registered().values():
+        if fact in registration.provides:
+            return load(registration.provides[fact])
+    return None
 
 
 def get(name: str) -> Registration:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select, type_coerce
+from sqlalchemy import Select, and_, type_coerce
 
 from memberflow.core.db import UTCDateTime
 from memberflow.core.locales import offer_description
@@ -22,10 +22,15 @@ from memberflow.pipelines.cancellations.steps import (
     CancellationStep,
     offer_expires_on,
 )
-from memberflow.plugin import SAMPLE_ANCHOR, StepInfo, TouchpointRow, sample_touchpoint
+from memberflow.plugin import (
+    SAMPLE_ANCHOR,
+    StepInfo,
+    TouchpointRow,
+    last_bill_notice,
+    sample_touchpoint,
+)
 
 touchpoint = Touchpoint.__table__
-_bill_notices = Touchpoint.__table__.alias("bill_notice")
 TOLD_WITHIN = timedelta(days=3)  # a notice about a failed bill this recent already said it
 
 
@@ -47,16 +52,7 @@ class CancellationPipeline:
     def extend_claim(self, query: Select) -> Select:
         """The cancellation the touchpoint is about (joined on its moment, the anchor), and
         whether the member is back in any way."""
-        last_bill_notice = (
-            select(func.max(_bill_notices.c.due_at))
-            .where(
-                _bill_notices.c.subscription_id == touchpoint.c.subscription_id,
-                _bill_notices.c.invoice_id.is_not(None),
-                _bill_notices.c.status == "sent",
-                _bill_notices.c.due_at <= touchpoint.c.anchor_at,
-            )
-            .scalar_subquery()
-        )
+        told = last_bill_notice(touchpoint.c.subscription_id, touchpoint.c.anchor_at)
         return query.outerjoin(
             cancellation,
             and_(
@@ -71,7 +67,7 @@ class CancellationPipeline:
             came_back_elsewhere(
                 touchpoint.c.anchor_at, subscription.c.id, subscription.c.member_id
             ).label("back_elsewhere"),
-            type_coerce(last_bill_notice, UTCDateTime()).label("last_bill_notice_at"),
+            type_coerce(told, UTCDateTime()).label("last_bill_notice_at"),
         )
 
     def skip_reason(self, step: CancellationStep, row: TouchpointRow) -> str | None:

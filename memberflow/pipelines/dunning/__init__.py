@@ -21,5 +21,6 @@ registration = Registration(
     commands={"cases": "memberflow.pipelines.dunning.commands:cases_app"},
     goal="memberflow.pipelines.dunning.results:goal",
     forecast="memberflow.pipelines.dunning.results:forecast",
+    provides={"failed_payment_after": "memberflow.pipelines.dunning.results:failed_payment_after"},
     order=20,
 )

@@ -1,12 +1,14 @@
 """Dunning's results: what its emails are for (the bill paid), to judge an experiment on one
-of them; and the emails open cases will get, for the forecast."""
+of them; the emails open cases will get, for the forecast; and, for other pipelines, whether a
+subscription's payment failed and stayed unpaid (`failed_payment_after`, its `provides`)."""
 
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import Connection, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from memberflow.core.db import days_between
 from memberflow.core.models import (
     PAID_OUTCOMES,
     CaseStatus,
@@ -33,6 +35,23 @@ def goal(dialect: str) -> tuple[str, ColumnElement]:
     return "recovered", exists().where(
         dunning_case.c.invoice_id == touchpoint.c.invoice_id,
         dunning_case.c.outcome.in_(PAID_OUTCOMES),
+    )
+
+
+def failed_payment_after(
+    dialect: str,
+    subscription_id: ColumnElement,
+    after: ColumnElement,
+    around: ColumnElement,
+    within_days: int,
+) -> ColumnElement:
+    """A payment of the subscription failed at or after `after`, less than `within_days` after
+    `around`, and was not recovered: a SQL condition over the asker's columns."""
+    return exists().where(
+        dunning_case.c.subscription_id == subscription_id,
+        dunning_case.c.opened_at >= after,
+        days_between(dialect, dunning_case.c.opened_at, around) < within_days,
+        or_(dunning_case.c.outcome.is_(None), dunning_case.c.outcome.not_in(PAID_OUTCOMES)),
     )
 
 

@@ -4,16 +4,14 @@ those that got no reminder (expired, held by the contact cap, or an experiment's
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, not_, or_, select
+from sqlalchemy import and_, case, false, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from memberflow.core.db import days_between
-from memberflow.core.models import PAID_OUTCOMES, DunningCase, Product, Subscription, Touchpoint
+from memberflow.core.models import Product, Subscription, Touchpoint
 from memberflow.pipelines.reminders.steps import PIPELINE
-from memberflow.plugin import HOLDOUT
+from memberflow.plugin import HOLDOUT, provided
 
-touchpoint, subscription = Touchpoint.__table__, Subscription.__table__
-dunning_case, product = DunningCase.__table__, Product.__table__
+touchpoint, subscription, product = Touchpoint.__table__, Subscription.__table__, Product.__table__
 # a failed payment this long after the date a reminder announced is that renewal's failure
 FAILED_WITHIN_DAYS = 7
 NOT_REMINDED = ("expired", "held", "dead")  # and the holdout's (skipped, variant holdout)
@@ -21,13 +19,17 @@ NOT_REMINDED = ("expired", "held", "dead")  # and the holdout's (skipped, varian
 
 def failed_payment(dialect: str) -> ColumnElement:
     """A payment of the reminder's subscription failed between the reminder's due time and a
-    week after the date it announced, and was not recovered."""
-    return exists().where(
-        dunning_case.c.subscription_id == touchpoint.c.subscription_id,
-        dunning_case.c.opened_at >= touchpoint.c.due_at,
-        days_between(dialect, dunning_case.c.opened_at, touchpoint.c.anchor_at)
-        < FAILED_WITHIN_DAYS,
-        or_(dunning_case.c.outcome.is_(None), dunning_case.c.outcome.not_in(PAID_OUTCOMES)),
+    week after the date it announced, and was not recovered: asked of whichever pipeline
+    provides `failed_payment_after` (dunning); without one, none is known."""
+    failed_after = provided("failed_payment_after")
+    if failed_after is None:
+        return false()
+    return failed_after(
+        dialect,
+        touchpoint.c.subscription_id,
+        touchpoint.c.due_at,
+        touchpoint.c.anchor_at,
+        FAILED_WITHIN_DAYS,
     )
 
 

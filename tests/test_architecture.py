@@ -72,3 +72,26 @@ def test_no_test_module_imports_another():
                 if name.startswith("tests.") and not name.startswith("tests.support"):
                     offenders.append(f"{path.relative_to(tests)} imports {name}")
     assert offenders == []
+
+
+# the tables each pipeline keeps (still declared in memberflow/core/models.py, issue 27)
+OWN_TABLES = {
+    "dunning": {"DunningCase", "ChargeAttempt"},
+    "cancellations": {"Cancellation"},
+    "surveys": {"SurveyResponse"},
+}
+
+
+def test_no_pipeline_reads_another_pipelines_tables():
+    """A pipeline asks another's facts through its `provides`; it never imports its models."""
+    offenders = []
+    for package in (PROJECT_ROOT / "memberflow" / "pipelines").iterdir():
+        if not (package / "__init__.py").exists():
+            continue
+        others = set().union(*(t for name, t in OWN_TABLES.items() if name != package.name))
+        for path in package.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module == "memberflow.core.models":
+                    used = {alias.name for alias in node.names} & others
+                    offenders += [f"{path.relative_to(PROJECT_ROOT)} imports {n}" for n in used]
+    assert offenders == []

@@ -21,7 +21,14 @@ from pathlib import Path
 from prefect import flow
 
 from memberflow.core.settings import get_settings
-from memberflow.plugin import Registration, Selection, StepInfo, member_recipient, run_pipeline
+from memberflow.plugin import (
+    Registration,
+    Selection,
+    StepInfo,
+    member_recipient,
+    run_pipeline,
+    window_start,
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class ThanksPipeline:
     name: str = "toy"
 
     def selections(self, as_of, since):
-        low = min(since, as_of - Thanks.lateness) + timedelta(days=1) - timedelta(hours=2)
+        low = window_start(Thanks(), as_of, since) + timedelta(days=1) - timedelta(hours=2)
         return [(Thanks(), Selection("current_period_end", low, as_of + timedelta(days=2)))]
 
     def anchor_for(self, step, row):

@@ -17,7 +17,14 @@ from memberflow.pipelines.surveys.steps import (
     SurveyStep,
     survey_key,
 )
-from memberflow.plugin import SAMPLE_ANCHOR, Selection, StepInfo, TouchpointRow, sample_touchpoint
+from memberflow.plugin import (
+    SAMPLE_ANCHOR,
+    Selection,
+    StepInfo,
+    TouchpointRow,
+    sample_touchpoint,
+    window_start,
+)
 
 LINK_PURPOSE = "survey"
 LIVE = ("active", "trialing", "past_due")
@@ -39,7 +46,7 @@ class SurveyPipeline:
         chosen = []
         for step in self.steps:
             # a step due in (earliest, as_of] counts `days` from an anchor a day either side
-            earliest = min(since, as_of - step.lateness)
+            earliest = window_start(step, as_of, since)
             low = earliest - timedelta(days=step.days + 1)
             high = as_of - timedelta(days=step.days - 1)
             if step.survey == "exit":

@@ -32,6 +32,7 @@ from memberflow.messaging.planning import window_start
 from memberflow.messaging.protocols import (
     DatePlanner,
     ExtendsClaim,
+    ExtendsPlan,
     Pipeline,
     SignsLinks,
     Step,
@@ -50,6 +51,7 @@ __all__ = [
     "Pipeline",
     "DatePlanner",
     "ExtendsClaim",
+    "ExtendsPlan",
     "SignsLinks",
     "Step",
     "StepInfo",

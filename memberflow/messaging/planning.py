@@ -74,7 +74,7 @@ def plan_batch(
 ) -> tuple[Cursor | None, Tally]:
     """Plans one batch of candidates; returns the cursor for the next batch (None when done)."""
     with engine.begin() as conn:
-        rows = store.select_candidates(conn, selection, after, limit)
+        rows = store.select_candidates(conn, selection, after, limit, extend_plan(pipeline))
         planned = plan_rows(pipeline, step, rows, as_of=as_of, since=since, channel=channel)
         new_keys = set(insert_touchpoints(conn, planned))
     counts = Counter(
@@ -99,10 +99,15 @@ def unplanned(
 ) -> tuple[list[Row], list[dict]]:
     """One batch of candidates, and the touchpoints they owe that the outbox does not hold
     yet, writing nothing: what a dry run and a forecast look at."""
-    rows = store.select_candidates(conn, selection, after, limit)
+    rows = store.select_candidates(conn, selection, after, limit, extend_plan(planner))
     planned = plan_rows(planner, step, rows, as_of=as_of, since=since, channel=channel)
     known = store.existing_keys(conn, [plan["key"] for plan in planned])
     return rows, [plan for plan in planned if plan["key"] not in known]
+
+
+def extend_plan(planner: DatePlanner):
+    """The planner's `extend_plan` (`ExtendsPlan`), if it has one: what else it plans on."""
+    return getattr(planner, "extend_plan", None)
 
 
 def next_cursor(rows: list[Row], selection: Selection, limit: int) -> Cursor | None:

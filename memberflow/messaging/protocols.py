@@ -151,6 +151,16 @@ class DatePlanner(Protocol):
         ...
 
 
+class ExtendsPlan(Protocol):
+    """A date planner whose `anchor_for` needs more than planning's narrow read of a
+    subscription (its anchors, status and zone): its own table's column, say."""
+
+    def extend_plan(self, query: Select) -> Select:
+        """Adds joins and labelled columns to planning's read; `anchor_for` sees them on the
+        row. Keep it narrow: planning reads every candidate."""
+        ...
+
+
 class ExtendsClaim(Protocol):
     """A pipeline whose send-time check or fields need more than the subscription's columns."""
 

@@ -65,8 +65,6 @@ _PLANNING_COLUMNS = (
     subscription.c.started_at,
     subscription.c.canceled_at,
     subscription.c.cancel_at_period_end,
-    subscription.c.cancel_feedback,
-    subscription.c.cancel_comment,
     member.c.time_zone,
 )
 
@@ -103,24 +101,29 @@ def _subscription_view():
 
 
 def select_candidates(
-    conn: Connection, selection: Selection, after: Cursor, limit: int
+    conn: Connection,
+    selection: Selection,
+    after: Cursor,
+    limit: int,
+    extend: Callable[[Select], Select] | None = None,
 ) -> list[Row]:
-    """The next `limit` subscriptions of a selection after the cursor, in (column, id) order.
+    """The next `limit` subscriptions of a selection after the cursor, in (column, id) order;
+    `extend` (a planner's `extend_plan`) adds the joins and columns it plans on.
 
     Two index seeks, never a scan: first the rest of the cursor's own anchor value by id (one
     import or one renewal time can give thousands of equal values), then the later values. A
     single `(column, id) > cursor` condition made SQLite walk each clump from its start.
     """
     column, value, last_id = subscription.c[selection.column], *after
-    same_value = _candidates(selection, column == value, subscription.c.id > last_id)
+    same_value = _candidates(selection, extend, column == value, subscription.c.id > last_id)
     rows = list(conn.execute(same_value.order_by(subscription.c.id).limit(limit)))
     if len(rows) < limit:
-        later = _candidates(selection, column > value, column <= selection.high)
+        later = _candidates(selection, extend, column > value, column <= selection.high)
         rows += conn.execute(later.order_by(column, subscription.c.id).limit(limit - len(rows)))
     return rows
 
 
-def _candidates(selection: Selection, *conditions):
+def _candidates(selection: Selection, extend: Callable[[Select], Select] | None, *conditions):
     """Planning's narrow read; rendering reads the whole row later, at claim time. Narrow is
     twice as fast over a large selection (docs/performance.md)."""
     query = (
@@ -134,7 +137,7 @@ def _candidates(selection: Selection, *conditions):
         query = query.where(product.c.external_id.in_(selection.products))
     if selection.excluded_products:
         query = query.where(product.c.external_id.not_in(selection.excluded_products))
-    return query
+    return extend(query) if extend is not None else query
 
 
 def subscription_rows(conn: Connection, subscription_ids: Sequence[int]) -> list[Row]:

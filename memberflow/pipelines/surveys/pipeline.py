@@ -6,9 +6,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Select
+
 from memberflow.core.feedback import REASONS, SCORES
 from memberflow.core.locales import offer_description
 from memberflow.core.members import member_recipient
+from memberflow.core.models import Subscription
 from memberflow.core.schedule import zone
 from memberflow.core.settings import Settings
 from memberflow.pipelines.surveys.steps import (
@@ -25,6 +28,10 @@ from memberflow.plugin import (
     sample_touchpoint,
     window_start,
 )
+
+subscription = Subscription.__table__
+# what the member told the provider when they left: given, they are not asked again
+TOLD_THE_PROVIDER = (subscription.c.cancel_feedback, subscription.c.cancel_comment)
 
 LINK_PURPOSE = "survey"
 LIVE = ("active", "trialing", "past_due")
@@ -56,6 +63,14 @@ class SurveyPipeline:
                     (step, Selection("started_at", low, high, products=self.plan.nps_products))
                 )
         return chosen
+
+    def extend_plan(self, query: Select) -> Select:
+        """Whether the member told the provider why they left: then no exit survey."""
+        return query.add_columns(*TOLD_THE_PROVIDER)
+
+    def extend_claim(self, query: Select) -> Select:
+        """The same, again at send time: they may have told it since."""
+        return query.add_columns(*TOLD_THE_PROVIDER)
 
     def anchor_for(self, step: SurveyStep, row: Any) -> datetime | None:
         if step.survey == "exit":

@@ -10,7 +10,7 @@ from pydantic import Field
 from blocks.outputs.base import Output
 from blocks.outputs.file import FileOutput
 from flows._blocks import resolve_gateway, resolve_output
-from flows.pipeline import cursor_loop, run_pipeline
+from flows.pipeline import run_pipeline
 from flows.runs import finished, open_run, run_name
 from memberflow.core.db import get_engine
 from memberflow.core.settings import Settings, get_settings
@@ -19,6 +19,7 @@ from memberflow.pipelines.dunning.demo import members_update_cards, renew_due
 from memberflow.pipelines.dunning.notices import NoticePipeline
 from memberflow.pipelines.dunning.policy import DunningPolicy
 from memberflow.pipelines.dunning.queries import open_invoice_ids, why_no_case
+from tasks import cursor_loop
 from tasks.artifacts import with_progress
 from tasks.dunning import advance_batch, announce_closed, count_open, open_cases, publish_cases
 

@@ -1,7 +1,11 @@
-"""A flow run's frame: its name in the runs list, the database and moment it may act for,
-and how it ends (Completed, "Completed with failures", or Failed naming the output)."""
+"""A flow run's frame: its name in the runs list, the database and moment it may act for, a
+pipeline run as its stages share it, and how it ends (Completed, "Completed with failures",
+or Failed naming the output)."""
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -10,10 +14,13 @@ from prefect.states import Completed, State
 from sqlalchemy import Engine
 
 from blocks.outputs.base import Output
-from flows._blocks import OutputFailing, describe
+from flows._blocks import OutputFailing, describe, resolve_output
 from memberflow.core import clock
 from memberflow.core.db import get_engine, require_schema, unavailable_means
 from memberflow.core.settings import Settings
+from memberflow.messaging.protocols import Pipeline
+from memberflow.messaging.registry import template_folders
+from memberflow.messaging.rendering import Renderer
 from memberflow.messaging.tally import (
     FAILURE_REASONS,
     LANGUAGE_FALLBACKS,
@@ -21,6 +28,7 @@ from memberflow.messaging.tally import (
     Tally,
     steps_of,
 )
+from tasks.artifacts import publish_summary
 
 T = TypeVar("T")
 
@@ -59,6 +67,55 @@ def open_run(
                 if clock.admit(conn, as_of, simulate=simulate):
                     get_run_logger().info("a simulation: acting for %s", as_of.isoformat())
     return db, as_of
+
+
+@dataclass
+class PipelineRun:
+    """One run of a pipeline, as its planning and delivery stages share it."""
+
+    pipeline: Pipeline
+    settings: Settings
+    db: Engine
+    as_of: datetime
+    sink: Output  # the output, open for the whole run
+    reference: str | Output  # the output as delivery workers get it (a Block's reference)
+    renderer: Renderer
+    dry_run: bool
+    tally: Tally = field(default_factory=dict)  # what the stages did, added up
+    rows: list[dict] = field(default_factory=list)  # the summary, once the run is done
+
+
+@contextmanager
+def pipeline_run(
+    pipeline: Pipeline,
+    settings: Settings,
+    as_of: datetime | None,
+    output: str | Output,
+    dry_run: bool,
+) -> Iterator[PipelineRun]:
+    """The run its stages share: the database (its schema there, this moment admitted), the
+    output (closed when the run is done) and the renderer. A database outage meanwhile ends
+    the run with what happens to the messages it held. When the stages are done: the summary
+    artifact (`rows`), and the failures reported."""
+    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
+    db = get_engine(settings.database_url)
+    lapse = (
+        "this run stopped, and nothing is lost: the messages it held go back to the next run "
+        f"{settings.claim_lease_seconds:.0f} s after its last renewal. Check the database, "
+        "then run again"
+    )
+    with unavailable_means(db, lapse):
+        require_schema(db)
+        if not dry_run:  # a pipeline's own flow may have admitted it already: harmless twice
+            with db.begin() as conn:
+                clock.admit(conn, as_of, simulate=None)
+        sink = output if isinstance(output, Output) else resolve_output(output, settings)
+        renderer = Renderer(template_folders(settings), settings.default_locale)
+        run = PipelineRun(pipeline, settings, db, as_of, sink, output, renderer, dry_run)
+        with closing(sink):  # one set of connections for the whole run, closed at its end
+            yield run
+    run.rows = publish_summary(pipeline.name, run.tally, as_of, dry_run)
+    report_failures(pipeline.name, sink, run.tally)
 
 
 WITH_FAILURES = "Completed with failures"  # a state name ops can filter and automate on

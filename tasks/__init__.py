@@ -4,8 +4,10 @@
 retried; their inputs are engines, blocks and pipelines, so there is nothing to hash for a cache.
 """
 
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -35,3 +37,11 @@ def deliver_run_name() -> str:
     params = task_run.parameters
     start = params["after_id"]
     return f"deliver {params['pipeline'].name} #{start + 1 if start else 1}+ ({params['limit']})"
+
+
+def cursor_loop(start: Any, run_batch: Callable[[Any], tuple[Any, dict]]) -> Iterator[dict]:
+    """Calls `run_batch(cursor)` from `start`, batch after batch, until it returns no cursor."""
+    cursor = start
+    while cursor is not None:
+        cursor, tally = run_batch(cursor)
+        yield tally

@@ -4,6 +4,7 @@ on the terminal when the command line asks for one)."""
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TypeVar
@@ -86,3 +87,8 @@ def with_progress(
         if terminal:
             terminal.update(min(done, total))
         yield batch, done
+
+
+def sentence(counts: Counter) -> str:
+    """`Counter(sent=498, failed=2)` as "498 sent, 2 failed"."""
+    return ", ".join(f"{n} {outcome.replace('_', ' ')}" for outcome, n in counts.items() if n)

@@ -61,12 +61,19 @@ def open_run(
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
     db = get_engine(settings.database_url)
     with unavailable_means(db, "nothing was done; check the database, then run again"):
-        require_schema(db)
-        if not dry_run:
-            with db.begin() as conn:
-                if clock.admit(conn, as_of, simulate=simulate):
-                    get_run_logger().info("a simulation: acting for %s", as_of.isoformat())
+        if _ready(db, as_of, simulate=simulate, dry_run=dry_run):
+            get_run_logger().info("a simulation: acting for %s", as_of.isoformat())
     return db, as_of
+
+
+def _ready(db: Engine, as_of: datetime, *, simulate: bool | None, dry_run: bool) -> bool:
+    """Checks the schema is there and, unless a dry run (it writes nothing, so it may look
+    anywhere), admits `as_of` on this database; True when the run is a simulation."""
+    require_schema(db)
+    if dry_run:
+        return False
+    with db.begin() as conn:
+        return clock.admit(conn, as_of, simulate=simulate)
 
 
 @dataclass
@@ -105,10 +112,8 @@ def pipeline_run(
         "then run again"
     )
     with unavailable_means(db, lapse):
-        require_schema(db)
-        if not dry_run:  # a pipeline's own flow may have admitted it already: harmless twice
-            with db.begin() as conn:
-                clock.admit(conn, as_of, simulate=None)
+        # a pipeline's own flow may have admitted it already (open_run): harmless twice
+        _ready(db, as_of, simulate=None, dry_run=dry_run)
         sink = output if isinstance(output, Output) else resolve_output(output, settings)
         renderer = Renderer(template_folders(settings), settings.default_locale)
         run = PipelineRun(pipeline, settings, db, as_of, sink, output, renderer, dry_run)

@@ -3,7 +3,7 @@ webhooks that arrive out of order. Each row remembers the provider's time of the
 applied to it (`provider_updated_at`); an older event changes nothing and announces nothing."""
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import MAXYEAR, MINYEAR, datetime
 from functools import cache
 
 from sqlalchemy import bindparam
@@ -313,12 +313,13 @@ def _card(session: Session, member: Member, subscription: Subscription | None, c
         targets = session.exec(
             select(Subscription).where(Subscription.member_id == member.id)
         ).all()
-    valid_until = None
-    if card.exp_month and card.exp_year and 1 <= card.exp_month <= 12:
-        valid_until = card_valid_until(card.exp_month, card.exp_year)
+    # a month or year no calendar holds (a provider's bug, a fuzzer) is unknown, not a crash
+    month = card.exp_month if card.exp_month and 1 <= card.exp_month <= 12 else None
+    year = card.exp_year if card.exp_year and MINYEAR <= card.exp_year <= MAXYEAR else None
+    valid_until = card_valid_until(month, year) if month and year else None
     for target in targets:
         target.card_last4 = card.last4
-        target.card_exp_month, target.card_exp_year = card.exp_month, card.exp_year
+        target.card_exp_month, target.card_exp_year = month, year
         target.card_valid_until = valid_until
         session.add(target)
     session.flush()

@@ -565,3 +565,18 @@ def test_health_answers_at_once_and_degraded_while_a_writer_holds_the_database(c
         holder.execute("ROLLBACK")
         holder.close()
     assert client.get("/health").status_code == 200
+
+
+def test_a_card_expiry_no_calendar_holds_is_kept_unknown_not_a_failure(client, configured, engine):
+    """Found by the fuzzer: `exp_year` 10**20 crashed applying the event (OverflowError)."""
+    for name in ("customer.created", "customer.subscription.created"):
+        send(client, "stripe", sample("stripe", name), configured)
+    event = sample("stripe", "payment_method.updated", id="evt_huge_year")
+    event["data"]["object"]["card"].update(exp_month=99, exp_year=10**20)
+    answer = send(client, "stripe", event, configured)
+    assert answer.status_code == 200, answer.text
+    with Session(engine) as session:
+        row = session.exec(select(InboxEvent).where(InboxEvent.key == "stripe:evt_huge_year")).one()
+        sub = session.exec(select(Subscription)).one()
+    assert row.status != "failed", row.note
+    assert (sub.card_exp_month, sub.card_exp_year) == (None, None)

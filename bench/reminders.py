@@ -47,7 +47,7 @@ def due_messages(database: Path, channel: str = "webhook"):
     from memberflow.core.settings import Settings
     from memberflow.messaging import store
     from memberflow.messaging.composing import compose
-    from memberflow.messaging.protocols import TouchpointRow
+    from memberflow.messaging.protocols import PlanningWindow, TouchpointRow
     from memberflow.messaging.rendering import Renderer, business_fields
     from memberflow.pipelines.reminders.pipeline import ReminderPipeline
     from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, anchor_for
@@ -55,7 +55,7 @@ def due_messages(database: Path, channel: str = "webhook"):
     settings, pipeline, step = Settings(), ReminderPipeline(), DEFAULT_STEPS[0]
     renderer = Renderer(settings.templates_dir)
     engine = get_engine(f"sqlite:///{database}")
-    selection = pipeline.selections(AS_OF, AS_OF)[0][1]
+    selection = pipeline.selections(PlanningWindow(AS_OF, AS_OF))[0][1]
     with engine.connect() as conn:
         rows = conn.execute(
             store._subscription_view().where(
@@ -134,13 +134,14 @@ def run_selection(database: Path) -> dict:
     its 48 h lateness lookback), and due now only; each in batches of 500 and as one query."""
     from memberflow.core.db import get_engine
     from memberflow.messaging import store
+    from memberflow.messaging.protocols import PlanningWindow
     from memberflow.pipelines.reminders.pipeline import ReminderPipeline
     from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, selection_for
 
     engine = get_engine(f"sqlite:///{database}")
-    flow_window = ReminderPipeline().selections(AS_OF, AS_OF)[0][1]
+    flow_window = ReminderPipeline().selections(PlanningWindow(AS_OF, AS_OF))[0][1]
     due_now_step = DEFAULT_STEPS[0].model_copy(update={"lateness_hours": 0})
-    due_now = selection_for(due_now_step, AS_OF, AS_OF)
+    due_now = selection_for(due_now_step, PlanningWindow(AS_OF, AS_OF))
     results = {}
     with engine.connect() as conn:
         for name, selection in (("flow window", flow_window), ("due now", due_now)):
@@ -149,7 +150,7 @@ def run_selection(database: Path) -> dict:
                 batch = store.select_candidates(conn, selection, cursor, 500)
                 rows += len(batch)
                 last = batch[-1] if len(batch) == 500 else None
-                cursor = (getattr(last, selection.column), last.sub_id) if last else None
+                cursor = (getattr(last, store.SELECTED), last.sub_id) if last else None
             paged = time.perf_counter() - started
             started = time.perf_counter()
             everything = store.select_candidates(conn, selection, selection.start, 10**9)

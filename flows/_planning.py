@@ -7,6 +7,7 @@ from datetime import timedelta
 from prefect import get_run_logger
 
 from flows.runs import PipelineRun
+from memberflow.messaging.protocols import PlanningWindow
 from memberflow.messaging.tally import add_tally
 from tasks import cursor_loop
 from tasks.artifacts import sentence
@@ -25,7 +26,7 @@ def plan_all(run: PipelineRun, batch_size: int, lookback_days: int) -> None:
     extra = {"renderer": renderer, "settings": settings} if dry_run else {}
     if since < as_of - timedelta(days=3):
         log.warning("planning since %s: the last completed run was long ago", since.isoformat())
-    for step, selection in pipeline.selections(as_of, since):
+    for step, selection in pipeline.selections(PlanningWindow(as_of, since)):
         tally.setdefault(step.name, Counter())  # list every step, even with nothing to do
         batches = cursor_loop(
             selection.start,

@@ -10,9 +10,7 @@ from pydantic import Field
 from flows._blocks import resolve_gateway, resolve_output
 from flows.pipeline import run_pipeline
 from flows.runs import finished, open_run, run_name
-from memberflow.core.db import get_engine
 from memberflow.core.settings import get_settings
-from memberflow.pipelines.cancellations.demo import members_come_and_go
 from memberflow.pipelines.cancellations.pipeline import CancellationPipeline
 from memberflow.pipelines.cancellations.steps import (
     DEFAULT_STEPS,
@@ -102,17 +100,3 @@ def cancellations(
         pipeline, settings=settings, as_of=as_of, output=sink, batch_size=batch_size
     )
     return finished(rows, rows[-1])
-
-
-DEMO_OFFERS = {
-    "club-monthly": Offer(code="COMEBACK", description="a free month", valid_days=30),
-    "club-europe": Offer(code="RETOUR", description="un mois offert", valid_days=30),
-}
-
-
-def demo_day(as_of: datetime) -> dict:
-    """One simulated day of `memberflow demo`: members cancel (and a few come back or opt out)
-    during the day, then the follow-up runs an hour after the others."""
-    moves = members_come_and_go(get_engine(get_settings().database_url), as_of)
-    total = cancellations(as_of=as_of + timedelta(hours=1), offers=DEMO_OFFERS)[-1]
-    return {f"goodbye {k}": v for k, v in total.items() if k in ("sent", "skipped")} | moves

@@ -1,7 +1,7 @@
 """The dunning flow: open cases for failed invoices, advance each (retry, notice, escalate,
 final action), then deliver what that planned to members and to ops."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -12,10 +12,8 @@ from blocks.outputs.file import FileOutput
 from flows._blocks import resolve_gateway, resolve_output
 from flows.pipeline import run_pipeline
 from flows.runs import finished, open_run, run_name
-from memberflow.core.db import get_engine
 from memberflow.core.settings import Settings, get_settings
 from memberflow.pipelines.dunning.advance import Advance, Channels
-from memberflow.pipelines.dunning.demo import members_update_cards, renew_due
 from memberflow.pipelines.dunning.notices import NoticePipeline
 from memberflow.pipelines.dunning.policy import DunningPolicy
 from memberflow.pipelines.dunning.queries import open_invoice_ids, why_no_case
@@ -118,19 +116,3 @@ def dunning(
     advance.counts["announced"] += announce_closed(db)
     summary = publish_cases(advance, as_of, emails=emails[-1], tickets=tickets[-1])
     return finished(summary, emails[-1], tickets[-1])
-
-
-def demo_day(as_of: datetime) -> dict:
-    """One simulated day of `memberflow demo`: the renewals that fell due are charged (about one
-    in eight fails), some members put in a new card, and a dunning run follows an hour later."""
-    db = get_engine(get_settings().database_url)
-    renewed, failed = renew_due(db, as_of)
-    members_update_cards(db, as_of)
-    recovery = dunning(as_of=as_of + timedelta(hours=1))
-    return {
-        "renewals_paid": renewed,
-        "renewals_failed": failed,
-        "retries": recovery["retries"],
-        "recovered": recovery["recovered"],
-        "dunning_emails": recovery["emails_sent"],
-    }

@@ -19,6 +19,7 @@ def run_pipeline(
     *,
     settings: Settings,
     as_of: datetime | None,
+    simulate: bool | None = None,
     output: str | Output = "",
     batch_size: int = 500,
     lookback_days: int = 3,
@@ -29,9 +30,11 @@ def run_pipeline(
 
     A `DatePlanner` is planned first, for every touchpoint due since its last completed
     planning pass (its watermark; `lookback_days` on the very first run), however long ago.
-    Then every due touchpoint of the pipeline is delivered, whoever planned it.
+    Then every due touchpoint of the pipeline is delivered, whoever planned it. `simulate`:
+    act for a moment ahead of the clock, on a database kept for simulations (None: as the
+    database is; memberflow.core.clock).
     """
-    with pipeline_run(pipeline, settings, as_of, output, dry_run) as run:
+    with pipeline_run(pipeline, settings, as_of, output, dry_run, simulate) as run:
         if isinstance(pipeline, DatePlanner):
             plan_all(run, batch_size, lookback_days)
         if not dry_run:

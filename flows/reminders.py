@@ -7,7 +7,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.pipeline import run_pipeline
-from flows.runs import finished, open_run, run_name
+from flows.runs import finished, run_name
 from memberflow.core.settings import get_settings
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
 from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, ReminderStep
@@ -38,22 +38,15 @@ def reminders(
             account for everything since the last completed run, however long ago.
         dry_run: Render and count, but record and send nothing.
     """
-    settings = get_settings()
-    _, as_of = open_run(settings, as_of, simulate=simulate, dry_run=dry_run)
     pipeline = ReminderPipeline(steps=list(steps), product_steps=dict(product_steps or {}))
     rows = run_pipeline(
         pipeline,
-        settings=settings,
+        settings=get_settings(),
         as_of=as_of,
+        simulate=simulate,
         output=output,
         batch_size=batch_size,
         lookback_days=lookback_days,
         dry_run=dry_run,
     )
     return finished(rows, rows[-1])
-
-
-def demo_day(as_of: datetime) -> dict:
-    """One simulated day of `memberflow demo`: the day's reminder run, its totals."""
-    total = reminders(as_of=as_of)[-1]
-    return {outcome: count for outcome, count in total.items() if outcome != "step"}

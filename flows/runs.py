@@ -61,8 +61,7 @@ def open_run(
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
     db = get_engine(settings.database_url)
     with unavailable_means(db, "nothing was done; check the database, then run again"):
-        if _ready(db, as_of, simulate=simulate, dry_run=dry_run):
-            get_run_logger().info("a simulation: acting for %s", as_of.isoformat())
+        _ready(db, as_of, simulate=simulate, dry_run=dry_run)  # run_pipeline says if simulated
     return db, as_of
 
 
@@ -99,6 +98,7 @@ def pipeline_run(
     as_of: datetime | None,
     output: str | Output,
     dry_run: bool,
+    simulate: bool | None = None,
 ) -> Iterator[PipelineRun]:
     """The run its stages share: the database (its schema there, this moment admitted), the
     output (closed when the run is done) and the renderer. A database outage meanwhile ends
@@ -113,7 +113,8 @@ def pipeline_run(
     )
     with unavailable_means(db, lapse):
         # a pipeline's own flow may have admitted it already (open_run): harmless twice
-        _ready(db, as_of, simulate=None, dry_run=dry_run)
+        if _ready(db, as_of, simulate=simulate, dry_run=dry_run):
+            get_run_logger().info("a simulation: acting for %s", as_of.isoformat())
         sink = output if isinstance(output, Output) else resolve_output(output, settings)
         renderer = Renderer(template_folders(settings), settings.default_locale)
         run = PipelineRun(pipeline, settings, db, as_of, sink, output, renderer, dry_run)

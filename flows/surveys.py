@@ -1,9 +1,6 @@
 """The feedback survey flow: record answers given at the provider, send the exit and
 satisfaction surveys that fell due, publish the results."""
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -12,11 +9,7 @@ from pydantic import Field
 
 from flows.pipeline import run_pipeline
 from flows.runs import finished, open_run, run_name
-from memberflow.core.db import get_engine
 from memberflow.core.settings import get_settings
-from memberflow.ingress.app import create_app
-from memberflow.ingress.serve import BackgroundServer, free_port
-from memberflow.pipelines.surveys.demo import members_answer
 from memberflow.pipelines.surveys.pipeline import SurveyPipeline
 from memberflow.pipelines.surveys.steps import PIPELINE, SurveyOffer, SurveyPlan
 from tasks.surveys import publish_results, record_provider_answers
@@ -69,28 +62,3 @@ def surveys(
     if not dry_run:
         publish_results(db, as_of)
     return finished(rows, rows[-1])
-
-
-def demo_day(as_of: datetime) -> dict:
-    """One simulated day of `memberflow demo`: the survey run (two hours after the others),
-    then some members answer their exit survey through the real page, over HTTP, on an ingress
-    served for the day's answers only."""
-    settings = get_settings()
-    total = surveys(as_of=as_of + timedelta(hours=2))[-1]
-    db = get_engine(settings.database_url)
-    with _without_event_warning(), BackgroundServer(create_app(settings), free_port()) as ingress:
-        answered = members_answer(db, settings, ingress.url, as_of + timedelta(hours=3))
-    return {"surveys sent": total.get("sent", 0), "surveys answered": answered}
-
-
-@contextmanager
-def _without_event_warning() -> Iterator[None]:
-    """The day's answering page emits no Prefect events by design: its start-up warning that
-    none are configured would only repeat itself every simulated day."""
-    ingress_log = logging.getLogger("memberflow.ingress")
-    level = ingress_log.level
-    ingress_log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        ingress_log.setLevel(level)

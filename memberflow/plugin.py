@@ -28,15 +28,18 @@ from memberflow.messaging.outbox import (
     skip_unsent,
     touchpoint_key,
 )
-from memberflow.messaging.planning import window_start
 from memberflow.messaging.protocols import (
     DatePlanner,
     ExtendsClaim,
     ExtendsPlan,
+    LinkMaker,
     Pipeline,
+    PlanningWindow,
+    Recipient,
     SignsLinks,
     Step,
     StepInfo,
+    SubscriptionRow,
     TouchpointRow,
 )
 from memberflow.messaging.registry import DemoHooks, Registration, provided
@@ -49,6 +52,9 @@ if TYPE_CHECKING:
 __all__ = [
     # the contract (memberflow.messaging.protocols): what the engine asks of a pipeline
     "Pipeline",
+    "Recipient",
+    "LinkMaker",
+    "SubscriptionRow",
     "DatePlanner",
     "ExtendsClaim",
     "ExtendsPlan",
@@ -62,7 +68,7 @@ __all__ = [
     "provided",
     # planning: the candidates' ranges, and the window a run accounts for
     "Selection",
-    "window_start",
+    "PlanningWindow",
     # the outbox: the only way a pipeline writes a touchpoint
     "new_touchpoint",
     "touchpoint_key",

@@ -21,7 +21,7 @@ db_app = typer.Typer(rich_markup_mode=None, help="The database.", no_args_is_hel
 def db_upgrade() -> None:
     """Create the database or migrate it to the current schema (SQLite or PostgreSQL)."""
     url = get_settings().database_url
-    database.upgrade(url)
+    database.upgrade(url, branches=registry.migration_branches())
     print(f"database at {make_url(url).render_as_string(hide_password=True)} is up to date")
 
 

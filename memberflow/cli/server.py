@@ -78,7 +78,7 @@ def demo(
     api, started = localserver.ensure_running()
     os.environ["PREFECT_API_URL"] = api
     _keep_prefect_logs_in_the_ui()
-    database.upgrade(settings.database_url)
+    database.upgrade(settings.database_url, branches=registry.migration_branches())
     with engine().begin() as conn:  # its days run ahead of the clock: never a real database
         clock.mark(conn, clock.Role.simulation, datetime.now(UTC))
     start = demo_start()

@@ -1,10 +1,11 @@
 """The database: one engine per URL, UTC-aware timestamps, and Alembic upgrades."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -171,13 +172,18 @@ def require_schema(engine: Engine) -> None:
         )
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Create or migrate the database at `url` with Alembic."""
+def upgrade(url: str, revision: str = "heads", branches: Sequence[Path] = ()) -> None:
+    """Create or migrate the database at `url` with Alembic: memberflow's own history, and the
+    branches of the installed pipelines that own tables (`branches`: the folders their
+    registrations name, each holding revisions with the pipeline's name as branch label)."""
     from alembic import command  # not at import: every command line would pay for it
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    locations = [PROJECT_ROOT / "migrations" / "versions", *branches]
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(map(str, locations)))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, revision)
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import threading
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -161,6 +162,11 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
+@cache  # once per process: an app started again (the demo's pages, each day) need not repeat it
+def _say_events_wait() -> None:
+    logger.warning("no Prefect API configured: events wait in the inbox")
+
+
 def create_app(settings: Settings, prefect_api: PrefectApi | None = None) -> FastAPI:
     """The ingress app. With `prefect_api`, a background thread emits Prefect events."""
     engine = database.get_engine(settings.database_url)
@@ -172,7 +178,7 @@ def create_app(settings: Settings, prefect_api: PrefectApi | None = None) -> Fas
         database.require_schema(engine)
         stop = threading.Event()
         if emitter is None:
-            logger.warning("no Prefect API configured: events wait in the inbox")
+            _say_events_wait()
         else:
             threading.Thread(target=emitter.run, args=(stop,), name="emitter", daemon=True).start()
         yield

@@ -37,6 +37,16 @@ class Applied:
     invoice: Invoice | None = None
 
 
+# a subscription's cancellation as its history settles it (memberflow.core.lifecycle)
+_CANCELLATION_FIELDS = (
+    "cancel_at_period_end",
+    "canceled_at",
+    "cancel_reason",
+    "cancel_feedback",
+    "cancel_comment",
+)
+
+
 class Unmatched(Exception):
     """The webhook names a row memberflow does not have and cannot create from it."""
 
@@ -136,12 +146,8 @@ def _scheduled_cancel_event(subscription: Subscription, change: Change, event: s
     scheduled = bool(change.subscription.cancel_at_period_end)
     subscription.cancel_at_period_end = scheduled
     if scheduled and not was_scheduled and subscription.status != "canceled":
-        subscription.canceled_at = subscription.canceled_at or change.occurred_at
         return c.SUBSCRIPTION_CANCELED
     if was_scheduled and not scheduled and subscription.status != "canceled":
-        subscription.canceled_at = None
-        subscription.cancel_reason = subscription.cancel_feedback = None
-        subscription.cancel_comment = None
         return c.SUBSCRIPTION_REACTIVATED
     return event
 
@@ -246,12 +252,11 @@ def _subscription(
         # says (MemberMouse dates its status changes on arrival): it never revives access
         return subscription, previous_status, True
     values = {f.name: getattr(data, f.name) for f in fields(data)}
-    for name in ("external_id", "product_external_id", "product_name", "cancel_at_period_end"):
+    # not set here: the cancellation's fields are what the whole history settles (`_settle`)
+    for name in ("external_id", "product_external_id", "product_name", *_CANCELLATION_FIELDS):
         values.pop(name)
     if data.product_external_id:
         values["product_id"] = _product(session, data).id
-    if data.status == "canceled" and not data.canceled_at:
-        values["canceled_at"] = change.occurred_at
     _set(subscription, values)
     subscription.provider_updated_at = change.occurred_at
     session.add(subscription)

@@ -1,7 +1,6 @@
 """Composing: whether a claimed touchpoint may still be sent, and the message it stands for
 (the member's language, the merge fields with their signed links, the experiment's variant)."""
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from functools import cache
@@ -14,10 +13,8 @@ from memberflow.messaging.cap import HELD_BY_CAP
 from memberflow.messaging.consent import consent_reason, kind_of
 from memberflow.messaging.experiments import Assignment
 from memberflow.messaging.messages import Message
-from memberflow.messaging.protocols import Pipeline, SignsLinks, Step, TouchpointRow
+from memberflow.messaging.protocols import LinkMaker, Pipeline, SignsLinks, Step, TouchpointRow
 from memberflow.messaging.rendering import Renderer, business_fields
-
-LinkMaker = Callable[..., str]  # (member external id, purpose, data=None) -> signed URL
 
 
 def decide(

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select
 
 from memberflow.core.models import OPEN, Touchpoint
 from memberflow.messaging.planning import next_cursor, unplanned
-from memberflow.messaging.protocols import DatePlanner
+from memberflow.messaging.protocols import DatePlanner, PlanningWindow
 
 touchpoint = Touchpoint.__table__
 BATCH = 1000
@@ -34,7 +34,7 @@ def to_be_planned(
 ) -> Iterator[Due]:
     """The touchpoints the runs will plan for `planner` due in [start, end), as a run at `end`
     accounting for everything since `start` would plan them, less those in the outbox already."""
-    for step, selection in planner.selections(end, start):
+    for step, selection in planner.selections(PlanningWindow(as_of=end, since=start)):
         cursor = selection.start
         while cursor is not None:
             rows, planned = unplanned(
@@ -51,4 +51,4 @@ def to_be_planned(
             for row in planned:
                 if start <= row["due_at"] < end:
                     yield row["due_at"], row["pipeline"], row["step"]
-            cursor = next_cursor(rows, selection, BATCH)
+            cursor = next_cursor(rows, BATCH)

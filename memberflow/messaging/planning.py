@@ -11,16 +11,9 @@ from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.schedule import Timing, timing, zone
 from memberflow.messaging import store
 from memberflow.messaging.outbox import insert_touchpoints, new_touchpoint
-from memberflow.messaging.protocols import DatePlanner, Step
+from memberflow.messaging.protocols import DatePlanner, PlanningWindow, Step
 from memberflow.messaging.store import Cursor, Selection
 from memberflow.messaging.tally import Tally
-
-
-def window_start(step: Step, as_of: datetime, since: datetime) -> datetime:
-    """The earliest due time a run at `as_of` still accounts for: everything since the last
-    completed run, and at least the step's lateness (a subscription imported or moved since
-    may owe a touchpoint that is late but still worth sending)."""
-    return min(since, as_of - step.lateness)
 
 
 def plan_rows(
@@ -34,7 +27,7 @@ def plan_rows(
 ) -> list[dict]:
     """Touchpoints these subscriptions owe at `as_of`: due ones pending, missed ones expired."""
     planned = []
-    earliest = window_start(step, as_of, since)
+    earliest = PlanningWindow(as_of, since).start(step)
     for row in rows:
         anchor = planner.anchor_for(step, row)
         if anchor is None:
@@ -82,7 +75,7 @@ def plan_batch(
         for row in planned
         if row["key"] in new_keys
     )
-    return next_cursor(rows, selection, limit), {step.name: counts}
+    return next_cursor(rows, limit), {step.name: counts}
 
 
 def unplanned(
@@ -110,7 +103,7 @@ def extend_plan(planner: DatePlanner):
     return getattr(planner, "extend_plan", None)
 
 
-def next_cursor(rows: list[Row], selection: Selection, limit: int) -> Cursor | None:
+def next_cursor(rows: list[Row], limit: int) -> Cursor | None:
     if len(rows) < limit:
         return None
-    return getattr(rows[-1], selection.column), rows[-1].sub_id
+    return getattr(rows[-1], store.SELECTED), rows[-1].sub_id

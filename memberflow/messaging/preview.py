@@ -10,10 +10,10 @@ from sqlalchemy import Engine, Row
 from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.settings import Settings
 from memberflow.messaging import store
-from memberflow.messaging.composing import LinkMaker, compose, in_members_language, message_fields
+from memberflow.messaging.composing import compose, in_members_language, message_fields
 from memberflow.messaging.messages import Message
 from memberflow.messaging.planning import next_cursor, unplanned
-from memberflow.messaging.protocols import DatePlanner, Step, TouchpointRow
+from memberflow.messaging.protocols import DatePlanner, LinkMaker, Step, TouchpointRow
 from memberflow.messaging.rendering import Renderer, TemplateProblem
 from memberflow.messaging.store import Cursor, Selection
 from memberflow.messaging.tally import Tally
@@ -63,7 +63,7 @@ def preview_batch(
             counts["would_send"] += 1
         except TemplateProblem:
             counts["render_failed"] += 1
-    return next_cursor(rows, selection, limit), {step.name: counts}
+    return next_cursor(rows, limit), {step.name: counts}
 
 
 def _preview_link(settings: Settings) -> LinkMaker:

@@ -6,16 +6,19 @@ plans them too; others (dunning) plan their own touchpoints and only use deliver
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select
+from sqlalchemy import Row, Select
 
+from memberflow.core.settings import Settings
 from memberflow.messaging.store import Selection
 
 Recipient = tuple[str, str]  # (email, display name)
+LinkMaker = Callable[..., str]  # (member external id, purpose, data=None) -> signed URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,11 @@ class TouchpointRow:
 _FIELD_NAMES = frozenset(f.name for f in fields(TouchpointRow)) - {"extra"}
 
 
+# What `anchor_for` reads: planning's narrow row of a subscription, or, at send time, a claimed
+# touchpoint. Both carry the subscription's anchors, status and member's zone by name.
+SubscriptionRow = Row | TouchpointRow
+
+
 class Step(Protocol):
     """One kind of message of a pipeline."""
 
@@ -123,7 +131,7 @@ class Pipeline(Protocol):
         """Checked at send time: None when the message still applies, else why not."""
         ...
 
-    def fields(self, step: Step, row: TouchpointRow, settings: Any) -> dict:
+    def fields(self, step: Step, row: TouchpointRow, settings: Settings) -> dict:
         """The merge fields of the message, formatted for the member's locale."""
         ...
 
@@ -132,17 +140,33 @@ class Pipeline(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PlanningWindow:
+    """What one planning pass accounts for: the touchpoints due up to `as_of` since `since`, the
+    pipeline's last completed pass (its watermark), which `DatePlanner.selections` is given."""
+
+    as_of: datetime
+    since: datetime
+
+    def start(self, step: Step) -> datetime:
+        """The earliest due time this pass accounts for for `step`: everything since the last
+        completed pass, and at least the step's lateness (a subscription imported or moved
+        since may owe a touchpoint that is late but still worth sending)."""
+        return min(self.since, self.as_of - step.lateness)
+
+
 @runtime_checkable
 class DatePlanner(Protocol):
     """A pipeline the engine also plans: its touchpoints fall at dates of a subscription."""
 
     name: str
 
-    def selections(self, as_of: datetime, since: datetime) -> list[tuple[Step, Selection]]:
-        """For each step, the subscriptions that may owe a touchpoint due in (since, as_of]."""
+    def selections(self, window: PlanningWindow) -> list[tuple[Step, Selection]]:
+        """For each step, the subscriptions that may owe a touchpoint due in the window
+        (from `window.start(step)` to `window.as_of`)."""
         ...
 
-    def anchor_for(self, step: Step, row: Any) -> datetime | None:
+    def anchor_for(self, step: Step, row: SubscriptionRow) -> datetime | None:
         """The date the step counts from for this subscription, or None if it does not apply."""
         ...
 
@@ -173,6 +197,6 @@ class ExtendsClaim(Protocol):
 class SignsLinks(Protocol):
     """A pipeline whose messages carry signed links of its own (a survey's one-click answers)."""
 
-    def signed_fields(self, step: Step, row: TouchpointRow, link: Any) -> dict:
+    def signed_fields(self, step: Step, row: TouchpointRow, link: LinkMaker) -> dict:
         """Merge fields holding links made by `link(member_external_id, purpose, data)`."""
         ...

@@ -73,6 +73,9 @@ class Registration:
         provides: Optional facts it answers for other pipelines, by name: a `module:function`
             reference each. A pipeline that needs another's facts asks `provided(name)`, never
             its tables (dunning provides `failed_payment_after`, which reminders judge by).
+        migrations: Optional, for a pipeline that owns tables: the folder of its Alembic
+            revisions, a branch of its own labelled with its name whose first revision
+            depends on memberflow's; `memberflow db upgrade` applies it beside memberflow's.
     """
 
     name: str
@@ -90,6 +93,7 @@ class Registration:
     goal: str | None = None
     forecast: str | None = None
     provides: dict[str, str] = field(default_factory=dict)
+    migrations: Path | None = None
     order: int = field(default=100, compare=False)  # where the demo runs it in a day
 
 
@@ -124,6 +128,11 @@ def provided(fact: str):
         if fact in registration.provides:
             return load(registration.provides[fact])
     return None
+
+
+def migration_branches() -> list[Path]:
+    """The migration folders of the registered pipelines that own tables."""
+    return [r.migrations for r in registered().values() if r.migrations is not None]
 
 
 def get(name: str) -> Registration:

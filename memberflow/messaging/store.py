@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Row,
     Select,
@@ -35,9 +36,14 @@ watermark = PlanningWatermark.__table__
 
 @dataclass(frozen=True)
 class Selection:
-    """Subscriptions whose `column` lies in [low, high], limited to some products."""
+    """Subscriptions whose `column` lies in [low, high], limited to some products.
 
-    column: str
+    `column` names a subscription column, or is a column of the pipeline's own table, which
+    its `extend_plan` joins (one row per subscription). Either way it must be indexed:
+    planning walks the range in (column, subscription id) order.
+    """
+
+    column: str | ColumnElement
     low: datetime | date
     high: datetime | date
     products: Sequence[str] | None = None  # only these product external ids
@@ -47,8 +53,15 @@ class Selection:
     def start(self) -> "Cursor":
         return (self.low, 0)
 
+    @property
+    def ordered_by(self) -> ColumnElement:
+        if isinstance(self.column, str):
+            return subscription.c[self.column]
+        return self.column
+
 
 Cursor = tuple[datetime | date, int]  # (anchor column value, subscription id) of the last row
+SELECTED = "selected_value"  # the selection's column on each candidate row: the cursor's value
 
 
 # What planning reads of a subscription: its anchors, its status, its member's zone.
@@ -114,7 +127,7 @@ def select_candidates(
     import or one renewal time can give thousands of equal values), then the later values. A
     single `(column, id) > cursor` condition made SQLite walk each clump from its start.
     """
-    column, value, last_id = subscription.c[selection.column], *after
+    column, value, last_id = selection.ordered_by, *after
     same_value = _candidates(selection, extend, column == value, subscription.c.id > last_id)
     rows = list(conn.execute(same_value.order_by(subscription.c.id).limit(limit)))
     if len(rows) < limit:
@@ -127,7 +140,7 @@ def _candidates(selection: Selection, extend: Callable[[Select], Select] | None,
     """Planning's narrow read; rendering reads the whole row later, at claim time. Narrow is
     twice as fast over a large selection (docs/performance.md)."""
     query = (
-        select(*_PLANNING_COLUMNS)
+        select(*_PLANNING_COLUMNS, selection.ordered_by.label(SELECTED))
         .join(member, member.c.id == subscription.c.member_id)
         .where(*conditions)
     )

@@ -16,6 +16,7 @@ from memberflow.messaging.claims import DeliveryOptions
 from memberflow.messaging.delivery import deliver_due, new_token
 from memberflow.messaging.outbox import new_touchpoint
 from memberflow.messaging.planning import plan_batch
+from memberflow.messaging.protocols import PlanningWindow
 from memberflow.messaging.rendering import Renderer
 from memberflow.messaging.tally import LANGUAGE_FALLBACKS, add_tally
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline
@@ -47,7 +48,7 @@ def run(
     options = options or DeliveryOptions(token=new_token())
     tally = {}
     since = as_of - timedelta(days=7)
-    for step, selection in pipeline.selections(as_of, since):
+    for step, selection in pipeline.selections(PlanningWindow(as_of, since)):
         cursor = selection.start
         while cursor is not None:
             cursor, more = plan_batch(
@@ -314,7 +315,7 @@ def test_a_dry_run_renders_but_writes_and_sends_nothing(engine):
     add_subscription(engine, "s1", current_period_end=RENEWS)
     pipeline = ReminderPipeline()
     seen = []
-    step, selection = pipeline.selections(AS_OF, AS_OF - timedelta(days=7))[0]
+    step, selection = pipeline.selections(PlanningWindow(AS_OF, AS_OF - timedelta(days=7)))[0]
     _, tally = preview.preview_batch(
         engine,
         pipeline,

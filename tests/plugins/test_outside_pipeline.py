@@ -1,133 +1,128 @@
-"""A pipeline from outside the memberflow package, registered through the entry point group at
-test time, runs end to end through the CLI and its own flow into a real HTTP receiver. No shared
-file of memberflow is edited: this is docs/extending.md's "add a pipeline"."""
+"""A pipeline from outside memberflow, pip-installed: `examples/visit_thanks` (docs/extending.md's
+"Add a pipeline", whole). It owns a table (its own Alembic branch) and plans on a column of it,
+and runs through memberflow's own command line, in processes of their own, into a real HTTP
+receiver. No shared file of memberflow names it: adding it edited none.
 
-import textwrap
+SQLite only: it migrates a database of its own from empty, as an owner would."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from sqlalchemy import inspect
 
 from blocks.outputs.webhook import WebhookOutput
+from memberflow.core import db as database
+from memberflow.core.settings import PROJECT_ROOT
 from tests.support.clock import at
 from tests.support.factories import add_subscription
 from tests.support.servers import HttpReceiver
 
-TOY = """
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-
-from pathlib import Path
-
-from prefect import flow
-
-from memberflow.core.settings import get_settings
-from memberflow.plugin import (
-    Registration,
-    Selection,
-    StepInfo,
-    member_recipient,
-    run_pipeline,
-    window_start,
-)
+PACKAGE = PROJECT_ROOT / "examples" / "visit_thanks"
+MEMBERFLOW = Path(sys.executable).parent / "memberflow"
+# what adding a pipeline may not touch: the engine, the shared flows, tasks, blocks, templates,
+# migrations and the project's own configuration
+SHARED = ["memberflow", "flows", "tasks", "blocks", "templates", "migrations"]
+SHARED_FILES = ["pyproject.toml", "prefect.yaml", "alembic.ini", "Makefile"]
 
 
-@dataclass(frozen=True)
-class Thanks:
-    name: str = "thanks_1d"
-    lateness: timedelta = timedelta(hours=24)
-    template_name: str = "toy/thanks"
-
-
-@dataclass
-class ThanksPipeline:
-    name: str = "toy"
-
-    def selections(self, as_of, since):
-        low = window_start(Thanks(), as_of, since) + timedelta(days=1) - timedelta(hours=2)
-        return [(Thanks(), Selection("current_period_end", low, as_of + timedelta(days=2)))]
-
-    def anchor_for(self, step, row):
-        return row.current_period_end if row.status == "active" else None
-
-    def due(self, step, anchor, tz):
-        return anchor - timedelta(days=1)
-
-    def step_for(self, row):
-        return Thanks() if row.step == "thanks_1d" else None
-
-    def skip_reason(self, step, row):
-        return None if row.status == "active" else "no longer active"
-
-    def fields(self, step, row, settings):
-        return {"first_name": row.first_name, "product_name": row.product_name}
-
-    def recipient(self, row, fields):
-        return member_recipient(row)
-
-
-@flow(name="toy-thanks")
-def toy(as_of: datetime | None = None, output: str = "", batch_size: int = 500) -> list[dict]:
-    return run_pipeline(
-        ThanksPipeline(), settings=get_settings(), as_of=as_of, output=output, batch_size=batch_size
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The package built and installed by pip into a folder of its own (offline: setuptools
+    from the test extras), as `pip install ./examples/visit_thanks` would."""
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        + ["--no-deps", "--no-build-isolation", "--target", str(site), str(PACKAGE)],
+        check=True,
+        capture_output=True,
     )
-
-
-registration = Registration(
-    name="toy",
-    templates=Path(__file__).parent / "templates",
-    summary="A thank-you the day before each renewal.",
-    flow="toy_pipeline:toy",
-    messages=lambda: [ThanksPipeline()],
-    steps=lambda: [StepInfo("thanks_1d", "1 day before renewal", "member", "toy/thanks")],
-    sample_fields=lambda settings: {"toy/thanks": {"first_name": "Ada", "product_name": "Club"}},
-)
-"""
+    return site
 
 
 @pytest.fixture
-def toy_installed(tmp_path, monkeypatch):
-    """The toy pipeline as an installed distribution: a module and its entry point."""
-    site = tmp_path / "site"
-    (site / "toy_pipeline").mkdir(parents=True)
-    (site / "toy_pipeline" / "__init__.py").write_text(textwrap.dedent(TOY))
-    info = site / "toy_pipeline-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-pipeline\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[memberflow.pipelines]\ntoy = toy_pipeline:registration\n"
-    )
-    monkeypatch.syspath_prepend(str(site))
-    # the package ships its own templates beside its code, extending memberflow's layout
-    folder = site / "toy_pipeline" / "templates" / "toy" / "thanks" / "en"
-    folder.mkdir(parents=True)
-    (folder / "subject.txt").write_text("Thank you, {{ first_name }}")
-    (folder / "body.txt").write_text("{{ product_name }} renews tomorrow. Thanks!\n")
-    layout = '{% extends "_layouts/email.html" %}{% block content %}<p>{{ product_name }} '
-    (folder / "body.html").write_text(layout + "renews tomorrow.</p>{% endblock %}\n")
+def memberflow(installed, tmp_path):
+    """`memberflow ...` in a process of its own that has the package installed, against a new
+    SQLite database, and the session's Prefect server."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = f"sqlite:///{tmp_path / 'club.db'}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(installed),
+        "MEMBERFLOW_DATABASE_URL": url,
+        "MEMBERFLOW_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+    }
+
+    def run(*args: str, expect: int = 0) -> str:
+        done = subprocess.run(
+            [str(MEMBERFLOW), *args], env=env, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == expect, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    run.url = url
+    return run
+
+
+def test_the_package_installs_with_its_templates_and_migration(installed):
+    package = installed / "visit_thanks"
+    assert (package / "migrations" / "visits_0001_visit.py").exists()
+    assert len(list((package / "templates" / "visits" / "thanks").glob("*/body.html"))) == 4
+    [info] = installed.glob("memberflow_visit_thanks-*.dist-info")
+    assert "visits = visit_thanks:registration" in (info / "entry_points.txt").read_text()
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_an_outside_pipeline_runs_through_the_cli_into_a_receiver(settings, engine, toy_installed):
-    from memberflow.cli import app
+def test_an_outside_pipeline_owns_a_table_and_runs_through_the_cli_into_a_receiver(memberflow):
+    assert "is up to date" in memberflow("db", "upgrade")  # memberflow's history and its branch
+    engine = database.get_engine(memberflow.url)
+    assert "visit" in inspect(engine).get_table_names()
+    add_subscription(engine, "s1", current_period_end=at("2026-12-20 10:00"), first_name="Ada")
+    add_subscription(engine, "s2", current_period_end=at("2026-12-20 10:00"), status="canceled")
+    add_subscription(engine, "s3", current_period_end=at("2026-12-20 10:00"))
 
-    add_subscription(engine, "s1", current_period_end=at("2026-12-02 10:00"), first_name="Ada")
-    runner = CliRunner()
-    listed = runner.invoke(app, ["pipelines"], catch_exceptions=False)
-    assert "toy: A thank-you the day before each renewal." in listed.output
-    lint = runner.invoke(app, ["templates", "lint"], catch_exceptions=False)
-    assert lint.exit_code == 0, lint.output
+    assert "visits: A thank-you the day after a member visits." in memberflow("pipelines")
+    memberflow("templates", "lint")
+    memberflow("visits", "record", "s1", "--at", "2026-11-30T18:00:00")
+    memberflow("visits", "record", "s1", "--at", "2026-11-30T09:00:00")  # older news: kept later
+    memberflow("visits", "record", "s2", "--at", "2026-11-30T18:00:00")  # canceled since
+    memberflow("visits", "record", "s3", "--at", "2026-12-01T18:00:00")  # not due yet
+    said = memberflow("visits", "record", "nope", expect=1)
+    assert "no subscription 'nope'" in said and "Traceback" not in said
+
     with HttpReceiver() as receiver:
-        WebhookOutput(url=f"{receiver.url}/hook", secret="s").save("toy", overwrite=True)
-        args = ["run", "toy", "--simulate", "--as-of", "2026-12-01T10:30:00Z"]
-        result = runner.invoke(app, [*args, "--output", "memberflow-webhook-output/toy"])
-        again = runner.invoke(app, [*args, "--output", "memberflow-webhook-output/toy"])
-    assert result.exit_code == 0, result.output
-    assert again.exit_code == 0, again.output
-    [request] = receiver.requests  # exactly once, though it ran twice
+        WebhookOutput(url=f"{receiver.url}/hook", secret="s").save("visits", overwrite=True)
+        run = ["run", "visits", "--simulate", "--as-of", "2026-12-01T19:00:00Z"]
+        memberflow(*run, "--output", "memberflow-webhook-output/visits")
+        memberflow(*run, "--output", "memberflow-webhook-output/visits")
+    [request] = receiver.requests  # exactly once, though it ran twice: s1, a day after
     body = request.json()
-    assert "renews tomorrow." in body["html"] and "<html" in body["html"].lower()
     assert (body["pipeline"], body["step"], body["subject"]) == (
-        "toy",
+        "visits",
         "thanks_1d",
-        "Thank you, Ada",
+        "Thanks for coming in, Ada",
     )
+    assert "Thank you for visiting us yesterday." in body["html"]
+
+
+def test_adding_it_edited_no_shared_file():
+    """The whole pipeline is its package: no shared file names it (its name, module or table)."""
+    names = ("visit_thanks", "visits", "visit_")
+    offenders = [
+        str(path.relative_to(PROJECT_ROOT))
+        for folder in SHARED
+        for path in (PROJECT_ROOT / folder).rglob("*")
+        if path.is_file()
+        and path.suffix in {".py", ".toml", ".yaml", ".txt", ".html", ".j2"}
+        and any(name in path.read_text(errors="ignore") for name in names)
+    ]
+    offenders += [
+        name
+        for name in SHARED_FILES
+        if any(word in (PROJECT_ROOT / name).read_text() for word in names)
+    ]
+    assert offenders == []

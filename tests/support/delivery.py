@@ -4,6 +4,7 @@ from memberflow.core.settings import PROJECT_ROOT, Settings
 from memberflow.messaging.claims import DeliveryOptions
 from memberflow.messaging.delivery import deliver_due, new_token
 from memberflow.messaging.planning import plan_batch
+from memberflow.messaging.protocols import PlanningWindow
 from memberflow.messaging.rendering import Renderer
 
 
@@ -30,7 +31,7 @@ def deliver_all(
 
 def plan_all(engine, planner, as_of, since, channel: str = "email") -> None:
     """Plans every step's touchpoints due in (since, as_of], as a flow's planning pass does."""
-    for step, selection in planner.selections(as_of, since):
+    for step, selection in planner.selections(PlanningWindow(as_of, since)):
         cursor = selection.start
         while cursor is not None:
             cursor, _ = plan_batch(

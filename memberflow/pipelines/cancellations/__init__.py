@@ -20,7 +20,7 @@ registration = Registration(
     steps=step_infos,
     sample_fields=sample_fields,
     demo=DemoHooks(
-        day="flows.cancellations:demo_day",
+        day="flows.demo.cancellations:day",
         summary=outcome_summary,
         summary_title="Cancellations, what the follow-up did, and who came back:",
     ),

@@ -3,7 +3,7 @@ message and offer that won them back (or on their own), and the monthly revenue 
 
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Connection, exists, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.core.models import Cancellation, Product, Subscription, Touchpoint
@@ -14,7 +14,9 @@ product, touchpoint = Product.__table__, Touchpoint.__table__
 ON_THEIR_OWN = "on their own"
 
 
-def report_sections(conn, start: datetime, end: datetime, products: list[str] | None) -> dict:
+def report_sections(
+    conn: Connection, start: datetime, end: datetime, products: list[str] | None
+) -> dict:
     step = func.coalesce(touchpoint.c.step, ON_THEIR_OWN).label("won_back_by")
     offer = func.coalesce(cancellation.c.won_back_offer, "").label("offer")
     query = (

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, false, or_, select, update
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.core import lifecycle
 from memberflow.core.models import TouchpointStatus as Status
@@ -19,7 +20,11 @@ from memberflow.pipelines.cancellations.records import (
 from memberflow.pipelines.cancellations.steps import PIPELINE, won_back_by
 
 
-def _newer_live_subscription(canceled_at_column, subscription_column, member_column):
+def _newer_live_subscription(
+    canceled_at_column: ColumnElement,
+    subscription_column: ColumnElement,
+    member_column: ColumnElement,
+):
     """(the other subscription, the conditions that make it a return): a subscription of the
     same member, for any product, started after the cancellation and live."""
     other = aliased(subscription, name="other_subscription")
@@ -32,7 +37,11 @@ def _newer_live_subscription(canceled_at_column, subscription_column, member_col
     )
 
 
-def came_back_elsewhere(canceled_at_column, subscription_column, member_column):
+def came_back_elsewhere(
+    canceled_at_column: ColumnElement,
+    subscription_column: ColumnElement,
+    member_column: ColumnElement,
+) -> ColumnElement:
     """A newer live subscription of the same member, for any product: they are back."""
     _, conditions = _newer_live_subscription(canceled_at_column, subscription_column, member_column)
     return exists().where(*conditions)

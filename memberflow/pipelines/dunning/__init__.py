@@ -14,7 +14,7 @@ registration = Registration(
     steps=step_infos,
     sample_fields=sample_fields,
     demo=DemoHooks(
-        day="flows.dunning:demo_day",
+        day="flows.demo.dunning:day",
         summary=outcome_summary,
         summary_title="Failed renewals, by how they ended and which step ended them:",
     ),

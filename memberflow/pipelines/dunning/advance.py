@@ -41,6 +41,9 @@ from memberflow.pipelines.dunning.queries import attempt, case, invoice, subscri
 from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE, OPS_PIPELINE
 from memberflow.pipelines.dunning.writes import CaseWrites, Channels
 
+# a case as read for the batch, or as this run has changed it since (`_replace`)
+CaseRow = Row | SimpleNamespace
+
 
 @dataclass
 class Advance:
@@ -86,7 +89,7 @@ def advance_batch(
     return (rows[-1].id if len(rows) == limit else None), done
 
 
-def facts_of(row: Any, card_attempts: int, value_minor: int) -> CaseFacts:
+def facts_of(row: CaseRow, card_attempts: int, value_minor: int) -> CaseFacts:
     current = rules.card_identity(
         row.member_external_id, row.card_last4, row.card_exp_month, row.card_exp_year
     )
@@ -109,7 +112,15 @@ class _Stepper:
     """Advances one case at a time; holds what every case of a run shares: its writes, and how
     a case ends or waits (`Endings`)."""
 
-    def __init__(self, conn, policy, gateway, as_of, channels, tries):
+    def __init__(
+        self,
+        conn: Connection,
+        policy: DunningPolicy,
+        gateway: Gateway,
+        as_of: datetime,
+        channels: Channels,
+        tries: dict[tuple[int, int], list[Row]],
+    ):
         self.conn, self.policy, self.gateway, self.as_of = conn, policy, gateway, as_of
         self.tries = tries  # (case id, retry number) -> its attempts so far, oldest first
         self.writes = CaseWrites(as_of, channels)
@@ -160,7 +171,7 @@ class _Stepper:
             return done
         deferred: list[CaseFacts] = []  # a final action waits for the answer's commit
 
-        def follow_up(conn: Connection, row: Any, result: ChargeResult) -> None:
+        def follow_up(conn: Connection, row: CaseRow, result: ChargeResult) -> None:
             """After a decline, in the transaction that records it: one commit, not two."""
             if result.status == ChargeStatus.unavailable:
                 done.counts["unavailable"] += 1
@@ -240,7 +251,15 @@ class _Stepper:
         )
         return retry_charge(self.gateway, request)
 
-    def _record_result(self, conn, row, result: ChargeResult, reason, number, card_now):
+    def _record_result(
+        self,
+        conn: Connection,
+        row: CaseRow,
+        result: ChargeResult,
+        reason: str,
+        number: int,
+        card_now: str | None,
+    ) -> CaseRow:
         if result.paid:
             conn.execute(
                 update(invoice)
@@ -388,6 +407,6 @@ def _attempt_status(result: ChargeResult) -> AttemptStatus:
     return AttemptStatus.error
 
 
-def _replace(row: Row | SimpleNamespace, **values) -> SimpleNamespace:
+def _replace(row: CaseRow, **values: object) -> SimpleNamespace:
     base = row._mapping if hasattr(row, "_mapping") else vars(row)
     return SimpleNamespace(**{**base, **values})

@@ -17,7 +17,7 @@ registration = Registration(
     steps=step_infos,
     sample_fields=sample_fields,
     member_fields=member_fields,
-    demo=DemoHooks(day="flows.reminders:demo_day"),
+    demo=DemoHooks(day="flows.demo.reminders:day"),
     report="memberflow.pipelines.reminders.results:report_sections",
     goal="memberflow.pipelines.reminders.results:goal",
     order=10,

@@ -22,8 +22,10 @@ from memberflow.pipelines.reminders.steps import (
 )
 from memberflow.plugin import (
     SAMPLE_ANCHOR,
+    PlanningWindow,
     Selection,
     StepInfo,
+    SubscriptionRow,
     TouchpointRow,
     member_subscription_rows,
     sample_touchpoint,
@@ -38,19 +40,16 @@ class ReminderPipeline:
     product_steps: dict[str, list[ReminderStep]] = field(default_factory=dict)
     name: str = PIPELINE
 
-    def selections(self, as_of: datetime, since: datetime) -> list[tuple[ReminderStep, Selection]]:
+    def selections(self, window: PlanningWindow) -> list[tuple[ReminderStep, Selection]]:
         overridden = sorted(self.product_steps)
         chosen = [
-            (step, selection_for(step, as_of, since, excluded_products=overridden))
-            for step in self.steps
+            (step, selection_for(step, window, excluded_products=overridden)) for step in self.steps
         ]
         for product, steps in sorted(self.product_steps.items()):
-            chosen += [
-                (step, selection_for(step, as_of, since, products=[product])) for step in steps
-            ]
+            chosen += [(step, selection_for(step, window, products=[product])) for step in steps]
         return chosen
 
-    def anchor_for(self, step: ReminderStep, row: Any) -> datetime | None:
+    def anchor_for(self, step: ReminderStep, row: SubscriptionRow) -> datetime | None:
         return anchor_for(step, row)
 
     def due(self, step: ReminderStep, anchor: datetime, tz: ZoneInfo) -> datetime:

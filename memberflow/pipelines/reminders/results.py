@@ -4,7 +4,7 @@ those that got no reminder (expired, held by the contact cap, or an experiment's
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, false, func, not_, or_, select
+from sqlalchemy import Connection, and_, case, false, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.core.models import Product, Subscription, Touchpoint
@@ -40,7 +40,9 @@ def goal(dialect: str) -> tuple[str, ColumnElement]:
     return "renewed", and_(period_end > touchpoint.c.anchor_at, not_(failed_payment(dialect)))
 
 
-def report_sections(conn, start: datetime, end: datetime, products: list[str] | None) -> dict:
+def report_sections(
+    conn: Connection, start: datetime, end: datetime, products: list[str] | None
+) -> dict:
     """Per step, reminders whose date fell in the period: reminded against not reminded, and
     how many of each then had a failed payment."""
     dialect = conn.dialect.name

@@ -2,13 +2,13 @@
 subscriptions a run must read for it. Pure: no database, no Prefect."""
 
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
 from memberflow.core.schedule import card_valid_until, due_at, local_date, midday, zone
-from memberflow.plugin import Selection, window_start
+from memberflow.plugin import PlanningWindow, Selection, SubscriptionRow
 
 PIPELINE = "reminders"
 LIVE = ("active", "trialing")
@@ -60,7 +60,7 @@ DEFAULT_STEPS: list[ReminderStep] = [
 ]
 
 
-def anchor_for(step: ReminderStep, row: Any) -> datetime | None:
+def anchor_for(step: ReminderStep, row: SubscriptionRow) -> datetime | None:
     """The anchor moment if `step` applies to this subscription row now, else None.
 
     Used twice: when planning, and again at send time, so a canceled subscription or a moved
@@ -75,7 +75,7 @@ def anchor_for(step: ReminderStep, row: Any) -> datetime | None:
     return _card_anchor(row)
 
 
-def _card_anchor(row: Any) -> datetime | None:
+def _card_anchor(row: SubscriptionRow) -> datetime | None:
     if row.card_exp_month is None or row.card_exp_year is None:
         return None
     tz = zone(row.time_zone)
@@ -93,11 +93,11 @@ def _card_anchor(row: Any) -> datetime | None:
 DST_SLACK = timedelta(hours=2)
 
 
-def selection_for(step: ReminderStep, as_of: datetime, since: datetime, **products) -> Selection:
+def selection_for(step: ReminderStep, window: PlanningWindow, **products) -> Selection:
     """The indexed range of anchors that can hold a touchpoint due in [window start, as_of]."""
     shift = timedelta(days=step.days_before) - timedelta(hours=step.local_hour)
-    low = window_start(step, as_of, since) + shift - DST_SLACK
-    high = as_of + shift + timedelta(days=1) + DST_SLACK
+    low = window.start(step) + shift - DST_SLACK
+    high = window.as_of + shift + timedelta(days=1) + DST_SLACK
     if step.anchor == "card_expiry":  # anchored at noon local on the card's last day: ±1 day
         day = timedelta(days=1)
         return Selection("card_valid_until", (low - day).date(), (high + day).date(), **products)

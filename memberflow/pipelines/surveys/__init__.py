@@ -15,7 +15,7 @@ registration = Registration(
     steps=step_infos,
     sample_fields=sample_fields,
     demo=DemoHooks(
-        day="flows.surveys:demo_day",
+        day="flows.demo.surveys:day",
         summary=demo_summary,
         summary_title="Survey results:",
     ),

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from memberflow.core.console import parse_moment, print_table
 from memberflow.core.db import get_engine
@@ -56,7 +57,7 @@ def surveys_results(
         print_table(rows)
 
 
-def demo_summary(engine) -> list[dict]:
+def demo_summary(engine: Engine) -> list[dict]:
     """The demo's closing table: per survey, how many were asked, opened and answered, and
     the satisfaction score."""
     with engine.connect() as conn:

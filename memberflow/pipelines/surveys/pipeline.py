@@ -3,7 +3,6 @@ the satisfaction survey from members' start dates; each answer is a signed one-c
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select
@@ -22,11 +21,13 @@ from memberflow.pipelines.surveys.steps import (
 )
 from memberflow.plugin import (
     SAMPLE_ANCHOR,
+    LinkMaker,
+    PlanningWindow,
     Selection,
     StepInfo,
+    SubscriptionRow,
     TouchpointRow,
     sample_touchpoint,
-    window_start,
 )
 
 subscription = Subscription.__table__
@@ -49,13 +50,12 @@ class SurveyPipeline:
     def __post_init__(self) -> None:
         self.steps = self.plan.steps()
 
-    def selections(self, as_of: datetime, since: datetime) -> list[tuple[SurveyStep, Selection]]:
+    def selections(self, window: PlanningWindow) -> list[tuple[SurveyStep, Selection]]:
         chosen = []
         for step in self.steps:
             # a step due in (earliest, as_of] counts `days` from an anchor a day either side
-            earliest = window_start(step, as_of, since)
-            low = earliest - timedelta(days=step.days + 1)
-            high = as_of - timedelta(days=step.days - 1)
+            low = window.start(step) - timedelta(days=step.days + 1)
+            high = window.as_of - timedelta(days=step.days - 1)
             if step.survey == "exit":
                 chosen.append((step, Selection("canceled_at", low, high)))
             else:
@@ -72,7 +72,7 @@ class SurveyPipeline:
         """The same, again at send time: they may have told it since."""
         return query.add_columns(*TOLD_THE_PROVIDER)
 
-    def anchor_for(self, step: SurveyStep, row: Any) -> datetime | None:
+    def anchor_for(self, step: SurveyStep, row: SubscriptionRow) -> datetime | None:
         if step.survey == "exit":
             leaving = row.status == "canceled" or row.cancel_at_period_end
             # a member who told the provider why is not asked again (the answer is recorded)
@@ -105,14 +105,14 @@ class SurveyPipeline:
             "product_name": row.product_name,
         }
 
-    def signed_fields(self, step: SurveyStep, row: TouchpointRow, link) -> dict:
+    def signed_fields(self, step: SurveyStep, row: TouchpointRow, link: LinkMaker) -> dict:
         return answer_links(step, row, link, self.offers.get(row.product_external_id))
 
     def recipient(self, row: TouchpointRow, fields: dict) -> tuple[str, str]:
         return member_recipient(row)
 
 
-def answer_links(step: SurveyStep, row: Any, link, offer: dict | None) -> dict:
+def answer_links(step: SurveyStep, row: TouchpointRow, link: LinkMaker, offer: dict | None) -> dict:
     """One signed link per answer, bound to the member, the survey and the answer."""
     key = survey_key(step, row.sub_external_id, row.anchor_at, zone(row.time_zone))
 

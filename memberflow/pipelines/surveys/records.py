@@ -20,7 +20,7 @@ from memberflow.core.models import (
 )
 from memberflow.core.schedule import zone
 from memberflow.pipelines.surveys.results import Response
-from memberflow.pipelines.surveys.steps import PIPELINE, survey_key
+from memberflow.pipelines.surveys.steps import PIPELINE, SurveyStep, survey_key
 
 responses, subscription = SurveyResponse.__table__, Subscription.__table__
 member, product, touchpoint = Member.__table__, Product.__table__, Touchpoint.__table__
@@ -38,7 +38,9 @@ def goal(dialect: str) -> tuple[str, ColumnElement]:
     )
 
 
-def record_provider_answers(engine: Engine, *, as_of: datetime, since: datetime, step) -> int:
+def record_provider_answers(
+    engine: Engine, *, as_of: datetime, since: datetime, step: SurveyStep
+) -> int:
     """Cancellations in (since, as_of], or learned of since the last run, whose member told
     the provider why (Stripe's feedback or comment): the answer is recorded once (keyed on
     the cancellation, whose moment never moves), and the exit survey is not sent. Returns how

@@ -4,11 +4,15 @@
 from collections import Counter
 from datetime import datetime
 
+from sqlalchemy import Connection
+
 from memberflow.pipelines.surveys import records
 from memberflow.pipelines.surveys.results import report
 
 
-def report_sections(conn, start: datetime, end: datetime, products: list[str] | None) -> dict:
+def report_sections(
+    conn: Connection, start: datetime, end: datetime, products: list[str] | None
+) -> dict:
     """The retention report's survey sections: response rates, exit reasons, NPS (not the
     comments: the report is numbers)."""
     invited, found = Counter(), []

@@ -68,7 +68,9 @@ class SurveyPlan(BaseModel):
         return [exit_step, *nps]
 
 
-def survey_key(step: SurveyStep, subscription_external_id: str, anchor: datetime, tz) -> str:
+def survey_key(
+    step: SurveyStep, subscription_external_id: str, anchor: datetime, tz: ZoneInfo
+) -> str:
     """One answer per member and survey: the exit survey of one cancellation, or the
     satisfaction survey of one tenure."""
     if step.survey == "exit":

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Row
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
@@ -36,7 +36,7 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
     pages = page_environment(settings.templates_dir)
     routes = APIRouter(tags=["members"])
 
-    def render(state: str, status: int, lang: str, **values) -> HTMLResponse:
+    def render(state: str, status: int, lang: str, **values: object) -> HTMLResponse:
         html = pages.get_template("web/survey.html").render(
             state=state,
             lang=lang,
@@ -59,7 +59,16 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
             return render("damaged", 400, page_language(None, settings.default_locale))
         return link, member, secret
 
-    def ask(token: str, link: Link, member, secret: str, *, chosen, comment, error=False):
+    def ask(
+        token: str,
+        link: Link,
+        member: Row,
+        secret: str,
+        *,
+        chosen: str | None,
+        comment: str | None,
+        error: bool = False,
+    ) -> HTMLResponse:
         offer = link.data.get("o") or {}
         with engine.connect() as conn:
             previous = records.answer_of(conn, link.data["k"])

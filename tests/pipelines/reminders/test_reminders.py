@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from memberflow.core.schedule import midday, zone
 from memberflow.core.settings import Settings
 from memberflow.messaging.planning import plan_rows
+from memberflow.messaging.protocols import PlanningWindow
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline, message_fields, sample_row
 from memberflow.pipelines.reminders.steps import (
     DEFAULT_STEPS,
@@ -99,7 +100,7 @@ def test_product_steps_replace_the_defaults_for_that_product():
     assert pipeline.step_for(replace(vip, step="renewal_14d")) == special
     assert pipeline.step_for(replace(vip, step="renewal_7d")) is None
     assert pipeline.step_for(replace(other, step="renewal_7d")) is not None
-    selections = pipeline.selections(AS_OF, AS_OF - timedelta(days=7))
+    selections = pipeline.selections(PlanningWindow(AS_OF, AS_OF - timedelta(days=7)))
     assert [s.excluded_products for _, s in selections[:4]] == [["vip"]] * 4
     assert selections[-1][1].products == ["vip"]
 
@@ -139,7 +140,7 @@ def test_the_sql_window_never_drops_a_due_touchpoint(
     anchor = at("2027-03-01 00:00") + timedelta(minutes=anchor_minute)
     due = step.due(anchor, zone(zone_name))
     as_of = due + timedelta(minutes=minutes_after_due)
-    window = selection_for(step, as_of, as_of)
+    window = selection_for(step, PlanningWindow(as_of, as_of))
     assert window.low <= anchor <= window.high
 
 
@@ -153,5 +154,5 @@ def test_the_sql_window_never_drops_a_due_card_notice(zone_name, days_after_due,
     step = STEP["card_expiry_30d"]
     anchor = midday(last_day, zone(zone_name))
     as_of = step.due(anchor, zone(zone_name)) + timedelta(days=days_after_due)
-    window = selection_for(step, as_of, as_of)
+    window = selection_for(step, PlanningWindow(as_of, as_of))
     assert window.low <= last_day <= window.high

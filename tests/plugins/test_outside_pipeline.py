@@ -6,6 +6,7 @@ receiver. No shared file of memberflow names it: adding it edited none.
 SQLite only: it migrates a database of its own from empty, as an owner would."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,10 +33,11 @@ SHARED_FILES = ["pyproject.toml", "prefect.yaml", "alembic.ini", "Makefile"]
 def installed(tmp_path_factory) -> Path:
     """The package built and installed by pip into a folder of its own (offline: setuptools
     from the test extras), as `pip install ./examples/visit_thanks` would."""
-    site = tmp_path_factory.mktemp("site")
+    site, source = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("src") / "pkg"
+    shutil.copytree(PACKAGE, source)  # a build writes beside its source: not in the checkout
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        + ["--no-deps", "--no-build-isolation", "--target", str(site), str(PACKAGE)],
+        + ["--no-deps", "--no-build-isolation", "--target", str(site), str(source)],
         check=True,
         capture_output=True,
     )

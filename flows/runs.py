@@ -22,6 +22,7 @@ from memberflow.messaging.protocols import Pipeline
 from memberflow.messaging.registry import template_folders
 from memberflow.messaging.rendering import Renderer
 from memberflow.messaging.tally import (
+    DEAD_LETTERS,
     FAILURE_REASONS,
     LANGUAGE_FALLBACKS,
     OUTPUT_FAILING,
@@ -148,6 +149,8 @@ def report_failures(pipeline: str, sink: Output, tally: Tally) -> None:
     log = get_run_logger()
     for reason, count in tally.get(FAILURE_REASONS, Counter()).most_common():
         log.warning("%s message(s) failed: %s; later runs retry them", count, reason)
+    for letter in tally.get(DEAD_LETTERS, Counter()):
+        log.warning("dead, not sent: %s (fix it, then: memberflow requeue KEY)", letter)
     for note, count in tally.get(LANGUAGE_FALLBACKS, Counter()).most_common():
         log.warning("%s message(s) not in the member's language: %s", count, note)
     failing = tally.get(OUTPUT_FAILING)
@@ -156,7 +159,8 @@ def report_failures(pipeline: str, sink: Output, tally: Tally) -> None:
         waiting = sum(counts.get("not_tried", 0) for counts in steps_of(tally).values())
         raise OutputFailing(
             f"{pipeline}: the output {describe(sink)} failed {count} times in a row ({reason}); "
-            f"{waiting} message(s) were not tried and stay pending for the next run. "
+            f"{waiting} message(s) were not tried; they and the rest stay pending for the next "
+            "run. "
             "Check that the server or endpoint is up and the Block's settings are right, "
             "then run again (nothing will be sent twice)."
         )

@@ -17,7 +17,7 @@ from prefect.artifacts import (
 )
 
 from memberflow.core.console import Progress
-from memberflow.messaging.tally import Tally, steps_of
+from memberflow.messaging.tally import DEAD_LETTERS, Tally, steps_of
 
 T = TypeVar("T")
 
@@ -56,7 +56,28 @@ def publish_summary(pipeline: str, tally: Tally, as_of: datetime, dry_run: bool)
     kind = "Dry run" if dry_run else "Run"
     description = f"{kind} of {pipeline} at {as_of.isoformat()}"
     create_table_artifact(rows, key=f"{pipeline}-summary", description=description)
+    publish_dead_letters(pipeline, tally)
     return rows
+
+
+DEAD_LETTERS_SHOWN = 500  # the rest are in `memberflow touchpoints --status dead`
+
+
+def publish_dead_letters(pipeline: str, tally: Tally) -> None:
+    """The messages that went dead in this run, each with the answer that killed it: what ops
+    fix before `memberflow requeue` (a table artifact, only when there are some)."""
+    letters = list(tally.get(DEAD_LETTERS, Counter()))
+    if not letters:
+        return
+    rows = [dict(zip(("key", "why"), letter.split(": ", 1), strict=True)) for letter in letters]
+    description = (
+        f"{len(rows)} message(s) of {pipeline} went dead in this run. Fix what each says, then "
+        "send them again: memberflow requeue KEY... (or --pipeline). All of them: memberflow "
+        "touchpoints --status dead"
+    )
+    create_table_artifact(
+        rows[:DEAD_LETTERS_SHOWN], key=f"{pipeline}-dead-letters", description=description
+    )
 
 
 def start_progress(pipeline: str, total: int) -> UUID:

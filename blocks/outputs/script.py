@@ -8,6 +8,8 @@ from pydantic import Field
 from blocks.outputs.base import Output
 from memberflow.messaging.messages import DeliveryError, Message, Receipt
 
+EX_DATAERR = 65
+
 
 class ScriptOutput(Output):
     """Runs `command` once per message with the message as JSON on stdin.
@@ -42,5 +44,7 @@ class ScriptOutput(Output):
             raise DeliveryError(reason, output_down=True) from None
         if done.returncode != 0:
             tail = done.stderr.strip()[-300:] or "no output on stderr"
-            raise DeliveryError(f"{self.command[0]} exited {done.returncode}: {tail}")
+            reason = f"{self.command[0]} exited {done.returncode}: {tail}"
+            # sysexits' EX_DATAERR: the script refuses this message for good; else retried
+            raise DeliveryError(reason, permanent=done.returncode == EX_DATAERR)
         return Receipt(done.stdout.strip().splitlines()[0][:200] if done.stdout.strip() else "ok")

@@ -68,7 +68,8 @@ class SmtpOutput(Output):
             self._drop()  # the server dropped an idle connection: once more, fresh
             self._transmit(mail, wire, message.to_email)
         except _ONE_MESSAGE as error:  # this recipient or this message: the server is fine
-            raise DeliveryError(f"SMTP {self.host}:{self.port}: {_reason(error)}") from None
+            reason = f"SMTP {self.host}:{self.port}: {_reason(error)}"
+            raise DeliveryError(reason, permanent=_permanent(error)) from None
         except (smtplib.SMTPException, OSError) as error:
             self._drop()
             raise DeliveryError(
@@ -141,6 +142,16 @@ def _quit(connection: smtplib.SMTP) -> None:
 
 
 _ONE_MESSAGE = (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
+
+
+def _permanent(error: Exception) -> bool:
+    """A 5xx reply refuses the message for good (no such mailbox, rejected content); a 4xx
+    (mailbox busy, greylisted) asks us to try again later."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in error.recipients.values()]
+    else:
+        codes = [getattr(error, "smtp_code", 0)]
+    return bool(codes) and all(code >= 500 for code in codes)
 
 
 def _reason(error: Exception) -> str:

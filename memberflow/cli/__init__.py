@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(data.db_app, name="db")
 app.command("import")(data.import_members)
 app.command("touchpoints")(data.touchpoints)
+app.command("requeue")(data.requeue)
 app.add_typer(run.run_app)
 app.command("pipelines")(run.pipelines)
 app.add_typer(templates.templates_app, name="templates")

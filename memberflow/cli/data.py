@@ -1,6 +1,7 @@
 """`memberflow db`, `import` and `touchpoints`: the database and what is in it."""
 
 import json
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -86,8 +87,28 @@ def touchpoints(
             print_table([_touchpoint_record(row) for row in rows])
 
 
+def requeue(
+    keys: Annotated[
+        list[str] | None, typer.Argument(help="Touchpoint keys, as `touchpoints` lists them.")
+    ] = None,
+    pipeline: Annotated[str | None, typer.Option(help="Every dead message of it.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every dead message.")] = False,
+) -> None:
+    """Send dead messages again, once what killed them is fixed (the answer each got is in
+    `memberflow touchpoints --status dead`): they go back in the queue with their tries afresh,
+    and the pipeline's next run sends them, unless they are too late by then."""
+    if not (keys or pipeline or every):
+        fail("say which: touchpoint KEYs, --pipeline NAME, or --all")
+    with engine().begin() as conn:
+        count = store.requeue(conn, now=datetime.now(UTC), keys=keys or (), pipeline=pipeline)
+    where = f"{pipeline}'s" if pipeline else "its pipeline's"
+    print(f"{count} dead message(s) requeued: {where} next run sends them")
+    if keys and count < len(keys):
+        print(f"  {len(keys) - count} of the keys given are not dead (or unknown): left alone")
+
+
 def _touchpoint_record(row) -> dict:
     record = dict(row._mapping)
-    for name in ("due_at", "sent_at"):
+    for name in ("due_at", "next_attempt_at", "sent_at"):
         record[name] = record[name].isoformat() if record[name] else None
     return record

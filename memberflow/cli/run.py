@@ -83,14 +83,24 @@ def run(
     if isinstance(summary, dict):
         summary = [{"measure": name, "value": value} for name, value in summary.items()]
     print_table(summary)
-    failed = sum(row.get("failed", 0) + row.get("dead", 0) for row in summary[-1:])
-    if failed:
+    total = summary[-1] if summary else {}
+    failed, dead = total.get("failed", 0), total.get("dead", 0)
+    if dead:
         typer.secho(
-            f"{failed} message(s) failed; the run's warnings say why "
-            "(memberflow touchpoints --status failed)",
+            f"{dead} message(s) dead: the receiver refused them for good, or their tries ran "
+            "out; the run's warnings say why (memberflow touchpoints --status dead). Fix it, "
+            "then: memberflow requeue KEY...",
             fg=typer.colors.YELLOW,
             err=True,
         )
+    if failed:
+        typer.secho(
+            f"{failed} message(s) failed: later runs try them again; the run's warnings say "
+            "why (memberflow touchpoints --status failed)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    if failed or dead:
         raise typer.Exit(SOME_FAILED)
 
 

@@ -151,6 +151,8 @@ class Touchpoint(SQLModel, table=True):
     due_at: datetime = _utc()
     status: str = Field(default=TouchpointStatus.pending, max_length=16)
     attempts: int = 0
+    # a message that failed in a way worth retrying is tried again from then on, not before
+    next_attempt_at: datetime | None = _utc(nullable=True)
     claimed_by: str | None = Field(default=None, max_length=64)
     claimed_at: datetime | None = _utc(nullable=True)
     sent_at: datetime | None = _utc(nullable=True)

@@ -21,8 +21,13 @@ class DeliveryOptions:
     # sender's rows go back to the pool after this long
     lease: timedelta = timedelta(seconds=60)
     max_attempts: int = 5
-    # after this many output failures in a row, stop sending to it: the rest stay pending
-    breaker_after: int = 3
+    # a message refused in a way that may pass is tried again after this, then 4 times longer
+    # each time (10 min, 40 min, 2 h 40, 10 h 40), never more than a day later
+    retry_backoff: timedelta = timedelta(minutes=10)
+    # after this many different messages refused in a row, no success between them, the output
+    # is failing, not the messages: stop sending to it for the run (the rest stay pending).
+    # Above a handful, so a few bad messages side by side do not trip it
+    breaker_after: int = 5
     # messages in flight at once; None: the output's own `concurrency` (1 if it has none)
     concurrency: int | None = None
     # how often one message may be put back because the receiver asked us to slow down (429)
@@ -31,6 +36,10 @@ class DeliveryOptions:
     sending: Sending | None = None
     # only messages planned for this channel (the output's); None: every channel
     channel: str | None = None
+
+    def backoff(self, attempts: int) -> timedelta:
+        """How long a message refused `attempts` times waits for its next try."""
+        return min(self.retry_backoff * 4 ** (attempts - 1), timedelta(days=1))
 
 
 def partitions(

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine
@@ -22,6 +23,7 @@ from memberflow.core.links import link_secret, member_link
 from memberflow.core.models import TouchpointStatus as Status
 from memberflow.core.settings import Settings
 from memberflow.messaging import store
+from memberflow.messaging.breaker import Breaker
 from memberflow.messaging.cap import within_cap
 from memberflow.messaging.claims import DeliveryOptions, claim_batch
 from memberflow.messaging.composing import compose, decide, in_members_language, message_fields
@@ -34,6 +36,7 @@ from memberflow.messaging.protocols import Pipeline, Step, TouchpointRow
 from memberflow.messaging.rendering import Renderer, TemplateProblem
 from memberflow.messaging.store import Outcome
 from memberflow.messaging.tally import (
+    DEAD_LETTERS,
     FAILURE_REASONS,
     LANGUAGE_FALLBACKS,
     OUTPUT_FAILING,
@@ -67,20 +70,21 @@ def new_token() -> str:
 
 @dataclass(frozen=True)
 class Sent:
-    """What one send came to: a receipt, or why not and whether the output itself is failing,
-    or the pause the receiver asked for before the message is tried again."""
+    """What one send came to: a receipt, or why not and of which kind (`DeliveryError`), or
+    the pause the receiver asked for before the message is tried again."""
 
     receipt: Receipt | None = None
     error: str | None = None
     output_down: bool = False
     retry_after: float | None = None
+    permanent: bool = False
 
 
 def _send(output: Sender, message: Message) -> Sent:
     try:
         return Sent(receipt=output.send(message))
     except DeliveryError as error:
-        return Sent(None, str(error), error.output_down, error.retry_after)
+        return Sent(None, str(error), error.output_down, error.retry_after, error.permanent)
     except Exception as error:  # a plugin's bug fails this touchpoint, not the whole run
         return Sent(error=f"{type(error).__name__} in {type(output).__name__}: {error}"[:500])
 
@@ -117,7 +121,7 @@ def deliver_batch(
     claimed, rows = claim_batch(engine, pipeline, as_of, after_id, limit, options, until_id)
     sending = options.sending or Sending(getattr(output, "rate_limit", None))
     concurrency = options.concurrency or getattr(output, "concurrency", 1)
-    failing: list[str] = []  # the output's own failures, in a row
+    breaker: Breaker[tuple[TouchpointRow, Outcome]] = Breaker(options.breaker_after)
     # One connection for the batch, one commit per touchpoint: an outcome is durable the moment
     # the output has accepted the message, which keeps the crash window to that instant.
     with engine.connect() as conn, Lease(engine, options.token, claimed, options.lease) as lease:
@@ -127,7 +131,7 @@ def deliver_batch(
             nonlocal claimed, rows
             while True:
                 yield from batch.prepared(rows, enrich)
-                topping_up = sending.window > 1 and not failing  # sends are in flight
+                topping_up = sending.window > 1 and not breaker.holding  # sends are in flight
                 if not topping_up or len(claimed) < limit:
                     return
                 if time.monotonic() - started > TOP_UP_SECONDS:
@@ -137,40 +141,80 @@ def deliver_batch(
                 )
                 lease.extend(claimed)
 
-        def deliver(job: Job) -> tuple[Outcome | None, bool]:
+        def deliver(job: Job) -> tuple[Outcome | None, Answer]:
             step, row, row_fields = job
             place = batch.assigned.get(row.touchpoint_id)
             return _deliver_one(
-                pipeline, step, row, row_fields, renderer, output, options, lease, sending, place
+                pipeline,
+                step,
+                row,
+                row_fields,
+                renderer,
+                output,
+                options,
+                lease,
+                sending,
+                as_of,
+                place,
             )
 
-        def output_failing() -> bool:
-            return len(failing) >= options.breaker_after
+        sends = Overlapping(
+            jobs(),
+            deliver,
+            concurrency,
+            sending,
+            stop=lambda: breaker.tripped,
+            healthy=lambda result: result[1] not in (Answer.refused, Answer.down),
+        )
 
-        sends = Overlapping(jobs(), deliver, concurrency, sending, stop=output_failing)
-        for (_, row, row_fields), (outcome, down) in sends:
+        def spare(held: list[tuple[TouchpointRow, Outcome]]) -> None:
+            for row, outcome in held:  # the output was failing: not the message's attempt
+                batch.record(row, _spared(row, outcome))
+                note(batch.tally, OUTPUT_FAILING)[outcome.error] += 1
+
+        for (_, row, row_fields), (outcome, answer) in sends:
             if outcome is None:  # another run took it over (our lease lapsed): it is theirs
                 batch.count(row, "lost_claim")
                 continue
-            batch.record(row, _dated(outcome, as_of))
-            if (
-                outcome.status is Status.sent
-                and pipeline.recipient(row, row_fields)[0] == row.email
-            ):
-                for warning in batch.notes[row.touchpoint_id]:  # ops' are not the member's
-                    note(batch.tally, LANGUAGE_FALLBACKS)[warning] += 1
-            failing = [*failing, outcome.error] if down else []
-            if outcome.error and not down:
-                note(batch.tally, FAILURE_REASONS)[outcome.error] += 1
+            if answer in (Answer.refused, Answer.down):
+                spare(breaker.refused((row, outcome), down=answer is Answer.down))
+                continue
+            if answer is Answer.sent:
+                for held in breaker.succeeded():  # it works: those messages were the problem
+                    batch.failed(*held)
+                batch.record(row, _dated(outcome, as_of))
+                if pipeline.recipient(row, row_fields)[0] == row.email:
+                    for warning in batch.notes[row.touchpoint_id]:  # ops' are not the member's
+                        note(batch.tally, LANGUAGE_FALLBACKS)[warning] += 1
+                continue
+            batch.failed(row, outcome)  # never reached the output: a template, an address
+        to_spare, to_charge = breaker.finish()
+        spare(to_spare)
+        for held in to_charge:  # the batch ended before a verdict: as answered
+            batch.failed(*held)
         for _, row, _ in sends.unsent:  # the output was failing: not hammered, tried next run
-            why = f"not tried: the output is failing ({failing[-1]})"
+            why = f"not tried: the output is failing ({_last_error(batch.tally)})"
             batch.record(row, Outcome(Status.pending, row.attempts, error=why[:1000]), "not_tried")
-        if failing:  # the batch ended with the output itself failing: the run must say so
-            note(batch.tally, OUTPUT_FAILING)[failing[-1]] += len(failing)
         if sending.pacer.pauses:  # this batch's share of the run's pauses
             pauses, sending.pacer.pauses = sending.pacer.pauses, 0
             note(batch.tally, THROTTLED)[_describe_output(output)] += pauses
+    if breaker.tripped:  # the rest of the run's messages stay pending for the next run
+        return None, batch.tally
     return (claimed[-1] if len(claimed) == limit else None), batch.tally
+
+
+class Answer(Enum):
+    """How a message's send ended, as the breaker sees it."""
+
+    sent = "sent"
+    refused = "refused"  # the output answered with a failure: this message's, or the output's
+    down = "down"  # the output said it cannot work at all (`DeliveryError.output_down`)
+    not_reached = "not reached"  # never given to the output: a template problem, a bad address
+
+
+def _last_error(tally: Tally) -> str:
+    failing = tally.get(OUTPUT_FAILING)
+    return failing.most_common(1)[0][0] if failing else "unknown"
 
 
 class _Batch:
@@ -214,6 +258,15 @@ class _Batch:
         )
         self.conn.commit()
         self.count(row, counted or outcome.status.value)
+
+    def failed(self, row: TouchpointRow, outcome: Outcome) -> None:
+        """Records a message that failed, and notes why (a dead one by its key: ops look
+        for it, fix what is wrong and requeue it)."""
+        self.record(row, outcome)
+        if outcome.status is Status.dead:
+            note(self.tally, DEAD_LETTERS)[f"{row.key}: {outcome.error}"] += 1
+        elif outcome.error:
+            note(self.tally, FAILURE_REASONS)[outcome.error] += 1
 
     def prepared(self, rows: list[TouchpointRow], enrich: Enricher | None) -> Iterator[Job]:
         """The rows that may be sent now (the rest recorded with why not), each as its step,
@@ -331,23 +384,24 @@ def _deliver_one(
     options: DeliveryOptions,
     lease: Lease,
     sending: Sending,
+    as_of: datetime,
     assigned: Assignment | None = None,
-) -> tuple[Outcome | None, bool]:
+) -> tuple[Outcome | None, "Answer"]:
     """The touchpoint's outcome (None: another run holds it now, so it is not ours to send
-    or record), and whether the output itself is failing. Runs on a sending thread."""
+    or record), and how the send ended (`Answer`). Runs on a sending thread."""
     try:
         message = compose(pipeline, step, row, fields, renderer, assigned)
     except TemplateProblem as problem:
-        return _failure(row, f"template {problem}", options), False
+        return _failure(row, f"template {problem}", options), Answer.not_reached
     if row.email_problem and message.to_email == row.email:
         # retried by every run, using no attempt, until the provider sends a real address
         why = f"{row.email_problem}; correct it at the payment provider"
-        return Outcome(Status.failed, row.attempts, error=why[:1000]), False
+        return Outcome(Status.failed, row.attempts, error=why[:1000]), Answer.not_reached
     for _ in range(options.max_throttled):
         sending.pacer.wait()
         with sending.gate():
             if not lease.holds(row.touchpoint_id):  # checked last, just before the send
-                return None, False
+                return None, Answer.not_reached
             started = time.monotonic()
             sent = _send(output, message)
             sending.took(time.monotonic() - started)
@@ -358,10 +412,12 @@ def _deliver_one(
         receipt = sent.receipt.detail[:1000]
         return Outcome(
             Status.sent, row.attempts + 1, sent_at=datetime.now(UTC), receipt=receipt
-        ), False
+        ), Answer.sent
     if sent.output_down or sent.retry_after is not None:  # not the member's message
-        return Outcome(Status.failed, row.attempts, error=sent.error[:1000]), True
-    return _failure(row, sent.error, options), False
+        return Outcome(Status.failed, row.attempts, error=sent.error[:1000]), Answer.down
+    if sent.permanent:  # the receiver refused this message for good: retrying changes nothing
+        return Outcome(Status.dead, row.attempts + 1, error=sent.error[:1000]), Answer.refused
+    return _failure(row, sent.error, options, retry_from=as_of), Answer.refused
 
 
 def _dated(outcome: Outcome, as_of: datetime) -> Outcome:
@@ -373,7 +429,19 @@ def _dated(outcome: Outcome, as_of: datetime) -> Outcome:
     return replace(outcome, sent_at=as_of)
 
 
-def _failure(row: TouchpointRow, reason: str, options: DeliveryOptions) -> Outcome:
+def _failure(
+    row: TouchpointRow, reason: str, options: DeliveryOptions, retry_from: datetime | None = None
+) -> Outcome:
+    """The message spends an attempt; dead when it had its last. From `retry_from`, its next
+    try waits (exponential backoff: docs/reliability.md); without, the next run tries it."""
     attempts = row.attempts + 1
-    status = Status.dead if attempts >= options.max_attempts else Status.failed
-    return Outcome(status, attempts, error=reason[:1000])
+    if attempts >= options.max_attempts:
+        return Outcome(Status.dead, attempts, error=reason[:1000])
+    retry_at = retry_from + options.backoff(attempts) if retry_from else None
+    return Outcome(Status.failed, attempts, error=reason[:1000], retry_at=retry_at)
+
+
+def _spared(row: TouchpointRow, outcome: Outcome) -> Outcome:
+    """The outcome of a message refused while the output itself was failing: it spends no
+    attempt and the next run tries it (with the answer it got, for ops)."""
+    return Outcome(Status.failed, row.attempts, error=outcome.error)

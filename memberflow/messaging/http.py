@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from memberflow.messaging.messages import DeliveryError
 
@@ -104,10 +105,38 @@ def post_json(
         if status == 429:  # too many: not a failure of this message, nor of the receiver
             reason = f"HTTP 429 from {safe_url(url)}: asked to slow down"
             raise DeliveryError(reason, retry_after=retry_after(error) or 1.0) from None
-        # one message refused (400, 409, 422) is that message's problem; 401, 403, 404, 429
-        # and 5xx after the retries mean the receiver itself: every message would fail
-        down = status not in (400, 409, 422)
-        raise DeliveryError(f"HTTP {status} from {safe_url(url)}", output_down=down) from None
+        reason = f"HTTP {status} from {safe_url(url)}{_said(error.response)}"
+        if status in ENDPOINT_REFUSES:  # every message would get the same: fix the Block
+            raise DeliveryError(reason, output_down=True) from None
+        # another 4xx is this message refused for good; a 408 or a 5xx after the retries
+        # here may pass (one message a CRM chokes on, or a bad minute): tried again later
+        permanent = 400 <= status < 500 and status != 408
+        raise DeliveryError(reason, permanent=permanent) from None
     except requests.RequestException as error:
         reason = f"{type(error).__name__} posting to {safe_url(url)}"
-        raise DeliveryError(reason, output_down=True) from None
+        # nobody answers at that address: the output; a timeout or a dropped connection
+        # may be this message's (a receiver that hangs on one member's data)
+        raise DeliveryError(reason, output_down=_unreachable(error)) from None
+
+
+# the receiver's answer to these is about the endpoint or our credentials, not the message
+ENDPOINT_REFUSES = (401, 403, 404, 410)
+
+
+def _unreachable(error: requests.RequestException) -> bool:
+    """Whether the connection itself could not be made (refused, no such host, connect
+    timeout), as against an answer that never came or a connection dropped midway."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    if not isinstance(error, requests.ConnectionError):
+        return False
+    cause = error.args[0] if error.args else None
+    reason = getattr(cause, "reason", cause)
+    return isinstance(reason, NewConnectionError | NameResolutionError)
+
+
+def _said(response: requests.Response | None) -> str:
+    """The start of the receiver's answer, which is what ops need to fix a refused message
+    (kept short, one line: it is stored with the message and shown in the run's logs)."""
+    text = (response.text if response is not None else "").strip()
+    return f": {' '.join(text.split())[:200]}" if text else ""

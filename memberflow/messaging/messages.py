@@ -38,18 +38,33 @@ class Receipt:
 
 class DeliveryError(Exception):
     """The output could not deliver; the message says why in a way safe to store and show.
+    What the engine then does is docs/reliability.md's delivery policy:
 
-    `output_down` says the output itself is failing (it cannot be reached, refuses our
-    credentials, answers 5xx after retries), so every other message would fail too: the engine
-    stops sending to it after a few in a row, instead of one bad address or one bad message.
+    - by default the failure may be passing (HTTP 5xx, 408, a timeout, a dropped connection,
+      a script's non-zero exit): the message spends an attempt and is tried again later, with
+      exponential backoff, until its attempts run out (then `dead`, with this answer);
+    - `permanent`: the receiver refused this message for good (HTTP 4xx but 401, 403, 404,
+      408, 410 and 429; an SMTP 5xx for this recipient): retrying would get the same answer,
+      so it is dead at once;
+    - `output_down`: the output itself cannot work (it cannot be reached, refuses our
+      credentials, its endpoint is gone, the disk is full): not the message's fault, so it
+      spends no attempt;
+    - `retry_after`: the receiver asked us to slow down (HTTP 429): every send to that output
+      pauses for so many seconds and the message is tried again, using no attempt.
 
-    `retry_after` says the receiver asked us to slow down (HTTP 429): the engine pauses every
-    send to that output for so many seconds and tries the message again, using no attempt.
+    Whatever the kind, failures of several different messages in a row, with no success
+    between them, mean the output is failing: the engine stops sending to it for the run.
     """
 
     def __init__(
-        self, message: str, *, output_down: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        output_down: bool = False,
+        permanent: bool = False,
+        retry_after: float | None = None,
     ):
         super().__init__(message)
         self.output_down = output_down
+        self.permanent = permanent
         self.retry_after = retry_after

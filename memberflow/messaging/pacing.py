@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from queue import SimpleQueue
+from typing import Any
 
 
 class Pacer:
@@ -90,9 +91,9 @@ class Sending:
 
 class Overlapping:
     """Runs `work` over `jobs` on up to `workers` threads, yielding (job, result) as each
-    finishes, with no more in flight than the run's window (`Sending`); a result is healthy
-    unless it says the output is failing. Once `stop()` is true no new job starts; those never
-    started are left in `unsent`."""
+    finishes, with no more in flight than the run's window (`Sending`), which `healthy(result)`
+    widens or narrows. Once `stop()` is true no new job starts; those never started are left in
+    `unsent`."""
 
     def __init__(
         self,
@@ -101,9 +102,10 @@ class Overlapping:
         workers: int,
         sending: Sending,
         stop: Callable[[], bool],
+        healthy: Callable[[Any], bool],
     ):
         self.jobs, self.work, self.workers = jobs, work, max(1, workers)
-        self.sending, self.stop = sending, stop
+        self.sending, self.stop, self.healthy = sending, stop, healthy
         self.unsent: list = []
 
     def __iter__(self):
@@ -120,7 +122,7 @@ class Overlapping:
                     if job is None:
                         break
                     result = self.work(job)
-                    self.sending.answered(not result[1], self.workers)
+                    self.sending.answered(self.healthy(result), self.workers)
                     yield job, result
                     continue
                 while len(running) < self.sending.window and not self.stop():
@@ -137,6 +139,6 @@ class Overlapping:
                     answered.append(finished.get_nowait())
                 for future in answered:
                     result = future.result()
-                    self.sending.answered(not result[1], self.workers)  # (outcome, down)
+                    self.sending.answered(self.healthy(result), self.workers)
                     yield running.pop(future), result
         self.unsent = list(pending)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    literal,
     or_,
     select,
     update,
@@ -174,7 +175,11 @@ def _claimable(pipeline: str, as_of: datetime, stale_before: datetime, channel: 
         touchpoint.c.status.in_(OPEN),  # the partial index's own condition, so it is used
         touchpoint.c.due_at <= as_of,
         or_(
-            touchpoint.c.status.in_(RETRYABLE),
+            and_(
+                touchpoint.c.status.in_(RETRYABLE),
+                # a failed message waits for its next try: it never stands before the rest
+                or_(touchpoint.c.next_attempt_at.is_(None), touchpoint.c.next_attempt_at <= as_of),
+            ),
             touchpoint.c.claimed_at < stale_before,
         ),
     )
@@ -344,6 +349,7 @@ class Outcome:
     receipt: str | None = None
     experiment: str | None = None  # the experiment it was in, and its variant there
     variant: str | None = None
+    retry_at: datetime | None = None  # failed: no run tries it again before then
 
 
 # Built once, all values bound, run on the driver on SQLite: recording an outcome is the hottest
@@ -363,6 +369,7 @@ _RECORD = Prepared(
         receipt=bindparam("new_receipt"),
         experiment=bindparam("new_experiment"),
         variant=bindparam("new_variant"),
+        next_attempt_at=bindparam("new_next_attempt_at", type_=UTCDateTime()),
     )
 )
 
@@ -382,6 +389,7 @@ def record_outcome(conn: Connection, *, touchpoint_id: int, token: str, outcome:
         "new_receipt": outcome.receipt,
         "new_experiment": outcome.experiment,
         "new_variant": outcome.variant,
+        "new_next_attempt_at": outcome.retry_at,
     }
     _RECORD(conn, params)
 
@@ -401,6 +409,7 @@ def list_touchpoints(
             touchpoint.c.due_at,
             touchpoint.c.status,
             touchpoint.c.attempts,
+            touchpoint.c.next_attempt_at,
             touchpoint.c.sent_at,
             touchpoint.c.error,
         )
@@ -413,6 +422,32 @@ def list_touchpoints(
     if pipeline:
         query = query.where(touchpoint.c.pipeline == pipeline)
     return iter(conn.execution_options(yield_per=1000).execute(query))
+
+
+def requeue(
+    conn: Connection, *, now: datetime, keys: Sequence[str] = (), pipeline: str | None = None
+) -> int:
+    """Dead touchpoints (these keys, or this pipeline's, or all) back in the queue after a fix:
+    pending, with their attempts afresh and tried by the next run; what killed them stays in
+    their error, after a note of the requeue. Returns how many."""
+    conditions = [touchpoint.c.status == TouchpointStatus.dead]
+    if keys:
+        conditions.append(touchpoint.c.key.in_(keys))
+    if pipeline:
+        conditions.append(touchpoint.c.pipeline == pipeline)
+    said = literal(f"requeued {now:%Y-%m-%d %H:%M} UTC; it was dead: ")
+    statement = (
+        update(touchpoint)
+        .where(*conditions)
+        .values(
+            status=TouchpointStatus.pending,
+            attempts=0,
+            next_attempt_at=None,
+            claimed_by=None,
+            error=func.substr(said + func.coalesce(touchpoint.c.error, ""), 1, 1000),
+        )
+    )
+    return conn.execute(statement).rowcount
 
 
 def member_subscription_rows(conn: Connection, member_external_id: str) -> list[Row]:

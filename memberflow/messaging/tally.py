@@ -7,6 +7,7 @@ from collections import Counter
 Tally = dict[str, Counter]  # step name -> counts per outcome
 NOTE = "!"  # a tally key starting with it is a note, not a step
 FAILURE_REASONS = NOTE + "failures"  # one count per reason
+DEAD_LETTERS = NOTE + "dead letters"  # "key: why" of each message that went dead
 OUTPUT_FAILING = NOTE + "output failing"  # when delivery stopped sending to the output
 LANGUAGE_FALLBACKS = NOTE + "language fallbacks"  # members who got another language
 THROTTLED = NOTE + "throttled"  # outputs that asked us to slow down (HTTP 429), how often

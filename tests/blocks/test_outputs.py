@@ -225,9 +225,10 @@ def test_429_hands_the_pause_it_asks_for_back_to_the_engine(no_sleep):
 def test_other_4xx_are_not_retried(no_sleep):
     with HttpReceiver() as receiver:
         receiver.script = [Reply(400)]
-        with pytest.raises(DeliveryError, match=r"^HTTP 400 from http://127\.0\.0\.1:\d+$"):
+        with pytest.raises(DeliveryError, match=r"^HTTP 400 from http://127\.0\.0\.1:\d+: ") as e:
             WebhookOutput(url=receiver.url, secret="s").send(message())
     assert len(receiver.requests) == 1 and no_sleep == []
+    assert e.value.permanent and not e.value.output_down  # this message, for good
 
 
 def test_after_the_last_try_the_failure_names_status_not_secrets(no_sleep):

@@ -74,6 +74,7 @@ def test_run_reminders_then_list_touchpoints(settings, tmp_path):
         "due_at": "2026-12-01T14:00:00+00:00",
         "status": "sent",
         "attempts": 1,
+        "next_attempt_at": None,
         "sent_at": record["sent_at"],
         "error": None,
     }

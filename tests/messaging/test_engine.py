@@ -206,11 +206,15 @@ def test_a_failed_send_is_retried_by_later_runs_until_dead(engine):
     assert (row.status, row.attempts, row.error) == ("failed", 1, "mailbox full")
 
     options = DeliveryOptions(token=new_token(), max_attempts=3)
-    run(engine, flaky, options=options)
-    assert touchpoint(engine, "s1").status == "failed"
-    run(engine, flaky, options=options)
+    # its next try is scheduled: 10 minutes later, then 40 minutes after that
+    assert touchpoint(engine, "s1").next_attempt_at == AS_OF + timedelta(minutes=10)
+    assert run(engine, flaky, AS_OF + timedelta(minutes=9), options=options) == {}
+    run(engine, flaky, AS_OF + timedelta(minutes=10), options=options)
+    assert (touchpoint(engine, "s1").status, touchpoint(engine, "s1").attempts) == ("failed", 2)
+    assert touchpoint(engine, "s1").next_attempt_at == AS_OF + timedelta(minutes=50)
+    run(engine, flaky, AS_OF + timedelta(minutes=50), options=options)
     assert (touchpoint(engine, "s1").status, touchpoint(engine, "s1").attempts) == ("dead", 3)
-    assert run(engine, flaky, options=options) == {}
+    assert run(engine, flaky, AS_OF + timedelta(hours=2), options=options) == {}
 
     healed = Recorder()
     add_subscription(engine, "s3", current_period_end=RENEWS)

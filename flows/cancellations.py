@@ -59,16 +59,16 @@ def cancellations(
         lookback_days: How far back the very first run looks for cancellations; later runs
             take everything since the last completed run, however long ago.
         batch_size: Cancellations or touchpoints per task run.
-        event: The memberflow event that triggered the run, if any (shown in the logs).
+        event: The memberflow event that triggered the run, if any (shown in the logs): the
+            first of a burst; the run follows up everything, not only that event's.
         webhook_id: The inbox row of that event (`memberflow ingress inbox`).
         subscription_id: The subscription that event was about (shown in the logs).
     """
     log, settings = get_run_logger(), get_settings()
     db, as_of = open_run(settings, as_of, simulate=simulate)
-    if event:
-        log.info(
-            "triggered by %s (webhook %s, subscription %s)", event, webhook_id, subscription_id
-        )
+    if event:  # debounced (prefect.yaml): this run follows up everything learned since
+        about = f" (webhook {webhook_id}, subscription {subscription_id})" if webhook_id else ""
+        log.info("triggered by %s%s", event, about)
     pipeline = CancellationPipeline(steps=list(steps), product_steps=dict(product_steps or {}))
     sink = resolve_output(output, settings)
     back = record_returns(db, as_of=as_of, window=timedelta(days=attribution_days))

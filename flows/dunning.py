@@ -69,14 +69,15 @@ def dunning(
         invoice_id: Only this invoice (a payment-failed event's), opening its case if needed.
         subscription_id: Only this subscription's open cases (a card-updated event's).
         member_id: Only this member's open cases (a card-updated event without a subscription).
-        event: The memberflow event that triggered the run, if any (shown in the logs).
+        event: The memberflow event that triggered the run, if any (shown in the logs): the
+            first of a burst; the run does everything pending, not only that event's.
         webhook_id: The inbox row of that event (`memberflow ingress inbox`).
         batch_size: Cases per task run.
     """
     log, settings = get_run_logger(), get_settings()
     db, as_of = open_run(settings, as_of, simulate=simulate)
-    if event:
-        log.info("triggered by %s (webhook %s)", event, webhook_id)
+    if event:  # debounced (prefect.yaml): this run does every case, whatever came since
+        log.info("triggered by %s%s", event, f" (webhook {webhook_id})" if webhook_id else "")
     only = _chosen_invoices(db, invoice_id, subscription_id, member_id)
     pay, member_out = resolve_gateway(gateway), resolve_output(output, settings)
     ops_out = resolve_ops_output(ops_output, settings)

@@ -58,6 +58,21 @@ def test_every_deployment_entrypoint_imports_a_flow():
         assert set(deployment.get("parameters", {})) <= set(flow.parameters.properties)
 
 
+def test_every_triggered_deployment_is_debounced_and_runs_one_at_a_time():
+    """A burst of events is one run that reads the database, never a run per event, and a run
+    that collides waits its turn: nothing is dropped (docs/scaling.md, "Event storms")."""
+    config = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
+    triggered = [d for d in config["deployments"] if d.get("triggers")]
+    assert {d["name"] for d in triggered} >= {"on-payment-failed", "on-subscription-canceled"}
+    for deployment in triggered:
+        limit = deployment["concurrency_limit"]
+        assert limit == {"limit": 1, "collision_strategy": "ENQUEUE"}, deployment["name"]
+        for trigger in deployment["triggers"]:
+            assert (trigger["posture"], trigger["threshold"]) == ("Reactive", 1)
+            assert trigger["within"] == trigger["schedule_after"] <= 120, deployment["name"]
+            assert set(trigger["parameters"]) == {"event"}, deployment["name"]
+
+
 def test_no_test_module_imports_another():
     """Shared helpers live in tests/support; a test module never imports from another one."""
     tests = PROJECT_ROOT / "tests"

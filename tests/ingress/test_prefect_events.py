@@ -112,6 +112,12 @@ def deploy_from_prefect_yaml() -> None:
         text=True,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for deployment in TRIGGERED:  # another test's runs of them are not this test's
+        for run in flow_runs_of(deployment):
+            httpx.delete(f"{prefect_url()}/flow_runs/{run['id']}", timeout=10).raise_for_status()
+
+
+TRIGGERED = ["dunning/on-payment-failed", "cancellation-follow-up/on-subscription-canceled"]
 
 
 def flow_runs_of(deployment: str) -> list[dict]:
@@ -139,15 +145,11 @@ def test_a_stripe_payment_failure_starts_the_triggered_deployment(ingress_settin
         engine = database.get_engine(ingress_settings.database_url)
         assert inbox.count_unemitted(engine) == 0
 
-    [(sub_id, invoice_id)] = [
-        (row["subscription_id"], row["invoice_id"])
-        for row in [_row(engine, accepted["webhook_id"])]
-    ]
+    # debounced: one run, a minute after the event, for every failure up to then (it reads the
+    # database, so the event names nothing more than itself)
+    assert run["state"]["type"] == "SCHEDULED" or run["start_time"] is not None
     assert run["parameters"] == {
         "event": "memberflow.payment.failed",
-        "webhook_id": accepted["webhook_id"],
-        "subscription_id": sub_id,
-        "invoice_id": invoice_id,
         # the deployment's own parameters, which ops edit in the UI
         "gateway": "",
         "output": "",
@@ -159,11 +161,3 @@ def test_a_stripe_payment_failure_starts_the_triggered_deployment(ingress_settin
     # once); the failed payment did not
     [follow_up] = flow_runs_of("cancellation-follow-up/on-subscription-canceled")
     assert follow_up["parameters"]["event"] == "memberflow.subscription.created"
-
-
-def _row(engine, webhook_id: int) -> dict:
-    from sqlalchemy import select
-
-    with engine.connect() as conn:
-        row = conn.execute(select(inbox.inbox).where(inbox.inbox.c.id == webhook_id)).one()
-    return dict(row._mapping)

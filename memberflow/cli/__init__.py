@@ -8,7 +8,17 @@ import sys
 import typer
 from sqlalchemy.engine import make_url
 
-from memberflow.cli import data, experiments, ingress, members, report, run, server, templates
+from memberflow.cli import (
+    data,
+    experiments,
+    ingress,
+    members,
+    report,
+    run,
+    server,
+    sync,
+    templates,
+)
 from memberflow.cli._common import load
 from memberflow.core.settings import get_settings
 from memberflow.messaging import registry
@@ -28,6 +38,7 @@ app.add_typer(templates.templates_app, name="templates")
 app.add_typer(server.server_app, name="server")
 app.command("demo")(server.demo)
 app.add_typer(ingress.ingress_app, name="ingress")
+app.add_typer(sync.sync_app, name="sync")
 app.add_typer(members.member_app, name="member")
 app.command("report")(report.report)
 app.command("forecast")(report.forecast)

@@ -4,8 +4,6 @@ sending its own signed webhooks to the running ingress over loopback. localstrip
 localstripe's own subscription object and replayed, signed as Stripe signs (said where)."""
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +18,7 @@ from memberflow.core import lifecycle
 from memberflow.core.charges import FinalActionRequest
 from memberflow.ingress.app import create_app
 from memberflow.ingress.replay import signed_request
-from memberflow.ingress.serve import free_port
+from tests.support import localstripe
 from tests.support.cancellations import follow_up_day
 from tests.support.outputs import Recorder
 from tests.support.servers import AppServer
@@ -31,23 +29,8 @@ WEBHOOK_SECRET = "whsec_test_new"  # one of the two the test settings accept (te
 
 @pytest.fixture(scope="module")
 def localstripe_url() -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"{url}/v1/customers", auth=("sk_test_x", ""), timeout=1)
-            break
-        except requests.ConnectionError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError("localstripe did not start") from None
-            time.sleep(0.1)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    with localstripe.running() as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,0 +1,128 @@
+"""Applying listed objects through the ingress's own path, and saying what each did.
+
+An object is applied as of the moment its page was read: data memberflow learned later from a
+webhook (a newer event) is not overwritten by it, and is reported as such.
+"""
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from memberflow.core.models import InboxStatus, Member, Subscription
+from memberflow.ingress.apply import Applied, apply_change
+from memberflow.ingress.changes import Change, Received
+
+# the columns a sync compares before and after: what memberflow knows, not when it learned it
+_NOT_COMPARED = {"id", "provider_updated_at", "created_at", "updated_at"}
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One object from the provider's API, as the event that would have told us of it."""
+
+    kind: str  # "customer", "subscription", "card": the summary's rows
+    object_id: str
+    event: dict  # in the provider's webhook format
+
+
+@dataclass
+class Summary:
+    """What a sync did, per kind: new, changed, unchanged, and skipped with the reason."""
+
+    counts: dict[str, Counter] = field(default_factory=dict)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, id, why)
+
+    def count(self, kind: str, outcome: str) -> None:
+        self.counts.setdefault(kind, Counter())[outcome] += 1
+
+    def skip(self, kind: str, object_id: str, why: str) -> None:
+        self.count(kind, "skipped")
+        self.skipped.append((kind, object_id, why))
+
+    def rows(self) -> list[dict]:
+        outcomes = ("new", "changed", "unchanged", "skipped")
+        return [
+            {"kind": kind, **{o: counts.get(o, 0) for o in outcomes}}
+            for kind, counts in self.counts.items()
+        ]
+
+
+Translate = Callable[[Received], Change]
+
+
+def apply_listed(
+    engine: Engine,
+    translate: Translate,
+    listed: Iterable[Listed],
+    *,
+    read_at: datetime,
+    dry_run: bool = False,
+    summary: Summary | None = None,
+) -> Summary:
+    """Applies each listed object in its own transaction (a bad one is skipped, by id, and the
+    rest go on); in a dry run each is applied and rolled back, so the summary is exact and
+    nothing is written."""
+    summary = summary or Summary()
+    for item in listed:
+        received = Received({}, {}, json.dumps(item.event).encode(), read_at)
+        try:
+            change = translate(received)
+        except Exception as error:  # noqa: BLE001 - one object the mapping refuses, by id
+            summary.skip(item.kind, item.object_id, f"cannot be read: {error}")
+            continue
+        if change.event is None:  # the mapping ignores it, and says why
+            summary.skip(item.kind, item.object_id, change.ignored or "ignored")
+            continue
+        with Session(engine) as session:
+            before = _snapshot(session, change, item.kind)
+            applied = apply_change(session, change)
+            session.flush()
+            outcome = _outcome(applied, before, _snapshot(session, change, item.kind))
+            if dry_run or applied.status != InboxStatus.applied:
+                session.rollback()
+            else:
+                session.commit()
+        if outcome.startswith("skipped: "):
+            summary.skip(item.kind, item.object_id, outcome.removeprefix("skipped: "))
+        else:
+            summary.count(item.kind, outcome)
+    return summary
+
+
+def _snapshot(session: Session, change: Change, kind: str) -> list[dict] | None:
+    """What memberflow holds of the object listed: the member of a customer, the subscription
+    of a subscription, the member's subscriptions (where the card is kept) of a card."""
+    member_id = change.member.external_id if change.member else None
+    if kind == "subscription" and change.subscription is not None:
+        query = select(Subscription).where(
+            Subscription.external_id == change.subscription.external_id
+        )
+    elif kind == "card":
+        query = (
+            select(Subscription)
+            .join(Member, Member.id == Subscription.member_id)
+            .where(Member.external_id == member_id)
+            .order_by(Subscription.id)
+        )
+    else:
+        query = select(Member).where(Member.external_id == member_id)
+    rows = [
+        {k: v for k, v in row.model_dump().items() if k not in _NOT_COMPARED}
+        for row in session.exec(query).all()
+    ]
+    return rows or None
+
+
+def _outcome(applied: Applied, before: list | None, after: list | None) -> str:
+    if applied.status == InboxStatus.stale:
+        return "skipped: memberflow already has newer news of it (a webhook)"
+    if applied.status != InboxStatus.applied:
+        return f"skipped: {applied.status}: {applied.note}"
+    if before is None:
+        return "new"
+    return "unchanged" if before == after else "changed"

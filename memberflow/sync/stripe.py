@@ -1,0 +1,107 @@
+"""Stripe's customers, their default cards and their subscriptions, listed with the official
+library's auto-pagination (100 to a page, one page in memory at a time), as the events that
+would have told memberflow of them: `providers/stripe.translate` reads them, as it reads a
+webhook."""
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import stripe
+
+from memberflow.sync.apply import Listed, Summary
+
+PAGE = {"limit": 100}
+
+
+def client(api_key: str, api_base: str | None = None) -> stripe.StripeClient:
+    """The official client (its own retries on connection errors, 409 and 429); `api_base`
+    points it at another server speaking Stripe's API (tests: localstripe)."""
+    addresses = {"api": api_base} if api_base else {}
+    return stripe.StripeClient(api_key, base_addresses=addresses, max_network_retries=3)
+
+
+def listed(
+    stripe_client: stripe.StripeClient,
+    *,
+    read_at: datetime,
+    canceled_days: int,
+    summary: Summary,
+) -> Iterator[Listed]:
+    """Every customer, then every subscription of any status but those canceled more than
+    `canceled_days` ago, then each customer's default card (on their subscriptions); what it
+    leaves out goes to `summary`. Streamed: one page of each list in memory at a time."""
+    for customer in _customers(stripe_client):
+        if customer.get("deleted"):
+            summary.skip("customer", customer["id"], "deleted at Stripe")
+            continue
+        yield Listed("customer", customer["id"], _event("customer.updated", customer, read_at))
+    yield from _subscriptions(stripe_client, read_at, canceled_days, summary)
+    # last: a card is kept on the member's subscriptions, which must be there first
+    for customer in _customers(stripe_client):
+        card = None if customer.get("deleted") else _default_card(stripe_client, customer)
+        if card is not None:
+            yield Listed("card", card["id"], _event("payment_method.updated", card, read_at))
+
+
+def _customers(stripe_client: stripe.StripeClient) -> Iterator[dict]:
+    for found in stripe_client.v1.customers.list(params=PAGE).auto_paging_iter():
+        yield found.to_dict()
+
+
+def _subscriptions(
+    stripe_client: stripe.StripeClient, read_at: datetime, canceled_days: int, summary: Summary
+) -> Iterator[Listed]:
+    oldest = read_at - timedelta(days=canceled_days)
+    subscriptions = stripe_client.v1.subscriptions.list(params={**PAGE, "status": "all"})
+    for found in subscriptions.auto_paging_iter():
+        subscription = found.to_dict()
+        ended = subscription.get("ended_at") or subscription.get("canceled_at")
+        deleted = subscription.get("status") == "canceled"
+        if deleted and ended and ended < oldest.timestamp():
+            why = f"canceled over {canceled_days} days ago"
+            summary.skip("subscription", subscription["id"], why)
+            continue
+        kind = "customer.subscription.deleted" if deleted else "customer.subscription.updated"
+        # its cancellation, if any, names the fact it records: the same one at every sync
+        said = subscription.get("canceled_at") or "live"
+        event = _event(kind, subscription, read_at, f"_{said}")
+        yield Listed("subscription", subscription["id"], event)
+
+
+def _default_card(stripe_client: stripe.StripeClient, customer: dict) -> dict | None:
+    """The card Stripe charges: the default payment method, else the default source (older
+    integrations, localstripe), else the customer's first card; as a PaymentMethod."""
+    default = (customer.get("invoice_settings") or {}).get("default_payment_method")
+    if isinstance(default, str):
+        return stripe_client.v1.payment_methods.retrieve(default).to_dict()
+    source = customer.get("default_source")
+    if isinstance(source, str) and source.startswith("card_"):
+        found = stripe_client.v1.customers.payment_sources.retrieve(customer["id"], source)
+        return _as_payment_method(found.to_dict(), customer["id"])
+    cards = stripe_client.v1.payment_methods.list(
+        params={"customer": customer["id"], "type": "card", "limit": 1}
+    )
+    return cards.data[0].to_dict() if cards.data else None
+
+
+def _as_payment_method(card: dict, customer: str) -> dict:
+    """A legacy Card source in the PaymentMethod's shape: the one the provider reads."""
+    fields = ("brand", "last4", "exp_month", "exp_year")
+    details = {name: card.get(name) for name in fields}
+    details["brand"] = (details["brand"] or "").lower() or None
+    return {"id": card["id"], "object": "payment_method", "type": "card"} | {
+        "customer": customer,
+        "card": details,
+    }
+
+
+def _event(event_type: str, obj: dict, read_at: datetime, suffix: str = "") -> dict:
+    """The event Stripe would have sent, dated when the object was read (`sync_` ids: never a
+    real event's)."""
+    return {
+        "id": f"sync_{obj['id']}{suffix}",
+        "object": "event",
+        "type": event_type,
+        "created": int(read_at.timestamp()),
+        "data": {"object": obj},
+    }

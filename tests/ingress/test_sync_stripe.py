@@ -1,0 +1,119 @@
+"""`memberflow sync stripe` against localstripe (a stateful fake Stripe server others wrote,
+test-only, on loopback): customers, payment methods, subscriptions and their list pagination are
+localstripe's; nothing here is a fake of our own. The objects go through the Stripe provider's
+own `translate` and the ingress's own `apply_change`."""
+
+from collections.abc import Iterator
+
+import pytest
+import stripe
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from memberflow.core.models import Member, Subscription, Touchpoint
+from tests.support import localstripe
+from tests.support.clock import at
+from tests.support.factories import add_subscription
+
+
+@pytest.fixture(scope="module")
+def localstripe_url() -> Iterator[str]:
+    with localstripe.running() as url:
+        yield url
+
+
+@pytest.fixture
+def business(localstripe_url) -> stripe.StripeClient:
+    """An existing Stripe business: 120 members (more than a page) on a monthly plan with a
+    card, one of whom canceled."""
+    import requests
+
+    requests.delete(f"{localstripe_url}/_config/data", timeout=5)
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_url})
+    plan = {"id": "gold", "amount": 1900, "currency": "usd", "interval": "month"}
+    client.v1.plans.create(params={**plan, "product": {"name": "Gold"}})
+    for n in range(120):
+        card = {"number": "4242424242424242", "exp_month": 8, "exp_year": 2030, "cvc": "123"}
+        token = client.v1.tokens.create(params={"card": card})
+        customer = client.v1.customers.create(
+            params={"email": f"m{n}@example.com", "name": f"Member {n}", "source": token.id}
+        )
+        subscription = client.v1.subscriptions.create(
+            params={"customer": customer.id, "items": [{"plan": "gold"}]}
+        )
+        if n == 7:
+            client.v1.subscriptions.cancel(subscription.id)
+    return client
+
+
+def sync(localstripe_url, *more: str):
+    from memberflow.cli import app
+
+    args = ["sync", "stripe", "--api-key", "sk_test_x", "--api-base", localstripe_url, *more]
+    return CliRunner().invoke(app, args, catch_exceptions=False)
+
+
+def counts(engine) -> tuple[int, int, int]:
+    with engine.connect() as conn:
+        members = conn.execute(select(func.count()).select_from(Member)).scalar_one()
+        subscriptions = conn.execute(select(func.count()).select_from(Subscription)).scalar_one()
+        canceled = conn.execute(
+            select(func.count()).where(Subscription.status == "canceled")
+        ).scalar_one()
+    return members, subscriptions, canceled
+
+
+def test_a_first_sync_brings_the_business_in_and_a_second_changes_nothing(
+    settings, engine, business, localstripe_url
+):
+    dry = sync(localstripe_url, "--dry-run")
+    assert dry.exit_code == 0 and "dry run: nothing was written" in dry.output
+    assert counts(engine) == (0, 0, 0)
+
+    first = sync(localstripe_url)
+    assert first.exit_code == 0, first.output
+    assert counts(engine) == (120, 120, 1)
+    rows = {line.split()[0]: line.split()[1:] for line in first.output.splitlines()[2:5]}
+    assert rows["customer"][:3] == ["120", "0", "0"]  # new, changed, unchanged
+    with engine.connect() as conn:
+        cards = conn.execute(select(Subscription.card_last4, Subscription.card_exp_year)).all()
+    assert set(cards) == {("4242", 2030)}  # the default card, as a webhook would have set it
+
+    again = sync(localstripe_url)
+    assert again.exit_code == 0, again.output
+    for line in again.output.splitlines()[2:5]:
+        kind, new, changed, unchanged, _ = line.split()
+        assert (new, changed) == ("0", "0") and int(unchanged) > 0, again.output
+    assert counts(engine) == (120, 120, 1)
+    with engine.connect() as conn:  # a sync starts no message by itself
+        assert conn.execute(select(func.count()).select_from(Touchpoint)).scalar_one() == 0
+
+
+def test_a_newer_webhook_is_not_overwritten_by_the_sync(
+    settings, engine, business, localstripe_url
+):
+    [first] = business.v1.subscriptions.list(params={"limit": 1}).data
+    # memberflow learned from a webhook of the future (a clock ahead, a late read) that it ended
+    add_subscription(engine, first.id, current_period_end=at("2027-01-01 00:00"), status="canceled")
+    with engine.begin() as conn:
+        conn.execute(
+            Subscription.__table__.update()
+            .where(Subscription.external_id == first.id)
+            .values(provider_updated_at=at("2030-01-01 00:00"))
+        )
+    done = sync(localstripe_url)
+    assert "newer news of it (a webhook)" in done.output
+    with engine.connect() as conn:
+        status = conn.execute(
+            select(Subscription.status).where(Subscription.external_id == first.id)
+        ).scalar_one()
+    assert status == "canceled"
+
+
+def test_a_key_stripe_refuses_says_so(settings, engine, localstripe_url):
+    from memberflow.cli import app
+
+    args = ["sync", "stripe", "--api-key", "pk_test_public", "--api-base", localstripe_url]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 1
+    assert "Stripe refused the key" in done.output or "may not read" in done.output

@@ -1,6 +1,5 @@
 """`memberflow sync <provider>`: bring an existing business in, through the ingress's own path."""
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -38,35 +37,13 @@ def sync_stripe(
     would have written them. Run it again at will: what is already known stays as it is, and
     what memberflow learned later from a webhook is not overwritten. It starts no flow run:
     the pipelines' next runs pick up what it wrote."""
-    import stripe  # the official library, only for this command
+    from memberflow.sync import stripe as stripe_sync  # the official library: this command's
 
-    from memberflow.ingress.providers import stripe as provider
-    from memberflow.sync import stripe as stripe_sync
-    from memberflow.sync.apply import Summary, apply_listed
-
-    read_at, summary = datetime.now(UTC), Summary()
-    objects = stripe_sync.listed(
-        stripe_sync.client(api_key, api_base),
-        read_at=read_at,
-        canceled_days=canceled_days,
-        summary=summary,
-    )
+    client = stripe_sync.client(api_key, api_base)
     try:
-        apply_listed(
-            engine(), provider.translate, objects, read_at=read_at, dry_run=dry_run, summary=summary
-        )
-    except stripe.AuthenticationError:
-        fail("Stripe refused the key (MEMBERFLOW_STRIPE_API_KEY or --api-key): check it is whole")
-    except stripe.PermissionError as error:
-        fail(
-            f"the key may not read everything a sync needs ({error.user_message}): give it "
-            "read access to customers, payment methods and subscriptions"
-        )
-    except stripe.APIConnectionError as error:
-        fail(
-            f"cannot reach Stripe ({error.user_message}): each object written is whole; run "
-            "it again, it changes nothing it already has"
-        )
+        summary = stripe_sync.sync(engine(), client, canceled_days=canceled_days, dry_run=dry_run)
+    except stripe_sync.SyncStopped as stopped:
+        fail(f"memberflow sync stripe: {stopped}")
     print_table(summary.rows())
     for kind, object_id, why in summary.skipped[:SHOWN]:
         print(f"  skipped {kind} {object_id}: {why}")

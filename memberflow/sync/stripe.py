@@ -4,11 +4,13 @@ would have told memberflow of them: `providers/stripe.translate` reads them, as 
 webhook."""
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import stripe
+from sqlalchemy import Engine
 
-from memberflow.sync.apply import Listed, Summary
+from memberflow.ingress.providers import stripe as provider
+from memberflow.sync.apply import Listed, Summary, apply_listed
 
 PAGE = {"limit": 100}
 
@@ -18,6 +20,35 @@ def client(api_key: str, api_base: str | None = None) -> stripe.StripeClient:
     points it at another server speaking Stripe's API (tests: localstripe)."""
     addresses = {"api": api_base} if api_base else {}
     return stripe.StripeClient(api_key, base_addresses=addresses, max_network_retries=3)
+
+
+def sync(
+    engine: Engine, stripe_client: stripe.StripeClient, *, canceled_days: int, dry_run: bool
+) -> Summary:
+    """Lists the business and writes it (`memberflow sync stripe`, the `provider-sync` flow);
+    `SyncStopped` says, for ops, why it could not go on."""
+    read_at, summary = datetime.now(UTC), Summary()
+    objects = listed(stripe_client, read_at=read_at, canceled_days=canceled_days, summary=summary)
+    try:
+        return apply_listed(
+            engine, provider.translate, objects, read_at=read_at, dry_run=dry_run, summary=summary
+        )
+    except stripe.AuthenticationError:
+        raise SyncStopped("Stripe refused the key: check it is whole, and live or test") from None
+    except stripe.PermissionError as error:
+        raise SyncStopped(
+            f"the key may not read everything a sync needs ({error.user_message}): give it "
+            "read access to customers, payment methods and subscriptions"
+        ) from None
+    except stripe.APIConnectionError as error:
+        raise SyncStopped(
+            f"cannot reach Stripe ({error.user_message}): each object written is whole; run "
+            "it again, it changes nothing it already has"
+        ) from None
+
+
+class SyncStopped(RuntimeError):
+    """The sync could not go on; what was written before is whole."""
 
 
 def listed(

@@ -3,6 +3,7 @@ test-only, on loopback): customers, payment methods, subscriptions and their lis
 localstripe's; nothing here is a fake of our own. The objects go through the Stripe provider's
 own `translate` and the ingress's own `apply_change`."""
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -117,3 +118,26 @@ def test_a_key_stripe_refuses_says_so(settings, engine, localstripe_url):
     done = CliRunner().invoke(app, args)
     assert done.exit_code == 1
     assert "Stripe refused the key" in done.output or "may not read" in done.output
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_provider_sync_flow_does_it_from_the_ui_with_the_summary_as_an_artifact(
+    settings, engine, business, localstripe_url
+):
+    from blocks.gateways.stripe_gateway import StripeGateway
+    from flows.provider_sync import provider_sync
+    from tests.support.prefect_api import flow_run_artifacts
+
+    StripeGateway(api_key="sk_test_x", api_base=localstripe_url).save("sync", overwrite=True)
+    state = provider_sync(gateway="memberflow-stripe-gateway/sync", return_state=True)
+    assert state.is_completed(), state.message
+    assert counts(engine) == (120, 120, 1)
+    artifacts = flow_run_artifacts(state.state_details.flow_run_id)
+    [table] = [a for a in artifacts if a["key"] == "stripe-sync"]
+    rows = {row["kind"]: row for row in json.loads(table["data"])}
+    assert (rows["customer"]["new"], rows["subscription"]["new"]) == (120, 120)
+
+    wrong = provider_sync(gateway="", return_state=True)  # the sandbox has no Stripe key
+    assert wrong.is_failed() and "needs a Stripe Gateway Block" in str(
+        wrong.result(raise_on_failure=False)
+    )

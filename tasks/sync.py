@@ -1,0 +1,35 @@
+"""Provider sync's tasks: the sync itself (one task: its pages stream through one process), and
+its summary as artifacts."""
+
+from prefect.artifacts import create_table_artifact
+from sqlalchemy import Engine
+
+from memberflow.sync import stripe as stripe_sync
+from memberflow.sync.apply import Summary
+from tasks import batch_task
+
+SKIPPED_SHOWN = 500  # by id; the rest counted in the summary
+
+
+@batch_task(retries=0)  # a rerun is safe, but a key Stripe refuses will not mend in 5 s
+def sync_stripe(
+    db: Engine, api_key: str, api_base: str, canceled_days: int, dry_run: bool
+) -> Summary:
+    client = stripe_sync.client(api_key, api_base)
+    return stripe_sync.sync(db, client, canceled_days=canceled_days, dry_run=dry_run)
+
+
+@batch_task
+def publish_sync(provider: str, summary: Summary, dry_run: bool) -> list[dict]:
+    rows = summary.rows() or [{"kind": "nothing listed"}]
+    kind = "Dry run (nothing written)" if dry_run else "Sync"
+    create_table_artifact(rows, key=f"{provider}-sync", description=f"{kind} from {provider}")
+    if summary.skipped:
+        skipped = [
+            {"kind": kind, "id": object_id, "why": why}
+            for kind, object_id, why in summary.skipped[:SKIPPED_SHOWN]
+        ]
+        create_table_artifact(
+            skipped, key=f"{provider}-sync-skipped", description="What the sync left out, and why"
+        )
+    return rows

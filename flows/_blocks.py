@@ -31,6 +31,19 @@ def resolve_gateway(reference: str) -> PaymentGateway:
     return load_gateway(reference) if reference else SandboxGateway()
 
 
+def resolve_stripe_access(reference: str) -> tuple[str, str]:
+    """(key, API address) of a saved Stripe Gateway Block, for what reads Stripe (the sync,
+    the reconcile); a clear error for anything else."""
+    gateway = resolve_gateway(reference)
+    api_key = getattr(gateway, "api_key", None)
+    if api_key is None:
+        raise ValueError(
+            f"this needs a Stripe Gateway Block (gateway={reference!r} is "
+            f"{type(gateway).__name__}): save one with the key, then name it here"
+        )
+    return api_key.get_secret_value(), gateway.api_base
+
+
 class OutputFailing(RuntimeError):
     """The output itself failed: the run is Failed, and says which Block, why and what to do."""
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from prefect import flow
 from pydantic import Field
 
-from flows._blocks import resolve_gateway
+from flows._blocks import resolve_stripe_access
 from memberflow.core.db import get_engine, require_schema
 from memberflow.core.settings import get_settings
 from tasks.sync import publish_sync, sync_stripe
@@ -28,16 +28,8 @@ def provider_sync(
         canceled_days: Canceled subscriptions that ended this many days back are brought in too.
         dry_run: Count what would change; write nothing.
     """
-    stripe_gateway = resolve_gateway(gateway)
-    api_key = getattr(stripe_gateway, "api_key", None)
-    if api_key is None:
-        raise ValueError(
-            f"provider-sync needs a Stripe Gateway Block (gateway={gateway!r} is "
-            f"{type(stripe_gateway).__name__}): save one with the key, then name it here"
-        )
+    api_key, api_base = resolve_stripe_access(gateway)
     db = get_engine(get_settings().database_url)
     require_schema(db)
-    summary = sync_stripe(
-        db, api_key.get_secret_value(), stripe_gateway.api_base, canceled_days, dry_run
-    )
+    summary = sync_stripe(db, api_key, api_base, canceled_days, dry_run)
     return publish_sync("stripe", summary, dry_run)

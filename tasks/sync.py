@@ -4,8 +4,10 @@ its summary as artifacts."""
 from prefect.artifacts import create_table_artifact
 from sqlalchemy import Engine
 
+from memberflow.sync import reconcile
 from memberflow.sync import stripe as stripe_sync
 from memberflow.sync.apply import Summary
+from memberflow.sync.reconcile import Reconciled
 from tasks import batch_task
 
 SKIPPED_SHOWN = 500  # by id; the rest counted in the summary
@@ -17,6 +19,22 @@ def sync_stripe(
 ) -> Summary:
     client = stripe_sync.client(api_key, api_base)
     return stripe_sync.sync(db, client, canceled_days=canceled_days, dry_run=dry_run)
+
+
+@batch_task(retries=0)
+def reconcile_stripe(db: Engine, api_key: str, api_base: str) -> Reconciled:
+    return reconcile.reconcile_stripe(db, stripe_sync.client(api_key, api_base))
+
+
+@batch_task
+def publish_reconciled(provider: str, done: Reconciled) -> list[dict]:
+    rows = done.rows() or [{"event type": "none missing", "missing": 0}]
+    description = (
+        f"{done.listed} {provider} event(s) since {done.since:%Y-%m-%d %H:%M} UTC; those the "
+        "inbox lacked, now applied (marked reconcile)"
+    )
+    create_table_artifact(rows, key=f"{provider}-reconcile", description=description)
+    return rows
 
 
 @batch_task

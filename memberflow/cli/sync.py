@@ -51,3 +51,42 @@ def sync_stripe(
         print(f"  ... and {len(summary.skipped) - SHOWN} more skipped")
     if dry_run:
         print("dry run: nothing was written")
+
+
+reconcile_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Catch up on webhooks the provider could not deliver.",
+    no_args_is_help=True,
+)
+
+
+@reconcile_app.command("stripe")
+def reconcile_stripe(
+    api_key: Annotated[
+        str,
+        typer.Option(
+            envvar="MEMBERFLOW_STRIPE_API_KEY", help="A Stripe key with read access to events."
+        ),
+    ],
+    api_base: Annotated[
+        str | None, typer.Option(help="Another server speaking Stripe's API (a test double).")
+    ] = None,
+) -> None:
+    """Lists Stripe's events (it keeps 30 days) since a while before the newest one memberflow
+    has, and applies each the inbox lacks, as its webhook would have been (marked `reconcile`
+    in `memberflow ingress inbox`). Exit code 2 when some were missing: lost webhooks are an
+    incident (why was the endpoint down?), even once caught up."""
+    from memberflow.sync import stripe as stripe_sync
+    from memberflow.sync.reconcile import reconcile_stripe as reconcile
+
+    try:
+        done = reconcile(engine(), stripe_sync.client(api_key, api_base))
+    except stripe_sync.STOPPING as error:
+        fail(f"memberflow reconcile stripe: {stripe_sync.stopped(error)}")
+    print(f"{done.listed} Stripe event(s) since {done.since:%Y-%m-%d %H:%M} UTC listed")
+    if not done.missing:
+        print("none was missing")
+        return
+    print_table(done.rows())
+    print(f"applied now: {dict(done.outcomes)}")
+    raise typer.Exit(2)

@@ -312,6 +312,10 @@ class InboxEvent(SQLModel, table=True):
     event_type: str = Field(max_length=128)
     occurred_at: datetime = _utc()
     received_at: datetime = _utc()
+    # "webhook", or "reconcile": fetched from the provider's event list, the webhook lost
+    source: str = Field(
+        default="webhook", max_length=16, sa_column_kwargs={"server_default": "webhook"}
+    )
     status: str = Field(max_length=16)
     note: str | None = Field(default=None, max_length=1000)
     body: str  # as received, with anything that looks like a card number masked

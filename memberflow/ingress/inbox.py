@@ -61,11 +61,15 @@ def _insert(session: Session, values: dict) -> int | None:
     return session.execute(_insert_new(session.bind.dialect.name), values).scalar()
 
 
-def accept(engine: Engine, change: Change, body: bytes, received_at: datetime) -> Accepted:
-    """Stores the webhook and applies it, in one transaction: both or neither."""
+def accept(
+    engine: Engine, change: Change, body: bytes, received_at: datetime, source: str = "webhook"
+) -> Accepted:
+    """Stores the webhook and applies it, in one transaction: both or neither. `source`:
+    "reconcile" for an event fetched from the provider's list because its webhook was lost."""
     if change.ignored:
-        return _store(engine, change, body, received_at, (InboxStatus.ignored, change.ignored))
-    return _store(engine, change, body, received_at, None)
+        unapplied = (InboxStatus.ignored, change.ignored)
+        return _store(engine, change, body, received_at, unapplied, source)
+    return _store(engine, change, body, received_at, None, source)
 
 
 def accept_untranslatable(
@@ -90,6 +94,7 @@ def _store(
     body: bytes,
     received_at: datetime,
     unapplied: tuple[InboxStatus, str] | None,
+    source: str = "webhook",
 ) -> Accepted:
     """Inserts the inbox row, then applies the change unless `unapplied` gives the row's fate."""
     status, note = unapplied or (InboxStatus.failed, None)  # applying overwrites both
@@ -104,6 +109,7 @@ def _store(
                 "event_type": change.event_type[:128],
                 "occurred_at": change.occurred_at,
                 "received_at": received_at,
+                "source": source,
                 "status": status,
                 "note": note,
                 "body": mask_card_numbers(body.decode("utf-8", "replace")),

@@ -33,22 +33,31 @@ def sync(
         return apply_listed(
             engine, provider.translate, objects, read_at=read_at, dry_run=dry_run, summary=summary
         )
-    except stripe.AuthenticationError:
-        raise SyncStopped("Stripe refused the key: check it is whole, and live or test") from None
-    except stripe.PermissionError as error:
-        raise SyncStopped(
-            f"the key may not read everything a sync needs ({error.user_message}): give it "
-            "read access to customers, payment methods and subscriptions"
-        ) from None
-    except stripe.APIConnectionError as error:
-        raise SyncStopped(
-            f"cannot reach Stripe ({error.user_message}): each object written is whole; run "
-            "it again, it changes nothing it already has"
-        ) from None
+    except STOPPING as error:
+        raise SyncStopped(stopped(error)) from None
 
 
 class SyncStopped(RuntimeError):
     """The sync could not go on; what was written before is whole."""
+
+
+# what stops a sync or a reconcile: the key, its permissions, or Stripe out of reach
+STOPPING = (stripe.AuthenticationError, stripe.PermissionError, stripe.APIConnectionError)
+
+
+def stopped(error: stripe.StripeError) -> str:
+    """Why, for ops, and what to do."""
+    if isinstance(error, stripe.AuthenticationError):
+        return "Stripe refused the key: check it is whole, and live or test as meant"
+    if isinstance(error, stripe.PermissionError):
+        return (
+            f"the key may not read what this needs ({error.user_message}): give it read access "
+            "to customers, payment methods, subscriptions and events"
+        )
+    return (
+        f"cannot reach Stripe ({error.user_message}): each object written is whole; run it "
+        "again, it changes nothing it already has"
+    )
 
 
 def listed(

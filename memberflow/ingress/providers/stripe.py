@@ -268,6 +268,25 @@ def _payment_method(obj: dict, event: dict, base: dict) -> Change:
     )
 
 
+def _source(obj: dict, event: dict, base: dict) -> Change:
+    """A card added to a customer the older way (Sources: `customer.source.created`): the card's
+    details are on the object itself, not under `card` as on a PaymentMethod."""
+    customer = lookup(obj, "customer", str)
+    if lookup(obj, "object", str) != "card" or not customer:
+        return c.ignored(base, "a source that is not a customer's card")
+    return Change(
+        **base,
+        event=c.CARD_UPDATED,
+        member=c.MemberData(customer),
+        card=c.CardData(
+            last4=lookup(obj, "last4", str),
+            exp_month=lookup(obj, "exp_month", int),
+            exp_year=lookup(obj, "exp_year", int),
+        ),
+        details={"brand": lookup(obj, "brand", str)},
+    )
+
+
 _READERS = {
     "invoice.payment_failed": _invoice,
     "invoice.payment_succeeded": _invoice,
@@ -277,6 +296,8 @@ _READERS = {
     "customer.updated": _customer,
     "payment_method.attached": _payment_method,
     "payment_method.updated": _payment_method,
+    "customer.source.created": _source,
+    "customer.source.updated": _source,
     **dict.fromkeys(_SUBSCRIPTION_EVENTS, _subscription),
 }
 EVENT_TYPES = tuple(_READERS)

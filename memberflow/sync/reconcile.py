@@ -1,0 +1,81 @@
+"""Catching up on lost webhooks (`memberflow reconcile stripe`, the `provider-reconcile` flow).
+
+Stripe keeps its events for 30 days (`GET /v1/events`) and retries a webhook for up to 3 days:
+an endpoint down longer than that has lost some for good. The reconcile lists the events since
+a while before the newest one memberflow has, and each one the inbox does not have goes through
+the ingress's own path (stored, applied, its Prefect event owed), marked `reconcile`. Lost
+webhooks are an incident: the caller says so loudly when any were missing.
+"""
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import stripe
+from sqlalchemy import Engine, func, select
+
+from memberflow.ingress import inbox
+from memberflow.ingress.changes import Received
+from memberflow.ingress.providers import stripe as provider
+
+KEPT = timedelta(days=30)  # how long Stripe lists events
+# Stripe retries a delivery for up to 3 days: an event older than the newest one memberflow has
+# may still be missing (it failed while later ones went through)
+RETRIED_FOR = timedelta(days=3)
+
+
+@dataclass
+class Reconciled:
+    since: datetime
+    listed: int = 0
+    missing: Counter = field(default_factory=Counter)  # event type -> how many were applied now
+    outcomes: Counter = field(default_factory=Counter)  # what applying them came to
+
+    def rows(self) -> list[dict]:
+        return [{"event type": kind, "missing": n} for kind, n in self.missing.most_common()]
+
+
+def reconcile_stripe(
+    engine: Engine, stripe_client: stripe.StripeClient, now: datetime | None = None
+) -> Reconciled:
+    now = now or datetime.now(UTC)
+    done = Reconciled(since=_since(engine, now))
+    events = stripe_client.v1.events.list(
+        params={"created": {"gte": int(done.since.timestamp())}, "limit": 100}
+    )
+    lost = []
+    for found in events.auto_paging_iter():  # newest first, a page at a time
+        done.listed += 1
+        if found.type in provider.EVENT_TYPES and not _known(engine, found.id):
+            lost.append(json.dumps(found.to_dict()).encode())
+    for body in reversed(lost):  # in the order Stripe sent them
+        try:
+            change = provider.translate(Received({}, {}, body, now))
+        except Exception as error:  # noqa: BLE001 - kept as failed, for `ingress reapply`
+            accepted = inbox.accept_untranslatable(engine, provider.NAME, body, now, error)
+            done.missing["(untranslatable)"] += 1
+        else:
+            accepted = inbox.accept(engine, change, body, now, source="reconcile")
+            done.missing[change.event_type] += 1
+        done.outcomes[accepted.status] += 1
+    return done
+
+
+def _since(engine: Engine, now: datetime) -> datetime:
+    """A while before the newest Stripe event memberflow has (none: as far as Stripe keeps)."""
+    with engine.connect() as conn:
+        newest = conn.execute(
+            select(func.max(inbox.inbox.c.occurred_at)).where(
+                inbox.inbox.c.provider == provider.NAME
+            )
+        ).scalar()
+    oldest = now - KEPT
+    return oldest if newest is None else max(oldest, newest - RETRIED_FOR)
+
+
+def _known(engine: Engine, event_id: str) -> bool:
+    with engine.connect() as conn:
+        key = f"{provider.NAME}:{event_id}"
+        found = conn.execute(select(inbox.inbox.c.id).where(inbox.inbox.c.key == key)).first()
+        return found is not None

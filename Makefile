@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install demo test reliability lint bench bench-delivery bench-scale-out bench-ingress bench-burst bench-dunning bench-report stop-server clean
+.PHONY: install demo test reliability lint bench bench-delivery bench-scale-out bench-ingress bench-burst bench-sync bench-dunning bench-report stop-server clean
 
 $(BIN)/memberflow: pyproject.toml
 	python3 -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-scale-out: install  ## the docs/scaling.md rehearsal: Prefect on PostgreSQ
 
 bench-ingress: install  ## 30 s of signed Stripe webhooks: the ingress vs a plain receiver
 	$(BIN)/python -m bench.ingress
+
+bench-sync: install  ## memberflow sync stripe over 2,000 / 20,000 / 100,000 customers (a fake answering pages instantly) vs a plain loop
+	$(BIN)/python -m bench.sync
 
 bench-burst: install  ## 500 failed payments + 500 cancellations at once: flow runs, time to the last message, worker CPU
 	$(BIN)/python -m bench.burst --postgresql

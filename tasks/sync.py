@@ -42,12 +42,13 @@ def publish_sync(provider: str, summary: Summary, dry_run: bool) -> list[dict]:
     rows = summary.rows() or [{"kind": "nothing listed"}]
     kind = "Dry run (nothing written)" if dry_run else "Sync"
     create_table_artifact(rows, key=f"{provider}-sync", description=f"{kind} from {provider}")
-    if summary.skipped:
-        skipped = [
-            {"kind": kind, "id": object_id, "why": why}
-            for kind, object_id, why in summary.skipped[:SKIPPED_SHOWN]
+    told = [("skipped", *row) for row in summary.skipped]
+    told += [("noted", *row) for row in summary.noted]
+    if told:
+        rows_told = [
+            {"": what, "kind": kind, "id": object_id, "why": why}
+            for what, kind, object_id, why in told[:SKIPPED_SHOWN]
         ]
-        create_table_artifact(
-            skipped, key=f"{provider}-sync-skipped", description="What the sync left out, and why"
-        )
+        description = "What the sync left out, and what ops should know"
+        create_table_artifact(rows_told, key=f"{provider}-sync-skipped", description=description)
     return rows

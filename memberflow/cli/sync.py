@@ -49,6 +49,10 @@ def sync_stripe(
         print(f"  skipped {kind} {object_id}: {why}")
     if len(summary.skipped) > SHOWN:
         print(f"  ... and {len(summary.skipped) - SHOWN} more skipped")
+    for kind, object_id, what in summary.noted[:SHOWN]:
+        print(f"  note: {kind} {object_id}: {what}")
+    if len(summary.noted) > SHOWN:
+        print(f"  ... and {len(summary.noted) - SHOWN} more notes")
     if dry_run:
         print("dry run: nothing was written")
 

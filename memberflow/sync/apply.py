@@ -36,6 +36,7 @@ class Summary:
 
     counts: dict[str, Counter] = field(default_factory=dict)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, id, why)
+    noted: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, id, what)
 
     def count(self, kind: str, outcome: str) -> None:
         self.counts.setdefault(kind, Counter())[outcome] += 1
@@ -43,6 +44,10 @@ class Summary:
     def skip(self, kind: str, object_id: str, why: str) -> None:
         self.count(kind, "skipped")
         self.skipped.append((kind, object_id, why))
+
+    def note(self, kind: str, object_id: str, what: str) -> None:
+        """Applied, but ops should know (several items on one subscription, no card)."""
+        self.noted.append((kind, object_id, what))
 
     def rows(self) -> list[dict]:
         outcomes = ("new", "changed", "unchanged", "skipped")

@@ -141,3 +141,21 @@ def test_the_provider_sync_flow_does_it_from_the_ui_with_the_summary_as_an_artif
     assert wrong.is_failed() and "needs a Stripe Gateway Block" in str(
         wrong.result(raise_on_failure=False)
     )
+
+
+def test_what_ops_should_know_is_said_by_id(settings, engine, localstripe_url):
+    """A member without a card (dunning cannot ask for a new one it knows nothing of) and a
+    customer deleted at Stripe are named; the rest of the sync goes on."""
+    import requests
+
+    requests.delete(f"{localstripe_url}/_config/data", timeout=5)
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_url})
+    cardless = client.v1.customers.create(params={"email": "nocard@example.com"})
+    gone = client.v1.customers.create(params={"email": "gone@example.com"})
+    client.v1.customers.delete(gone.id)
+    done = sync(localstripe_url)
+    assert done.exit_code == 0, done.output
+    assert f"note: customer {cardless.id}: no card on file" in done.output
+    with engine.connect() as conn:
+        emails = set(conn.execute(select(Member.email)).scalars())
+    assert emails == {"nocard@example.com"}

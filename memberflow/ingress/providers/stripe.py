@@ -255,17 +255,7 @@ def _payment_method(obj: dict, event: dict, base: dict) -> Change:
     customer = lookup(obj, "customer", str)
     if not customer:
         return c.ignored(base, "a payment method attached to no customer")
-    return Change(
-        **base,
-        event=c.CARD_UPDATED,
-        member=c.MemberData(customer),
-        card=c.CardData(
-            last4=lookup(obj, "card.last4", str),
-            exp_month=lookup(obj, "card.exp_month", int),
-            exp_year=lookup(obj, "card.exp_year", int),
-        ),
-        details={"brand": lookup(obj, "card.brand", str)},
-    )
+    return _new_card(base, customer, lookup(obj, "card", dict) or {})
 
 
 def _source(obj: dict, event: dict, base: dict) -> Change:
@@ -274,16 +264,20 @@ def _source(obj: dict, event: dict, base: dict) -> Change:
     customer = lookup(obj, "customer", str)
     if lookup(obj, "object", str) != "card" or not customer:
         return c.ignored(base, "a source that is not a customer's card")
+    return _new_card(base, customer, obj)
+
+
+def _new_card(base: dict, customer: str, card: dict) -> Change:
     return Change(
         **base,
         event=c.CARD_UPDATED,
         member=c.MemberData(customer),
         card=c.CardData(
-            last4=lookup(obj, "last4", str),
-            exp_month=lookup(obj, "exp_month", int),
-            exp_year=lookup(obj, "exp_year", int),
+            last4=lookup(card, "last4", str),
+            exp_month=lookup(card, "exp_month", int),
+            exp_year=lookup(card, "exp_year", int),
         ),
-        details={"brand": lookup(obj, "brand", str)},
+        details={"brand": lookup(card, "brand", str)},
     )
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from memberflow.core.models import InboxStatus, Member, Subscription
+from memberflow.core.models import InboxStatus, Invoice, Member, Subscription
 from memberflow.ingress.apply import Applied, apply_change
 from memberflow.ingress.changes import Change, Received
 
@@ -101,12 +101,15 @@ def apply_listed(
 
 def _snapshot(session: Session, change: Change, kind: str) -> list[dict] | None:
     """What memberflow holds of the object listed: the member of a customer, the subscription
-    of a subscription, the member's subscriptions (where the card is kept) of a card."""
+    of a subscription, the invoice of an invoice, the member's subscriptions (where the card
+    is kept) of a card."""
     member_id = change.member.external_id if change.member else None
     if kind == "subscription" and change.subscription is not None:
         query = select(Subscription).where(
             Subscription.external_id == change.subscription.external_id
         )
+    elif kind == "invoice" and change.invoice is not None:
+        query = select(Invoice).where(Invoice.external_id == change.invoice.external_id)
     elif kind == "card":
         query = (
             select(Subscription)

@@ -68,8 +68,9 @@ def listed(
     summary: Summary,
 ) -> Iterator[Listed]:
     """Every customer, then every subscription of any status but those canceled more than
-    `canceled_days` ago, then each customer's default card (on their subscriptions); what it
-    leaves out goes to `summary`. Streamed: one page of each list in memory at a time."""
+    `canceled_days` ago (each with its latest invoice when its payment failed), then each
+    customer's default card (on their subscriptions); what it leaves out goes to `summary`.
+    Streamed: one page of each list in memory at a time."""
     for customer in _customers(stripe_client):
         if customer.get("deleted"):
             summary.skip("customer", customer["id"], "deleted at Stripe")
@@ -102,7 +103,8 @@ def _subscriptions(
     stripe_client: stripe.StripeClient, read_at: datetime, canceled_days: int, summary: Summary
 ) -> Iterator[Listed]:
     oldest = read_at - timedelta(days=canceled_days)
-    subscriptions = stripe_client.v1.subscriptions.list(params={**PAGE, "status": "all"})
+    params = {**PAGE, "status": "all", "expand": ["data.latest_invoice"]}
+    subscriptions = stripe_client.v1.subscriptions.list(params=params)
     for found in subscriptions.auto_paging_iter():
         subscription = found.to_dict()
         ended = subscription.get("ended_at") or subscription.get("canceled_at")
@@ -120,6 +122,22 @@ def _subscriptions(
         said = subscription.get("canceled_at") or "live"
         event = _event(kind, subscription, read_at, f"_{said}")
         yield Listed("subscription", subscription["id"], event)
+        failed = _failed_invoice(subscription, read_at)
+        if failed is not None:
+            yield failed
+
+
+def _failed_invoice(subscription: dict, read_at: datetime) -> Listed | None:
+    """The subscription's latest invoice (expanded in the page) when Stripe tried to charge it
+    and could not and it is still open: the failed payment dunning is for (the hourly dunning
+    run opens its case). An open invoice not yet tried is no failure."""
+    invoice = subscription.get("latest_invoice")
+    if not isinstance(invoice, dict) or invoice.get("status") != "open":
+        return None
+    if not invoice.get("attempt_count"):
+        return None
+    event = _event("invoice.payment_failed", invoice, read_at, f"_{invoice['attempt_count']}")
+    return Listed("invoice", invoice["id"], event)
 
 
 def _default_card(stripe_client: stripe.StripeClient, customer: dict) -> dict | None:

@@ -159,3 +159,37 @@ def test_what_ops_should_know_is_said_by_id(settings, engine, localstripe_url):
     with engine.connect() as conn:
         emails = set(conn.execute(select(Member.email)).scalars())
     assert emails == {"nocard@example.com"}
+
+
+def test_a_subscription_whose_last_payment_failed_brings_its_open_invoice(
+    settings, engine, localstripe_url
+):
+    """localstripe's card 4000000000000341 attaches, then every charge fails: the subscription's
+    first invoice stays open after a declined attempt."""
+    import requests
+
+    from memberflow.core.models import Invoice
+
+    requests.delete(f"{localstripe_url}/_config/data", timeout=5)
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe_url})
+    plan = {"id": "gold", "amount": 1900, "currency": "usd", "interval": "month"}
+    client.v1.plans.create(params={**plan, "product": {"name": "Gold"}})
+    card = {"number": "4000000000000341", "exp_month": 8, "exp_year": 2030, "cvc": "123"}
+    method = client.v1.payment_methods.create(params={"type": "card", "card": card})
+    customer = client.v1.customers.create(
+        params={
+            "email": "declined@example.com",
+            "payment_method": method.id,
+            "invoice_settings": {"default_payment_method": method.id},
+        }
+    )
+    client.v1.subscriptions.create(params={"customer": customer.id, "items": [{"plan": "gold"}]})
+    done = sync(localstripe_url)
+    assert done.exit_code == 0, done.output
+    again = sync(localstripe_url)
+    assert "invoice" in again.output
+    with engine.connect() as conn:
+        rows = conn.execute(select(Invoice.status, Invoice.attempt_count)).all()
+    assert rows == [("open", 1)]
+    invoice_row = [line for line in again.output.splitlines() if line.startswith("invoice")]
+    assert invoice_row[0].split()[1:4] == ["0", "0", "1"]  # a second sync changes nothing

@@ -5,6 +5,8 @@ from typing import Annotated
 import typer
 
 from memberflow.cli._common import engine, fail, print_table
+from memberflow.core.console import Ticker
+from memberflow.sync.apply import Summary
 
 sync_app = typer.Typer(
     rich_markup_mode=None,
@@ -40,10 +42,18 @@ def sync_stripe(
     from memberflow.sync import stripe as stripe_sync  # the official library: this command's
 
     client = stripe_sync.client(api_key, api_base)
+    ticker = Ticker("synced from Stripe")
+
+    def progress(summary: Summary) -> None:
+        ticker.update(summary.total, f"({summary.sentence()})")
+
     try:
-        summary = stripe_sync.sync(engine(), client, canceled_days=canceled_days, dry_run=dry_run)
+        summary = stripe_sync.sync(
+            engine(), client, canceled_days=canceled_days, dry_run=dry_run, progress=progress
+        )
     except stripe_sync.SyncStopped as stopped:
         fail(f"memberflow sync stripe: {stopped}")
+    ticker.done(summary.total, f"({summary.sentence()})")
     print_table(summary.rows())
     for kind, object_id, why in summary.skipped[:SHOWN]:
         print(f"  skipped {kind} {object_id}: {why}")

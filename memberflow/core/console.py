@@ -62,3 +62,30 @@ class Progress:
             self.shown = int(share * 10)
             self.stream.write(f"{self.label}: {done} of {self.total} ({share:.0%})\n")
         self.stream.flush()
+
+
+class Ticker:
+    """Progress where the total is not known in advance (a provider's lists stream): on a
+    terminal one line redrawn every `every` items, otherwise a plain line every `log_every`."""
+
+    def __init__(self, label: str, stream=None, every: int = 100, log_every: int = 10_000):
+        import sys
+
+        self.label, self.every, self.log_every = label, every, log_every
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+
+    def update(self, done: int, detail: str = "") -> None:
+        if self.tty and done % self.every == 0:
+            self.stream.write(f"\r{self._line(done, detail)}")
+        elif not self.tty and done % self.log_every == 0:
+            self.stream.write(f"{self._line(done, detail)}\n")
+        self.stream.flush()
+
+    def done(self, total: int, detail: str = "") -> None:
+        if self.tty:  # the line ends; a log has had its lines
+            self.stream.write(f"\r{self._line(total, detail)}\n")
+            self.stream.flush()
+
+    def _line(self, done: int, detail: str) -> str:
+        return f"{self.label}: {done:,}" + (f" {detail}" if detail else "")

@@ -49,6 +49,13 @@ class Summary:
         """Applied, but ops should know (several items on one subscription, no card)."""
         self.noted.append((kind, object_id, what))
 
+    @property
+    def total(self) -> int:
+        return sum(sum(counts.values()) for counts in self.counts.values())
+
+    def sentence(self) -> str:
+        return ", ".join(f"{kind}s {sum(c.values()):,}" for kind, c in self.counts.items())
+
     def rows(self) -> list[dict]:
         outcomes = ("new", "changed", "unchanged", "skipped")
         return [
@@ -68,10 +75,11 @@ def apply_listed(
     read_at: datetime,
     dry_run: bool = False,
     summary: Summary | None = None,
+    progress: Callable[[Summary], None] | None = None,
 ) -> Summary:
     """Applies each listed object in its own transaction (a bad one is skipped, by id, and the
     rest go on); in a dry run each is applied and rolled back, so the summary is exact and
-    nothing is written."""
+    nothing is written. `progress` sees the summary after each object."""
     summary = summary or Summary()
     for item in listed:
         received = Received({}, {}, json.dumps(item.event).encode(), read_at)
@@ -96,6 +104,8 @@ def apply_listed(
             summary.skip(item.kind, item.object_id, outcome.removeprefix("skipped: "))
         else:
             summary.count(item.kind, outcome)
+        if progress is not None:
+            progress(summary)
     return summary
 
 

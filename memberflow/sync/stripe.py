@@ -3,7 +3,7 @@ library's auto-pagination (100 to a page, one page in memory at a time), as the 
 would have told memberflow of them: `providers/stripe.translate` reads them, as it reads a
 webhook."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import stripe
@@ -23,7 +23,12 @@ def client(api_key: str, api_base: str | None = None) -> stripe.StripeClient:
 
 
 def sync(
-    engine: Engine, stripe_client: stripe.StripeClient, *, canceled_days: int, dry_run: bool
+    engine: Engine,
+    stripe_client: stripe.StripeClient,
+    *,
+    canceled_days: int,
+    dry_run: bool,
+    progress: Callable[[Summary], None] | None = None,
 ) -> Summary:
     """Lists the business and writes it (`memberflow sync stripe`, the `provider-sync` flow);
     `SyncStopped` says, for ops, why it could not go on."""
@@ -31,7 +36,13 @@ def sync(
     objects = listed(stripe_client, read_at=read_at, canceled_days=canceled_days, summary=summary)
     try:
         return apply_listed(
-            engine, provider.translate, objects, read_at=read_at, dry_run=dry_run, summary=summary
+            engine,
+            provider.translate,
+            objects,
+            read_at=read_at,
+            dry_run=dry_run,
+            summary=summary,
+            progress=progress,
         )
     except STOPPING as error:
         raise SyncStopped(stopped(error)) from None

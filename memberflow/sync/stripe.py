@@ -63,7 +63,7 @@ def stopped(error: stripe.StripeError) -> str:
     if isinstance(error, stripe.PermissionError):
         return (
             f"the key may not read what this needs ({error.user_message}): give it read access "
-            "to customers, payment methods, subscriptions and events"
+            "to customers, payment methods, subscriptions, invoices and events"
         )
     return (
         f"cannot reach Stripe ({error.user_message}): each object written is whole; run it "

@@ -1,9 +1,9 @@
 """`memberflow sync stripe` over a large business, against a fake Stripe that answers pages
 instantly (ours, in Stripe's wire format: the list endpoints for customers, with their default
-card expanded, and subscriptions; generated on the fly, so the fake holds nothing). Measured: the
-time per 1,000 objects of the sync against a plain loop over the same pages (the official
-library's auto-pagination, each object written with one plain upsert), and the sync's peak
-memory at each size: flat when the pages stream.
+card expanded, subscriptions and products; generated on the fly, so the fake holds nothing).
+Measured: the time per 1,000 objects of the sync against a plain loop over the same pages (the
+official library's auto-pagination, each object written with one plain upsert), and the sync's
+peak memory at each size: flat when the pages stream.
 
     python -m bench.sync [--customers 2000,20000,100000]
 
@@ -71,7 +71,11 @@ class FakeStripe:
     """The two list endpoints a sync reads, for `total` customers, each page made on demand."""
 
     def __init__(self, total: int):
-        makers = {"/v1/customers": customer, "/v1/subscriptions": subscription}
+        makers = {
+            "/v1/customers": (customer, total),
+            "/v1/subscriptions": (subscription, total),
+            "/v1/products": (lambda n: {"id": "prod_gold", "object": "product", "name": "Gold"}, 1),
+        }
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -79,13 +83,13 @@ class FakeStripe:
             def do_GET(self):
                 url = urlsplit(self.path)
                 query = parse_qs(url.query)
-                make = makers[url.path]
+                make, count = makers[url.path]
                 limit = int(query.get("limit", ["10"])[0])
                 after = query.get("starting_after", [None])[0]
                 start = int(after.split("_")[1]) + 1 if after else 0
-                page = [make(n) for n in range(start, min(start + limit, total))]
+                page = [make(n) for n in range(start, min(start + limit, count))]
                 body = json.dumps(
-                    {"object": "list", "url": url.path, "has_more": start + limit < total}
+                    {"object": "list", "url": url.path, "has_more": start + limit < count}
                     | {"data": page}
                 ).encode()
                 self.send_response(200)

@@ -274,6 +274,9 @@ def _product(session: Session, data: c.SubscriptionData) -> Product:
         )
         session.add(product)
         session.flush()
+    elif data.product_name and product.name == product.external_id:
+        product.name = data.product_name  # named at last; a name ops gave is theirs to keep
+        session.add(product)
     return product
 
 

@@ -87,7 +87,8 @@ def listed(
             summary.skip("customer", customer["id"], "deleted at Stripe")
             continue
         yield Listed("customer", customer["id"], _event("customer.updated", customer, read_at))
-    yield from _subscriptions(stripe_client, read_at, canceled_days, summary)
+    names = {product.id: product.name for product in _products(stripe_client)}
+    yield from _subscriptions(stripe_client, read_at, canceled_days, summary, names)
     # last: a card is kept on the member's subscriptions, which must be there first
     for customer in _customers(stripe_client, cards=True):
         if customer.get("deleted"):
@@ -110,14 +111,23 @@ def _customers(stripe_client: stripe.StripeClient, *, cards: bool = False) -> It
 CARD_EXPANSIONS = ["data.invoice_settings.default_payment_method", "data.default_source"]
 
 
+def _products(stripe_client: stripe.StripeClient) -> Iterator[stripe.Product]:
+    """A business has a handful of products: their names are kept while the sync runs."""
+    yield from stripe_client.v1.products.list(params=PAGE).auto_paging_iter()
+
+
 def _subscriptions(
-    stripe_client: stripe.StripeClient, read_at: datetime, canceled_days: int, summary: Summary
+    stripe_client: stripe.StripeClient,
+    read_at: datetime,
+    canceled_days: int,
+    summary: Summary,
+    product_names: dict[str, str],
 ) -> Iterator[Listed]:
     oldest = read_at - timedelta(days=canceled_days)
     params = {**PAGE, "status": "all", "expand": ["data.latest_invoice"]}
     subscriptions = stripe_client.v1.subscriptions.list(params=params)
     for found in subscriptions.auto_paging_iter():
-        subscription = found.to_dict()
+        subscription = _named_products(found.to_dict(), product_names)
         ended = subscription.get("ended_at") or subscription.get("canceled_at")
         deleted = subscription.get("status") == "canceled"
         if deleted and ended and ended < oldest.timestamp():
@@ -136,6 +146,19 @@ def _subscriptions(
         failed = _failed_invoice(subscription, read_at)
         if failed is not None:
             yield failed
+
+
+def _named_products(subscription: dict, names: dict[str, str]) -> dict:
+    """The subscription with its product expanded to its name, as Stripe sends it when asked
+    to expand it (four levels is Stripe's limit, and an item's price's product is five)."""
+    holders = [subscription.get("plan")]
+    for item in (subscription.get("items") or {}).get("data") or []:
+        holders += [item.get("price"), item.get("plan")]
+    for holder in holders:
+        product = holder.get("product") if isinstance(holder, dict) else None
+        if isinstance(product, str) and product in names:
+            holder["product"] = {"id": product, "object": "product", "name": names[product]}
+    return subscription
 
 
 def _failed_invoice(subscription: dict, read_at: datetime) -> Listed | None:

@@ -11,7 +11,7 @@ import stripe
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from memberflow.core.models import Member, Subscription, Touchpoint
+from memberflow.core.models import Member, Product, Subscription, Touchpoint
 from tests.support import localstripe
 from tests.support.clock import at
 from tests.support.factories import add_subscription
@@ -79,6 +79,8 @@ def test_a_first_sync_brings_the_business_in_and_a_second_changes_nothing(
     with engine.connect() as conn:
         cards = conn.execute(select(Subscription.card_last4, Subscription.card_exp_year)).all()
     assert set(cards) == {("4242", 2030)}  # the default card, as a webhook would have set it
+    with engine.connect() as conn:  # the product under its name, not its Stripe id
+        assert conn.execute(select(Product.name)).scalars().all() == ["Gold"]
 
     again = sync(localstripe_url)
     assert again.exit_code == 0, again.output

@@ -208,6 +208,8 @@ def _subscription(obj: dict, event: dict, base: dict) -> Change:
         external_id=lookup(obj, "id", str, required=True),
         status=_STATUSES.get(status, status),
         product_external_id=product.get("id") if isinstance(product, dict) else product,
+        # only an expanded product (a sync's) carries its name; a plain id does not
+        product_name=product.get("name") if isinstance(product, dict) else None,
         amount_minor=unit * quantity if unit is not None else None,
         currency=_upper(lookup(price, "currency", str) or lookup(obj, "currency", str)),
         interval=lookup(price, "recurring.interval", str) or lookup(price, "interval", str),

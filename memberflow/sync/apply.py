@@ -77,36 +77,48 @@ def apply_listed(
     summary: Summary | None = None,
     progress: Callable[[Summary], None] | None = None,
 ) -> Summary:
-    """Applies each listed object in its own transaction (a bad one is skipped, by id, and the
-    rest go on); in a dry run each is applied and rolled back, so the summary is exact and
-    nothing is written. `progress` sees the summary after each object."""
+    """Applies each listed object in its own savepoint (a bad one is skipped, by id, and the
+    rest go on), committed at once; a dry run commits nothing and rolls everything back at the
+    end, so its summary is exact (a subscription finds the member listed before it) and nothing
+    is written. `progress` sees the summary after each object."""
     summary = summary or Summary()
-    for item in listed:
-        received = Received({}, {}, json.dumps(item.event).encode(), read_at)
-        try:
-            change = translate(received)
-        except Exception as error:  # noqa: BLE001 - one object the mapping refuses, by id
-            summary.skip(item.kind, item.object_id, f"cannot be read: {error}")
-            continue
-        if change.event is None:  # the mapping ignores it, and says why
-            summary.skip(item.kind, item.object_id, change.ignored or "ignored")
-            continue
-        with Session(engine) as session:
-            before = _snapshot(session, change, item.kind)
-            applied = apply_change(session, change)
-            session.flush()
-            outcome = _outcome(applied, before, _snapshot(session, change, item.kind))
-            if dry_run or applied.status != InboxStatus.applied:
-                session.rollback()
-            else:
+    with Session(engine) as session:
+        for item in listed:
+            _summary_of(item, _applied(session, translate, item, read_at), summary)
+            if not dry_run:
                 session.commit()
-        if outcome.startswith("skipped: "):
-            summary.skip(item.kind, item.object_id, outcome.removeprefix("skipped: "))
-        else:
-            summary.count(item.kind, outcome)
-        if progress is not None:
-            progress(summary)
+            session.expunge_all()  # memory stays flat however many objects
+            if progress is not None:
+                progress(summary)
+        session.rollback()  # a dry run's writes; nothing left otherwise
     return summary
+
+
+def _applied(session: Session, translate: Translate, item: Listed, read_at: datetime) -> str:
+    """The object through the provider's translation and the ingress's apply, in a savepoint
+    (undone unless applied); what came of it."""
+    received = Received({}, {}, json.dumps(item.event).encode(), read_at)
+    try:
+        change = translate(received)
+    except Exception as error:  # noqa: BLE001 - one object the mapping refuses, by id
+        return f"skipped: cannot be read: {error}"
+    if change.event is None:  # the mapping ignores it, and says why
+        return f"skipped: {change.ignored or 'ignored'}"
+    with session.begin_nested() as savepoint:
+        before = _snapshot(session, change, item.kind)
+        applied = apply_change(session, change)
+        session.flush()
+        outcome = _outcome(applied, before, _snapshot(session, change, item.kind))
+        if applied.status != InboxStatus.applied:
+            savepoint.rollback()
+    return outcome
+
+
+def _summary_of(item: Listed, outcome: str, summary: Summary) -> None:
+    if outcome.startswith("skipped: "):
+        summary.skip(item.kind, item.object_id, outcome.removeprefix("skipped: "))
+    else:
+        summary.count(item.kind, outcome)
 
 
 def _snapshot(session: Session, change: Change, kind: str) -> list[dict] | None:

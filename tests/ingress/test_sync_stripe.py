@@ -70,6 +70,9 @@ def test_a_first_sync_brings_the_business_in_and_a_second_changes_nothing(
     dry = sync(localstripe_url, "--dry-run")
     assert dry.exit_code == 0 and "dry run: nothing was written" in dry.output
     assert counts(engine) == (0, 0, 0)
+    said = {line.split()[0]: line.split()[1:] for line in dry.output.splitlines()[2:5]}
+    # exact: the subscriptions found the members the dry run had listed before them
+    assert said["customer"][0] == "120" and said["subscription"][0] == "120"
 
     first = sync(localstripe_url)
     assert first.exit_code == 0, first.output

@@ -137,23 +137,7 @@ class Burst:
         self.settings = Settings(database_url=database_url, stripe_webhook_secret=SECRET)
 
     def deploy(self) -> None:
-        prefect = [sys.executable, "-m", "prefect"]
-        subprocess.run(
-            [*prefect, "work-pool", "create", "memberflow", "--type", "process", "--overwrite"],
-            env=self.env,
-            cwd=PROJECT_ROOT,
-            check=True,
-            capture_output=True,
-        )
-        done = subprocess.run(
-            [*prefect, "--no-prompt", "deploy", "--all"],
-            env=self.env,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(done.stdout[-2000:] + done.stderr[-2000:])
+        deploy_prefect_yaml(self.env)
         for deployment in DEPLOYMENTS.values():  # an earlier run's leftovers are not this burst's
             for run in self.flow_runs(deployment):
                 httpx.delete(f"{self.api}/flow_runs/{run['id']}", timeout=10)
@@ -215,13 +199,40 @@ class Burst:
         raise RuntimeError(f"not done after {timeout:.0f} s: {first_messages(engine)[0]}")
 
     def flow_runs(self, deployment: str) -> list[dict]:
-        flow_name, _, name = deployment.partition("/")
-        found = httpx.get(f"{self.api}/deployments/name/{flow_name}/{name}", timeout=10)
-        found.raise_for_status()
-        query = {"deployments": {"id": {"any_": [found.json()["id"]]}}}
-        runs = httpx.post(f"{self.api}/flow_runs/filter", json=query, timeout=10)
-        runs.raise_for_status()
-        return runs.json()
+        return deployment_runs(self.api, deployment)
+
+
+def deploy_prefect_yaml(env: dict[str, str]) -> None:
+    """The work pool and every deployment of prefect.yaml, with their triggers, on the Prefect
+    server `env` names (PREFECT_API_URL), as docs/operations.md deploys them."""
+    prefect = [sys.executable, "-m", "prefect"]
+    subprocess.run(
+        [*prefect, "work-pool", "create", "memberflow", "--type", "process", "--overwrite"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [*prefect, "--no-prompt", "deploy", "--all"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stdout[-2000:] + done.stderr[-2000:])
+
+
+def deployment_runs(api: str, deployment: str) -> list[dict]:
+    """Every flow run of `flow-name/deployment-name`, straight from the REST API."""
+    flow_name, _, name = deployment.partition("/")
+    found = httpx.get(f"{api}/deployments/name/{flow_name}/{name}", timeout=10)
+    found.raise_for_status()
+    query = {"deployments": {"id": {"any_": [found.json()["id"]]}}}
+    runs = httpx.post(f"{api}/flow_runs/filter", json=query, timeout=10)
+    runs.raise_for_status()
+    return runs.json()
 
 
 def first_messages(engine: Engine) -> tuple[dict[str, int], datetime, int]:

@@ -13,7 +13,7 @@ from memberflow.cli._common import engine, fail, print_table
 from memberflow.core import db as database
 from memberflow.core.models import TouchpointStatus
 from memberflow.core.settings import get_settings
-from memberflow.messaging import registry, store
+from memberflow.messaging import outbox_admin, registry
 
 db_app = typer.Typer(rich_markup_mode=None, help="The database.", no_args_is_help=True)
 
@@ -79,7 +79,7 @@ def touchpoints(
 ) -> None:
     """What was planned, sent, failed, expired or skipped: one record per touchpoint."""
     with engine().connect() as conn:
-        rows = store.list_touchpoints(conn, statuses=status or (), pipeline=pipeline)
+        rows = outbox_admin.list_touchpoints(conn, statuses=status or (), pipeline=pipeline)
         if format is Format.jsonl:  # streamed: the outbox can be large
             for row in rows:
                 print(json.dumps(_touchpoint_record(row)))
@@ -100,7 +100,9 @@ def requeue(
     if not (keys or pipeline or every):
         fail("say which: touchpoint KEYs, --pipeline NAME, or --all")
     with engine().begin() as conn:
-        count = store.requeue(conn, now=datetime.now(UTC), keys=keys or (), pipeline=pipeline)
+        count = outbox_admin.requeue(
+            conn, now=datetime.now(UTC), keys=keys or (), pipeline=pipeline
+        )
     where = f"{pipeline}'s" if pipeline else "its pipeline's"
     print(f"{count} dead message(s) requeued: {where} next run sends them")
     if keys and count < len(keys):

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from blocks.outputs.webhook import WebhookOutput
 from flows.reminders import reminders
 from memberflow.core import db as database
-from memberflow.messaging import store
+from memberflow.messaging import outbox_admin
 from tests.support.clock import at
 from tests.support.factories import add_subscription
 from tests.support.prefect_api import flow_run_artifacts
@@ -44,7 +44,7 @@ def subscription_of(body: bytes) -> str:
 def touchpoints(engine, status: str) -> dict[str, tuple[int, str | None]]:
     """subscription -> (attempts, error) of the touchpoints in `status`."""
     with database.get_engine(engine.url.render_as_string(False)).connect() as conn:
-        rows = list(store.list_touchpoints(conn, statuses=[status]))
+        rows = list(outbox_admin.list_touchpoints(conn, statuses=[status]))
     return {row.subscription: (row.attempts, row.error) for row in rows}
 
 

@@ -3,8 +3,6 @@ Stripe payment failure starts a run of the deployment whose trigger prefect.yaml
 
 import json
 import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -13,8 +11,9 @@ import pytest
 import requests
 from sqlmodel import SQLModel
 
+from bench.burst import deploy_prefect_yaml, deployment_runs
 from memberflow.core import db as database
-from memberflow.core.settings import PROJECT_ROOT, Settings
+from memberflow.core.settings import Settings
 from memberflow.ingress import inbox
 from memberflow.ingress.app import create_app
 from memberflow.ingress.emitter import Emitter, PrefectApi
@@ -96,36 +95,14 @@ def test_events_wait_while_prefect_is_down_then_go_once(ingress_settings):
 
 
 def deploy_from_prefect_yaml() -> None:
-    env = {**os.environ, "PREFECT_API_URL": prefect_url()}
-    prefect = [sys.executable, "-m", "prefect"]
-    subprocess.run(
-        [*prefect, "work-pool", "create", "memberflow", "--type", "process", "--overwrite"],
-        env=env,
-        cwd=PROJECT_ROOT,
-        check=True,
-        capture_output=True,
-    )
-    done = subprocess.run(
-        [*prefect, "--no-prompt", "deploy", "--all"],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    deploy_prefect_yaml({**os.environ, "PREFECT_API_URL": prefect_url()})
     # another test's runs of it are not this test's (no other test fails a payment here)
     for run in flow_runs_of("dunning/on-payment-failed"):
         httpx.delete(f"{prefect_url()}/flow_runs/{run['id']}", timeout=10).raise_for_status()
 
 
 def flow_runs_of(deployment: str) -> list[dict]:
-    flow_name, _, name = deployment.partition("/")
-    response = httpx.get(f"{prefect_url()}/deployments/name/{flow_name}/{name}", timeout=10)
-    response.raise_for_status()
-    query = {"deployments": {"id": {"any_": [response.json()["id"]]}}}
-    runs = httpx.post(f"{prefect_url()}/flow_runs/filter", json=query, timeout=10)
-    runs.raise_for_status()
-    return runs.json()
+    return deployment_runs(prefect_url(), deployment)
 
 
 def test_a_stripe_payment_failure_starts_the_triggered_deployment(ingress_settings):

@@ -44,10 +44,11 @@ def reconcile_stripe(
     events = stripe_client.v1.events.list(
         params={"created": {"gte": int(done.since.timestamp())}, "limit": 100}
     )
+    known = _known_since(engine, done.since)
     lost = []
     for found in events.auto_paging_iter():  # newest first, a page at a time
         done.listed += 1
-        if found.type in provider.EVENT_TYPES and not _known(engine, found.id):
+        if found.type in provider.EVENT_TYPES and f"{provider.NAME}:{found.id}" not in known:
             lost.append(json.dumps(found.to_dict()).encode())
     for body in reversed(lost):  # in the order Stripe sent them
         try:
@@ -74,8 +75,14 @@ def _since(engine: Engine, now: datetime) -> datetime:
     return oldest if newest is None else max(oldest, newest - RETRIED_FOR)
 
 
-def _known(engine: Engine, event_id: str) -> bool:
+def _known_since(engine: Engine, since: datetime) -> set[str]:
+    """The inbox keys of the Stripe events memberflow has from `since` on (one query, not one
+    per listed event): the same window the list covers, as an event's time is its own."""
+    table = inbox.inbox
     with engine.connect() as conn:
-        key = f"{provider.NAME}:{event_id}"
-        found = conn.execute(select(inbox.inbox.c.id).where(inbox.inbox.c.key == key)).first()
-        return found is not None
+        keys = conn.execute(
+            select(table.c.key).where(
+                table.c.provider == provider.NAME, table.c.occurred_at >= since
+            )
+        )
+        return set(keys.scalars())

@@ -280,6 +280,21 @@ class PlanningWatermark(SQLModel, table=True):
     learned_through: int | None = None
 
 
+class SyncCheckpoint(SQLModel, table=True):
+    """How far an unfinished sync from a provider has got: the list it was reading, the last
+    object written (the next page starts after it) and the summary so far. Written with each
+    object, in its transaction; deleted when the sync ends. A cut sync resumes from here."""
+
+    __tablename__ = "sync_checkpoint"
+
+    provider: str = Field(primary_key=True, max_length=32)
+    phase: str = Field(max_length=32)  # "customers", "subscriptions", ...: the provider's lists
+    after: str | None = Field(default=None, max_length=255)
+    summary: str = "{}"  # the counts so far, as JSON
+    started_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
 class InboxStatus(StrEnum):
     applied = "applied"  # the domain now reflects it
     stale = "stale"  # older than what the domain already holds: kept, changed nothing

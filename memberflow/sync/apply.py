@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -17,8 +18,12 @@ from memberflow.core.models import InboxStatus, Invoice, Member, Subscription
 from memberflow.ingress.apply import Applied, apply_change
 from memberflow.ingress.changes import Change, Received
 
+if TYPE_CHECKING:  # the checkpoint keeps a Summary
+    from memberflow.sync.checkpoint import Checkpoint
+
 # the columns a sync compares before and after: what memberflow knows, not when it learned it
 _NOT_COMPARED = {"id", "provider_updated_at", "created_at", "updated_at"}
+KEPT_DETAILS = 100  # objects skipped or noted a checkpoint names by id; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,9 @@ class Listed:
     kind: str  # "customer", "subscription", "card": the summary's rows
     object_id: str
     event: dict  # in the provider's webhook format
+    # once this is written, a cut sync may resume with the list `phase` after the object
+    # `after` (the last object of a group: a subscription's failed invoice, not the subscription)
+    checkpoint: tuple[str, str] | None = None
 
 
 @dataclass
@@ -56,6 +64,25 @@ class Summary:
     def sentence(self) -> str:
         return ", ".join(f"{kind}s {sum(c.values()):,}" for kind, c in self.counts.items())
 
+    def to_json(self) -> str:
+        """The counts, and the first of the objects skipped or noted (a checkpoint keeps it)."""
+        return json.dumps(
+            {
+                "counts": self.counts,
+                "skipped": self.skipped[:KEPT_DETAILS],
+                "noted": self.noted[:KEPT_DETAILS],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "Summary":
+        saved = json.loads(text or "{}")
+        return cls(
+            counts={kind: Counter(c) for kind, c in saved.get("counts", {}).items()},
+            skipped=[tuple(s) for s in saved.get("skipped", [])],
+            noted=[tuple(n) for n in saved.get("noted", [])],
+        )
+
     def rows(self) -> list[dict]:
         outcomes = ("new", "changed", "unchanged", "skipped")
         return [
@@ -76,21 +103,29 @@ def apply_listed(
     dry_run: bool = False,
     summary: Summary | None = None,
     progress: Callable[[Summary], None] | None = None,
+    checkpoint: "Checkpoint | None" = None,
 ) -> Summary:
     """Applies each listed object in its own savepoint (a bad one is skipped, by id, and the
-    rest go on), committed at once; a dry run commits nothing and rolls everything back at the
-    end, so its summary is exact (a subscription finds the member listed before it) and nothing
-    is written. `progress` sees the summary after each object."""
+    rest go on), committed at once with the sync's `checkpoint` (so a cut sync resumes after
+    the last object written, and never writes one twice or half); a dry run commits nothing and
+    rolls everything back at the end, so its summary is exact (a subscription finds the member
+    listed before it) and nothing is written. `progress` sees the summary after each object."""
     summary = summary or Summary()
     with Session(engine) as session:
         for item in listed:
             _summary_of(item, _applied(session, translate, item, read_at), summary)
             if not dry_run:
+                if checkpoint is not None and item.checkpoint is not None:
+                    checkpoint.save(session, *item.checkpoint, summary)
                 session.commit()
             session.expunge_all()  # memory stays flat however many objects
             if progress is not None:
                 progress(summary)
-        session.rollback()  # a dry run's writes; nothing left otherwise
+        if dry_run or checkpoint is None:
+            session.rollback()  # a dry run's writes; nothing left otherwise
+        else:
+            checkpoint.finish(session)  # listed to the end: the next sync starts afresh
+            session.commit()
     return summary
 
 

@@ -11,15 +11,55 @@ from sqlalchemy import Engine
 
 from memberflow.ingress.providers import stripe as provider
 from memberflow.sync.apply import Listed, Summary, apply_listed
+from memberflow.sync.checkpoint import Checkpoint, Resume, unfinished
+from memberflow.sync.pacing import SHARE, Pace
 
 PAGE = {"limit": 100}
+# the lists a sync reads, in order: a cut sync resumes in the one it was reading
+PHASES = ("customers", "subscriptions", "cards")
 
 
-def client(api_key: str, api_base: str | None = None) -> stripe.StripeClient:
-    """The official client (its own retries on connection errors, 409 and 429); `api_base`
-    points it at another server speaking Stripe's API (tests: localstripe)."""
+def requests_per_second(api_key: str) -> float:
+    """Stripe's read limit for the key's mode (100 a second live, 25 in test mode), less a
+    share for the business's other integrations."""
+    test_mode = api_key.startswith(("sk_test_", "rk_test_"))
+    return (25 if test_mode else 100) * SHARE
+
+
+def client(
+    api_key: str, api_base: str | None = None, per_second: float | None = None
+) -> stripe.StripeClient:
+    """The official client, paced under Stripe's rate limit and waiting out its 429s (the
+    library retries connection errors, 409 and 5xx); `api_base` points it at another server
+    speaking Stripe's API (tests: localstripe)."""
     addresses = {"api": api_base} if api_base else {}
-    return stripe.StripeClient(api_key, base_addresses=addresses, max_network_retries=3)
+    pace = Pace(per_second or requests_per_second(api_key))
+    return stripe.StripeClient(
+        api_key,
+        base_addresses=addresses,
+        max_network_retries=3,
+        http_client=PacedRequests(pace),
+    )
+
+
+class PacedRequests(stripe.RequestsClient):
+    """The library's HTTP client, taking its turn before each request and waiting out 429s."""
+
+    def __init__(self, pace: Pace):
+        super().__init__()
+        self.pace = pace
+
+    def request(self, method, url, headers, post_data=None):
+        waited, tries = 0.0, 0
+        while True:
+            self.pace.wait_turn()
+            answer = super().request(method, url, headers, post_data)
+            if answer[1] != 429:
+                return answer
+            pause = self.pace.wait_after_429(answer[2].get("Retry-After"), waited, tries)
+            if pause is None:  # patience out: the library raises RateLimitError, the sync stops
+                return answer
+            waited, tries = waited + pause, tries + 1
 
 
 def sync(
@@ -30,10 +70,19 @@ def sync(
     dry_run: bool,
     progress: Callable[[Summary], None] | None = None,
 ) -> Summary:
-    """Lists the business and writes it (`memberflow sync stripe`, the `provider-sync` flow);
-    `SyncStopped` says, for ops, why it could not go on."""
-    read_at, summary = datetime.now(UTC), Summary()
-    objects = listed(stripe_client, read_at=read_at, canceled_days=canceled_days, summary=summary)
+    """Lists the business and writes it (`memberflow sync stripe`, the `provider-sync` flow),
+    resuming a cut sync from its checkpoint; `SyncStopped` says, for ops, why it could not go
+    on. A dry run reads everything afresh and leaves any checkpoint alone."""
+    read_at = datetime.now(UTC)
+    resume = None if dry_run else unfinished(engine, provider.NAME)
+    summary = resume.summary if resume else Summary()
+    objects = listed(
+        stripe_client,
+        read_at=read_at,
+        canceled_days=canceled_days,
+        summary=summary,
+        resume=resume,
+    )
     try:
         return apply_listed(
             engine,
@@ -43,17 +92,26 @@ def sync(
             dry_run=dry_run,
             summary=summary,
             progress=progress,
+            checkpoint=Checkpoint(provider.NAME, resume.started_at if resume else read_at),
         )
     except STOPPING as error:
         raise SyncStopped(stopped(error)) from None
 
 
 class SyncStopped(RuntimeError):
-    """The sync could not go on; what was written before is whole."""
+    """The sync could not go on; what was written before is whole, and the next sync resumes
+    after it."""
 
 
-# what stops a sync or a reconcile: the key, its permissions, or Stripe out of reach
-STOPPING = (stripe.AuthenticationError, stripe.PermissionError, stripe.APIConnectionError)
+# what stops a sync or a reconcile: the key, its permissions, Stripe out of reach or its rate
+# limit hit for longer than the sync's patience
+STOPPING = (
+    stripe.AuthenticationError,
+    stripe.PermissionError,
+    stripe.APIConnectionError,
+    stripe.RateLimitError,
+)
+AGAIN = "each object written is whole: run it again, it resumes where it stopped"
 
 
 def stopped(error: stripe.StripeError) -> str:
@@ -63,12 +121,14 @@ def stopped(error: stripe.StripeError) -> str:
     if isinstance(error, stripe.PermissionError):
         return (
             f"the key may not read what this needs ({error.user_message}): give it read access "
-            "to customers, payment methods, subscriptions, invoices and events"
+            "to customers, payment methods, products, subscriptions, invoices and events"
         )
-    return (
-        f"cannot reach Stripe ({error.user_message}): each object written is whole; run it "
-        "again, it changes nothing it already has"
-    )
+    if isinstance(error, stripe.RateLimitError):
+        return (
+            "Stripe kept answering 429 (too many requests) for over 5 minutes: another "
+            f"integration may be using the account's limit; {AGAIN}"
+        )
+    return f"cannot reach Stripe ({error.user_message}); {AGAIN}"
 
 
 def listed(
@@ -77,33 +137,49 @@ def listed(
     read_at: datetime,
     canceled_days: int,
     summary: Summary,
+    resume: Resume | None = None,
 ) -> Iterator[Listed]:
     """Every customer, then every subscription of any status but those canceled more than
     `canceled_days` ago (each with its latest invoice when its payment failed), then each
     customer's default card (on their subscriptions); what it leaves out goes to `summary`.
-    Streamed: one page of each list in memory at a time."""
-    for customer in _customers(stripe_client):
-        if customer.get("deleted"):
-            summary.skip("customer", customer["id"], "deleted at Stripe")
-            continue
-        yield Listed("customer", customer["id"], _event("customer.updated", customer, read_at))
-    names = {product.id: product.name for product in _products(stripe_client)}
-    yield from _subscriptions(stripe_client, read_at, canceled_days, summary, names)
+    Streamed: one page of each list in memory at a time. With `resume`, from where a cut sync
+    stopped."""
+    start = PHASES.index(resume.phase) if resume else 0
+    after = resume.after if resume else None
+    if start == 0:
+        for customer in _customers(stripe_client, after=after):
+            if customer.get("deleted"):
+                summary.skip("customer", customer["id"], "deleted at Stripe")
+                continue
+            event = _event("customer.updated", customer, read_at)
+            yield Listed("customer", customer["id"], event, ("customers", customer["id"]))
+    if start <= 1:
+        names = {product.id: product.name for product in _products(stripe_client)}
+        subscriptions_after = after if start == 1 else None
+        yield from _subscriptions(
+            stripe_client, read_at, canceled_days, summary, names, subscriptions_after
+        )
     # last: a card is kept on the member's subscriptions, which must be there first
-    for customer in _customers(stripe_client, cards=True):
+    for customer in _customers(stripe_client, cards=True, after=after if start == 2 else None):
         if customer.get("deleted"):
             continue
         card = _default_card(stripe_client, customer)
         if card is None:  # dunning cannot ask for a new card it knows nothing of
             summary.note("customer", customer["id"], "no card on file")
             continue
-        yield Listed("card", card["id"], _event("payment_method.updated", card, read_at))
+        event = _event("payment_method.updated", card, read_at)
+        yield Listed("card", card["id"], event, ("cards", customer["id"]))
 
 
-def _customers(stripe_client: stripe.StripeClient, *, cards: bool = False) -> Iterator[dict]:
-    """Every customer; with `cards`, their default card comes expanded in the page (one request
-    per 100 customers, not one more per customer: 100,000 customers are 1,000 requests)."""
-    params = {**PAGE, "expand": CARD_EXPANSIONS} if cards else PAGE
+def _customers(
+    stripe_client: stripe.StripeClient, *, cards: bool = False, after: str | None = None
+) -> Iterator[dict]:
+    """Every customer (after the customer `after`, in Stripe's order); with `cards`, their
+    default card comes expanded in the page (one request per 100 customers, not one more per
+    customer: 100,000 customers are 1,000 requests)."""
+    params = {**PAGE, "expand": CARD_EXPANSIONS} if cards else dict(PAGE)
+    if after:
+        params["starting_after"] = after
     for found in stripe_client.v1.customers.list(params=params).auto_paging_iter():
         yield found.to_dict()
 
@@ -122,9 +198,12 @@ def _subscriptions(
     canceled_days: int,
     summary: Summary,
     product_names: dict[str, str],
+    after: str | None,
 ) -> Iterator[Listed]:
     oldest = read_at - timedelta(days=canceled_days)
     params = {**PAGE, "status": "all", "expand": ["data.latest_invoice"]}
+    if after:
+        params["starting_after"] = after
     subscriptions = stripe_client.v1.subscriptions.list(params=params)
     for found in subscriptions.auto_paging_iter():
         subscription = _named_products(found.to_dict(), product_names)
@@ -142,10 +221,12 @@ def _subscriptions(
         # its cancellation, if any, names the fact it records: the same one at every sync
         said = subscription.get("canceled_at") or "live"
         event = _event(kind, subscription, read_at, f"_{said}")
-        yield Listed("subscription", subscription["id"], event)
         failed = _failed_invoice(subscription, read_at)
+        checkpoint = ("subscriptions", subscription["id"])
+        # the checkpoint moves once the subscription and its failed invoice are both written
+        yield Listed("subscription", subscription["id"], event, None if failed else checkpoint)
         if failed is not None:
-            yield failed
+            yield Listed(failed.kind, failed.object_id, failed.event, checkpoint)
 
 
 def _named_products(subscription: dict, names: dict[str, str]) -> dict:

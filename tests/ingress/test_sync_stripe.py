@@ -50,7 +50,8 @@ def business(localstripe_url) -> stripe.StripeClient:
 def sync(localstripe_url, *more: str):
     from memberflow.cli import app
 
-    args = ["sync", "stripe", "--api-key", "sk_test_x", "--api-base", localstripe_url, *more]
+    args = ["sync", "stripe", "--api-key", "sk_test_x", "--api-base", localstripe_url]
+    args += ["--requests-per-second", "1000", *more]  # pacing has its own tests
     return CliRunner().invoke(app, args, catch_exceptions=False)
 
 
@@ -93,6 +94,48 @@ def test_a_first_sync_brings_the_business_in_and_a_second_changes_nothing(
     assert counts(engine) == (120, 120, 1)
     with engine.connect() as conn:  # a sync starts no message by itself
         assert conn.execute(select(func.count()).select_from(Touchpoint)).scalar_one() == 0
+
+
+def test_a_cut_sync_resumes_where_it_stopped_and_writes_nothing_twice(
+    settings, engine, business, localstripe_url
+):
+    """Ctrl-C (or a network error) after 150 objects, in the subscriptions' list: the next sync
+    resumes after the last subscription written, and the summary adds up as one sync's."""
+    from memberflow.sync import checkpoint
+    from memberflow.sync import stripe as stripe_sync
+
+    def interrupted(summary):
+        if summary.total == 150:
+            raise KeyboardInterrupt
+
+    client = stripe_sync.client("sk_test_x", localstripe_url, per_second=1000)
+    with pytest.raises(KeyboardInterrupt):
+        stripe_sync.sync(engine, client, canceled_days=180, dry_run=False, progress=interrupted)
+    assert counts(engine)[:2] == (120, 30)
+    cut = checkpoint.unfinished(engine, "stripe")
+    assert (cut.phase, cut.summary.total) == ("subscriptions", 150)
+
+    resumed = sync(localstripe_url)
+    assert resumed.exit_code == 0, resumed.output
+    assert (
+        "resuming the stripe sync" in resumed.output
+        and "subscriptions after sub_" in resumed.output
+    )
+    rows = {line.split()[0]: line.split()[1:] for line in resumed.output.splitlines()[3:6]}
+    # one sync's summary: the customers were not listed again (they would count unchanged)
+    assert rows["customer"][:3] == ["120", "0", "0"] and rows["subscription"][:2] == ["120", "0"]
+    assert counts(engine) == (120, 120, 1)
+    assert checkpoint.unfinished(engine, "stripe") is None  # the next sync starts afresh
+
+    checkpoint_of_a_cut = stripe_sync.client("sk_test_x", localstripe_url, per_second=1000)
+    with pytest.raises(KeyboardInterrupt):
+        stripe_sync.sync(
+            engine, checkpoint_of_a_cut, canceled_days=180, dry_run=False, progress=interrupted
+        )
+    restarted = sync(localstripe_url, "--restart")  # from the beginning: all known already
+    assert "resuming" not in restarted.output
+    rows = {line.split()[0]: line.split()[1:] for line in restarted.output.splitlines()[2:5]}
+    assert rows["customer"][:3] == ["0", "0", "120"]
 
 
 def test_a_newer_webhook_is_not_overwritten_by_the_sync(

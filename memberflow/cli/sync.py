@@ -1,13 +1,18 @@
 """`memberflow sync <provider>`: bring an existing business in, through the ingress's own path."""
 
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from memberflow.cli._common import engine, fail, print_table
 from memberflow.core.console import Ticker
+from memberflow.core.settings import get_settings
 from memberflow.sync import checkpoint
+from memberflow.sync import memberpress as memberpress_sync
 from memberflow.sync.apply import Summary
+from memberflow.sync.pacing import Pace
 
 sync_app = typer.Typer(
     rich_markup_mode=None,
@@ -54,24 +59,66 @@ def sync_stripe(
     run: the pipelines' next runs pick up what it wrote."""
     from memberflow.sync import stripe as stripe_sync  # the official library: this command's
 
+    client = stripe_sync.client(api_key, api_base, requests_per_second)
+    run = partial(stripe_sync.sync, stripe_client=client, canceled_days=canceled_days)
+    _run_sync("stripe", "Stripe", run, dry_run, restart, stopping=stripe_sync.SyncStopped)
+
+
+@sync_app.command("memberpress")
+def sync_memberpress(
+    site: Annotated[
+        str,
+        typer.Option(envvar="MEMBERFLOW_MEMBERPRESS_URL", help="The site: https://example.com"),
+    ],
+    api_key: Annotated[
+        str,
+        typer.Option(
+            envvar="MEMBERFLOW_MEMBERPRESS_API_KEY",
+            help="MemberPress > Developer > REST API key (an administrator's).",
+        ),
+    ],
+    dry_run: Annotated[bool, typer.Option(help="Say what would change; write nothing.")] = False,
+    restart: Annotated[
+        bool, typer.Option(help="Start from the beginning, not where a cut sync stopped.")
+    ] = False,
+    requests_per_second: Annotated[
+        float, typer.Option(min=0.1, help="Read at most this fast (WordPress is no API farm).")
+    ] = memberpress_sync.REQUESTS_PER_SECOND,
+) -> None:
+    """Every MemberPress member and subscription (each still running with its latest payment:
+    its paid-through date, or the failed payment dunning is for), through MemberPress's
+    Developer Tools REST API, written as its webhooks would have written them. Run it again at
+    will; a cut sync resumes where it stopped. Amounts are in MEMBERFLOW_CURRENCY."""
+    target = memberpress_sync.Site(site, api_key, Pace(requests_per_second))
+    currency = get_settings().currency
+    run = partial(memberpress_sync.sync, site=target, currency=currency)
+    _run_sync("memberpress", "MemberPress", run, dry_run, restart, memberpress_sync.SyncStopped)
+
+
+def _run_sync(
+    provider: str,
+    title: str,
+    run: Callable[..., Summary],
+    dry_run: bool,
+    restart: bool,
+    stopping: type[Exception],
+) -> Summary:
+    """A sync with a progress line, its summary and what it skipped or noted by id."""
     db = engine()
     if restart:
-        checkpoint.forget(db, "stripe")
-    _say_resumed(db, "stripe", dry_run)
-    client = stripe_sync.client(api_key, api_base, requests_per_second)
-    ticker = Ticker("synced from Stripe")
+        checkpoint.forget(db, provider)
+    _say_resumed(db, provider, dry_run)
+    ticker = Ticker(f"synced from {title}")
 
     def progress(summary: Summary) -> None:
         ticker.update(summary.total, f"({summary.sentence()})")
 
     try:
-        summary = stripe_sync.sync(
-            db, client, canceled_days=canceled_days, dry_run=dry_run, progress=progress
-        )
-    except stripe_sync.SyncStopped as stopped:
-        fail(f"memberflow sync stripe: {stopped}")
+        summary = run(db, dry_run=dry_run, progress=progress)
+    except stopping as stopped:
+        fail(f"memberflow sync {provider}: {stopped}")
     except KeyboardInterrupt:
-        fail("memberflow sync stripe: stopped; each object written is whole: run it again")
+        fail(f"memberflow sync {provider}: stopped; each object written is whole: run it again")
     ticker.done(summary.total, f"({summary.sentence()})")
     print_table(summary.rows())
     for kind, object_id, why in summary.skipped[:SHOWN]:
@@ -84,6 +131,7 @@ def sync_stripe(
         print(f"  ... and {len(summary.noted) - SHOWN} more notes")
     if dry_run:
         print("dry run: nothing was written")
+    return summary
 
 
 def _say_resumed(db, provider: str, dry_run: bool) -> None:
@@ -136,4 +184,39 @@ def reconcile_stripe(
         return
     print_table(done.rows())
     print(f"applied now: {dict(done.outcomes)}")
+    raise typer.Exit(2)
+
+
+@reconcile_app.command("memberpress")
+def reconcile_memberpress(
+    site: Annotated[
+        str,
+        typer.Option(envvar="MEMBERFLOW_MEMBERPRESS_URL", help="The site: https://example.com"),
+    ],
+    api_key: Annotated[
+        str,
+        typer.Option(envvar="MEMBERFLOW_MEMBERPRESS_API_KEY", help="The REST API key."),
+    ],
+    requests_per_second: Annotated[
+        float, typer.Option(min=0.1, help="Read at most this fast.")
+    ] = memberpress_sync.REQUESTS_PER_SECOND,
+) -> None:
+    """MemberPress keeps no list of its events to catch up from: this reads its members and
+    subscriptions (a sync) and applies what differs from memberflow's. Exit code 2 when
+    anything differed: webhooks were lost (why was the endpoint down?), even once caught up."""
+    target = memberpress_sync.Site(site, api_key, Pace(requests_per_second))
+    run = partial(memberpress_sync.sync, site=target, currency=get_settings().currency)
+    summary = _run_sync(
+        "memberpress", "MemberPress", run, False, False, memberpress_sync.SyncStopped
+    )
+    _say_drift(summary, "MemberPress")
+
+
+def _say_drift(summary: Summary, title: str) -> None:
+    differences = summary.differences()
+    if not differences:
+        print(f"memberflow agreed with {title}: no webhook was missing")
+        return
+    said = ", ".join(f"{n} {kind}(s)" for kind, n in differences.items())
+    print(f"memberflow differed from {title} on {said}: now applied")
     raise typer.Exit(2)

@@ -64,6 +64,11 @@ class Summary:
     def sentence(self) -> str:
         return ", ".join(f"{kind}s {sum(c.values()):,}" for kind, c in self.counts.items())
 
+    def differences(self) -> dict[str, int]:
+        """Per kind, the objects found new or changed: what memberflow did not know."""
+        found = {kind: c["new"] + c["changed"] for kind, c in self.counts.items()}
+        return {kind: n for kind, n in found.items() if n}
+
     def to_json(self) -> str:
         """The counts, and the first of the objects skipped or noted (a checkpoint keeps it)."""
         return json.dumps(

@@ -56,6 +56,17 @@ def _time(data: dict, path: str) -> datetime | None:
         raise c.malformed(path, "a date like 2026-11-22 09:00:00") from None
 
 
+def _object(data: dict, path: str, required: bool = False) -> dict:
+    """A member or membership, whether written out (webhooks, the REST API) or named by its id
+    alone (a transaction's nested subscription says `"membership": "2420"`)."""
+    value = lookup(data, path, required=required)
+    if value is None or isinstance(value, dict):
+        return value or {}
+    if isinstance(value, int | str) and str(value).strip().isdigit():
+        return {"id": int(value)}
+    raise c.malformed(path, "an object or an id")
+
+
 def _member(member: dict) -> c.MemberData:
     return c.MemberData(
         external_id=str(lookup(member, "id", int, required=True)),
@@ -65,9 +76,11 @@ def _member(member: dict) -> c.MemberData:
     )
 
 
-def _subscription(sub: dict, currency: str, status: str | None = None) -> c.SubscriptionData:
+def _subscription(
+    sub: dict, currency: str, status: str | None = None, membership: dict | None = None
+) -> c.SubscriptionData:
     raw_status = lookup(sub, "status", str)
-    membership = lookup(sub, "membership", dict) or {}
+    membership = (membership or {}) | _object(sub, "membership")
     return c.SubscriptionData(
         external_id=str(lookup(sub, "id", int, required=True)),
         status=status or _STATUSES.get(raw_status, raw_status),
@@ -98,8 +111,10 @@ _SUBSCRIPTION_EVENTS = {
 def _subscription_event(data: dict, base: dict, currency: str) -> Change:
     event, status = _SUBSCRIPTION_EVENTS[base["event_type"]]
     subscription = _subscription(data, currency, status)
-    started = _time(data, "created_at")
-    if event == c.SUBSCRIPTION_CREATED and started and subscription.interval in ("month", "year"):
+    started, paid_through = _time(data, "created_at"), _time(data, "expires_at")
+    if paid_through is not None:  # as a sync writes it, from the latest payment's
+        subscription.current_period_end = paid_through
+    elif event == c.SUBSCRIPTION_CREATED and started and subscription.interval in ("month", "year"):
         # the first period ends one interval after sign-up; payments then carry `expires_at`
         subscription.current_period_end = add_interval(started, subscription.interval)
     if event == c.SUBSCRIPTION_CANCELED:
@@ -107,7 +122,7 @@ def _subscription_event(data: dict, base: dict, currency: str) -> Change:
     return Change(
         **base,
         event=event,
-        member=_member(lookup(data, "member", dict, required=True)),
+        member=_member(_object(data, "member", required=True)),
         subscription=subscription,
         card=_card(data),
     )
@@ -121,13 +136,15 @@ def _transaction_event(data: dict, base: dict, currency: str) -> Change:
     if not isinstance(subscription, dict):
         return c.ignored(base, "a one-off purchase: no subscription to look after")
     failed = base["event_type"] in _FAILED
-    sub = _subscription(subscription, currency, None if failed else "active")
+    # the transaction's own membership is written out where its subscription's may be an id
+    bought = _object(data, "membership")
+    sub = _subscription(subscription, currency, None if failed else "active", bought)
     if not failed:
         sub.current_period_end = _time(data, "expires_at")
     return Change(
         **base,
         event=c.PAYMENT_FAILED if failed else c.PAYMENT_SUCCEEDED,
-        member=_member(lookup(data, "member", dict, required=True)),
+        member=_member(_object(data, "member", required=True)),
         subscription=sub,
         invoice=c.InvoiceData(
             external_id=f"mepr-txn-{lookup(data, 'id', int, required=True)}",
@@ -135,6 +152,9 @@ def _transaction_event(data: dict, base: dict, currency: str) -> Change:
             currency=currency,
             status="open" if failed else "paid",
             paid_at=None if failed else _time(data, "created_at"),
+            # a MemberPress transaction is one charge: told again (a retry, a sync), it is
+            # still one attempt
+            attempt_count=1 if failed else None,
         ),
         card=_card(subscription),
         details={"gateway": lookup(data, "gateway", str), "trans_num": lookup(data, "trans_num")},

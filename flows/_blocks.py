@@ -17,6 +17,10 @@ from blocks.outputs import load_output
 from blocks.outputs.base import Output
 from blocks.outputs.file import FileOutput
 from memberflow.core.settings import Settings
+from memberflow.sync import membermouse as membermouse_sync
+from memberflow.sync import memberpress as memberpress_sync
+from memberflow.sync import stripe as stripe_sync
+from memberflow.sync.apply import Summary
 
 
 def resolve_output(reference: str, settings: Settings) -> Output:
@@ -42,6 +46,24 @@ def resolve_stripe_access(reference: str) -> tuple[str, str]:
             f"{type(gateway).__name__}): save one with the key, then name it here"
         )
     return api_key.get_secret_value(), gateway.api_base
+
+
+def resolve_sync(
+    provider: str, gateway: str, settings: Settings, canceled_days: int = 180
+) -> Callable[..., Summary]:
+    """How to sync from `provider`: called with (engine, dry_run=..., progress=...). Stripe's
+    key comes from its Gateway Block; MemberPress's and MemberMouse's from the settings."""
+    if provider == "stripe":
+        api_key, api_base = resolve_stripe_access(gateway)
+        client = stripe_sync.client(api_key, api_base)
+        return partial(stripe_sync.sync, stripe_client=client, canceled_days=canceled_days)
+    if provider == "memberpress":
+        site = memberpress_sync.site_from(settings)
+        return partial(memberpress_sync.sync, site=site, currency=settings.currency)
+    if provider == "membermouse":
+        api = membermouse_sync.api_from(settings)
+        return partial(membermouse_sync.sync, api=api, currency=settings.currency)
+    raise ValueError(f"no sync from {provider!r}: stripe, memberpress or membermouse")
 
 
 class OutputFailing(RuntimeError):

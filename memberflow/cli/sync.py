@@ -10,6 +10,7 @@ from memberflow.cli._common import engine, fail, print_table
 from memberflow.core.console import Ticker
 from memberflow.core.settings import get_settings
 from memberflow.sync import checkpoint
+from memberflow.sync import membermouse as membermouse_sync
 from memberflow.sync import memberpress as memberpress_sync
 from memberflow.sync.apply import Summary
 from memberflow.sync.pacing import Pace
@@ -93,6 +94,36 @@ def sync_memberpress(
     currency = get_settings().currency
     run = partial(memberpress_sync.sync, site=target, currency=currency)
     _run_sync("memberpress", "MemberPress", run, dry_run, restart, memberpress_sync.SyncStopped)
+
+
+MEMBERMOUSE_URL = typer.Option(
+    envvar="MEMBERFLOW_MEMBERMOUSE_API_URL",
+    help="MemberMouse > Developer Tools > API Credentials > API URL.",
+)
+MEMBERMOUSE_KEY = typer.Option(envvar="MEMBERFLOW_MEMBERMOUSE_API_KEY", help="Its API key.")
+MEMBERMOUSE_SECRET = typer.Option(
+    envvar="MEMBERFLOW_MEMBERMOUSE_API_SECRET", help="Its API secret."
+)
+SLOWER = typer.Option(min=0.1, help="Ask at most this fast (WordPress is no API farm).")
+
+
+@sync_app.command("membermouse")
+def sync_membermouse(
+    api_url: Annotated[str, MEMBERMOUSE_URL],
+    api_key: Annotated[str, MEMBERMOUSE_KEY],
+    api_secret: Annotated[str, MEMBERMOUSE_SECRET],
+    dry_run: Annotated[bool, typer.Option(help="Say what would change; write nothing.")] = False,
+    restart: Annotated[
+        bool, typer.Option(help="Start from the beginning, not where a cut refresh stopped.")
+    ] = False,
+    requests_per_second: Annotated[float, SLOWER] = membermouse_sync.REQUESTS_PER_SECOND,
+) -> None:
+    """Refreshes every MemberMouse member memberflow knows (their status, membership level,
+    name and email), one getMember call each: MemberMouse's API cannot list members, so bring
+    them in first with `memberflow import` or its notifications. A cut refresh resumes."""
+    api = membermouse_sync.Api(api_url, api_key, api_secret, Pace(requests_per_second))
+    run = partial(membermouse_sync.sync, api=api, currency=get_settings().currency)
+    _run_sync("membermouse", "MemberMouse", run, dry_run, restart, membermouse_sync.SyncStopped)
 
 
 def _run_sync(
@@ -220,3 +251,20 @@ def _say_drift(summary: Summary, title: str) -> None:
     said = ", ".join(f"{n} {kind}(s)" for kind, n in differences.items())
     print(f"memberflow differed from {title} on {said}: now applied")
     raise typer.Exit(2)
+
+
+@reconcile_app.command("membermouse")
+def reconcile_membermouse(
+    api_url: Annotated[str, MEMBERMOUSE_URL],
+    api_key: Annotated[str, MEMBERMOUSE_KEY],
+    api_secret: Annotated[str, MEMBERMOUSE_SECRET],
+    requests_per_second: Annotated[float, SLOWER] = membermouse_sync.REQUESTS_PER_SECOND,
+) -> None:
+    """MemberMouse keeps no list of its events: this asks after each member memberflow knows
+    and applies what differs. Exit code 2 when anything differed (notifications were lost)."""
+    api = membermouse_sync.Api(api_url, api_key, api_secret, Pace(requests_per_second))
+    run = partial(membermouse_sync.sync, api=api, currency=get_settings().currency)
+    summary = _run_sync(
+        "membermouse", "MemberMouse", run, False, False, membermouse_sync.SyncStopped
+    )
+    _say_drift(summary, "MemberMouse")

@@ -80,6 +80,20 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="Signs memberflow-format webhooks from other systems."
     )
+
+    # Reading the providers' APIs (`memberflow sync` and `reconcile`, their flows). Stripe's key
+    # lives in its Gateway Block.
+    memberpress_url: str | None = Field(
+        None, description="The MemberPress site whose REST API a sync reads: https://example.com"
+    )
+    memberpress_api_key: SecretStr | None = Field(
+        None, description="MemberPress > Developer > REST API key (an administrator's)."
+    )
+    membermouse_api_url: str | None = Field(
+        None, description="MemberMouse > Developer Tools > API Credentials > API URL."
+    )
+    membermouse_api_key: SecretStr | None = Field(None, description="Its API key.")
+    membermouse_api_secret: SecretStr | None = Field(None, description="Its API secret.")
     webhook_tolerance_seconds: int = Field(300, description="Oldest signature timestamp accepted.")
     ingress_max_body_bytes: int = Field(1_048_576, description="Larger webhooks get a 413.")
     currency: str = Field(

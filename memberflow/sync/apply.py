@@ -32,7 +32,7 @@ class Listed:
 
     kind: str  # "customer", "subscription", "card": the summary's rows
     object_id: str
-    event: dict  # in the provider's webhook format
+    event: dict | bytes  # as the provider's webhook: its JSON object, or its body (a form)
     # once this is written, a cut sync may resume with the list `phase` after the object
     # `after` (the last object of a group: a subscription's failed invoice, not the subscription)
     checkpoint: tuple[str, str] | None = None
@@ -137,7 +137,8 @@ def apply_listed(
 def _applied(session: Session, translate: Translate, item: Listed, read_at: datetime) -> str:
     """The object through the provider's translation and the ingress's apply, in a savepoint
     (undone unless applied); what came of it."""
-    received = Received({}, {}, json.dumps(item.event).encode(), read_at)
+    body = item.event if isinstance(item.event, bytes) else json.dumps(item.event).encode()
+    received = Received({}, {}, body, read_at)
     try:
         change = translate(received)
     except Exception as error:  # noqa: BLE001 - one object the mapping refuses, by id
@@ -161,38 +162,44 @@ def _summary_of(item: Listed, outcome: str, summary: Summary) -> None:
         summary.count(item.kind, outcome)
 
 
-def _snapshot(session: Session, change: Change, kind: str) -> list[dict] | None:
-    """What memberflow holds of the object listed: the member of a customer, the subscription
-    of a subscription, the invoice of an invoice, the member's subscriptions (where the card
-    is kept) of a card."""
+def _snapshot(session: Session, change: Change, kind: str) -> tuple[list, list]:
+    """What memberflow holds of the object listed (the member of a customer, the subscription
+    of a subscription, the invoice of an invoice, the member's subscriptions, where the card is
+    kept, of a card), and of everything else the change touches (a MemberMouse member's status
+    is on their subscription): (the object's rows, all the rows)."""
     member_id = change.member.external_id if change.member else None
-    if kind == "subscription" and change.subscription is not None:
-        query = select(Subscription).where(
-            Subscription.external_id == change.subscription.external_id
+    touched = {"member": select(Member).where(Member.external_id == member_id)}
+    if change.subscription is not None:
+        external_id = change.subscription.external_id
+        touched["subscription"] = select(Subscription).where(
+            Subscription.external_id == external_id
         )
-    elif kind == "invoice" and change.invoice is not None:
-        query = select(Invoice).where(Invoice.external_id == change.invoice.external_id)
-    elif kind == "card":
-        query = (
+    if change.invoice is not None:
+        external_id = change.invoice.external_id
+        touched["invoice"] = select(Invoice).where(Invoice.external_id == external_id)
+    if kind == "card":
+        touched["card"] = (
             select(Subscription)
             .join(Member, Member.id == Subscription.member_id)
             .where(Member.external_id == member_id)
             .order_by(Subscription.id)
         )
-    else:
-        query = select(Member).where(Member.external_id == member_id)
-    rows = [
+    rows = {name: _rows(session, query) for name, query in touched.items()}
+    return rows.get(kind, rows["member"]), [row for found in rows.values() for row in found]
+
+
+def _rows(session: Session, query) -> list[dict]:
+    return [
         {k: v for k, v in row.model_dump().items() if k not in _NOT_COMPARED}
         for row in session.exec(query).all()
     ]
-    return rows or None
 
 
-def _outcome(applied: Applied, before: list | None, after: list | None) -> str:
+def _outcome(applied: Applied, before: tuple[list, list], after: tuple[list, list]) -> str:
     if applied.status == InboxStatus.stale:
         return "skipped: memberflow already has newer news of it (a webhook)"
     if applied.status != InboxStatus.applied:
         return f"skipped: {applied.status}: {applied.note}"
-    if before is None:
+    if not before[0]:
         return "new"
-    return "unchanged" if before == after else "changed"
+    return "unchanged" if before[1] == after[1] else "changed"

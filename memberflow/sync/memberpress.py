@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import requests
 from sqlalchemy import Engine
 
+from memberflow.core.settings import Settings
 from memberflow.ingress.changes import Change, Received
 from memberflow.ingress.providers import memberpress as provider
 from memberflow.sync.apply import Listed, Summary, apply_listed
@@ -85,6 +86,17 @@ class Site:
 
 
 AGAIN = "each object written is whole: run it again, it resumes where it stopped"
+
+
+def site_from(settings: Settings) -> Site:
+    """The site the settings name (the flows'), or what to set."""
+    key = settings.secret("memberpress_api_key")
+    if not settings.memberpress_url or not key:
+        raise ValueError(
+            "set MEMBERFLOW_MEMBERPRESS_URL and MEMBERFLOW_MEMBERPRESS_API_KEY where the flow "
+            "runs (the worker's environment) to read MemberPress"
+        )
+    return Site(settings.memberpress_url, key, Pace(REQUESTS_PER_SECOND))
 
 
 def _objects(address: str, answer: requests.Response) -> list[dict]:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from memberflow.ingress import inbox
 from memberflow.ingress.changes import Received
 from memberflow.ingress.providers import stripe as provider
+from memberflow.sync.apply import Summary
 
 KEPT = timedelta(days=30)  # how long Stripe lists events
 # Stripe retries a delivery for up to 3 days: an event older than the newest one memberflow has
@@ -34,6 +35,13 @@ class Reconciled:
 
     def rows(self) -> list[dict]:
         return [{"event type": kind, "missing": n} for kind, n in self.missing.most_common()]
+
+
+def by_comparison(summary: Summary, now: datetime) -> Reconciled:
+    """A reconcile of a provider without an event list (MemberPress, MemberMouse): a sync, whose
+    objects found new or changed are what the webhooks missed."""
+    missing = Counter({f"{kind} (differed)": n for kind, n in summary.differences().items()})
+    return Reconciled(since=now, listed=summary.total, missing=missing, outcomes=Counter())
 
 
 def reconcile_stripe(

@@ -132,7 +132,7 @@ def test_the_daily_flow_says_lost_webhooks_loudly(settings, engine, localstripe_
 
     lost = provider_reconcile(gateway="memberflow-stripe-gateway/events", return_state=True)
     assert lost.name == "Completed with failures", lost.message  # the failure notification's
-    assert "1 Stripe webhook(s) never arrived" in lost.message
+    assert "1 stripe webhook(s) never arrived" in lost.message
     [table] = [
         a
         for a in flow_run_artifacts(lost.state_details.flow_run_id)

@@ -151,3 +151,33 @@ def test_a_transaction_naming_its_membership_by_id_is_read(settings):
     assert change.subscription.product_external_id == "1257"
     assert change.subscription.product_name == "Silver Membership"
     assert change.invoice.status == "open"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_flows_read_memberpress_with_the_workers_settings(
+    settings, engine, site, monkeypatch
+):
+    from flows.provider_reconcile import provider_reconcile
+    from flows.provider_sync import provider_sync
+    from memberflow.core.settings import get_settings
+    from tests.support.prefect_api import flow_run_artifacts
+
+    unset = provider_sync(provider="memberpress", return_state=True)
+    assert unset.is_failed() and "set MEMBERFLOW_MEMBERPRESS_URL" in str(
+        unset.result(raise_on_failure=False)
+    )
+    monkeypatch.setenv("MEMBERFLOW_MEMBERPRESS_URL", site.url)
+    monkeypatch.setenv("MEMBERFLOW_MEMBERPRESS_API_KEY", KEY)
+    get_settings.cache_clear()
+    synced = provider_sync(provider="memberpress", return_state=True)
+    assert synced.is_completed(), synced.message
+    site.subscriptions[0]["status"] = "cancelled"
+    lost = provider_reconcile(provider="memberpress", return_state=True)
+    assert lost.name == "Completed with failures", lost.message
+    assert "1 memberpress webhook(s) never arrived" in lost.message
+    [table] = [
+        a
+        for a in flow_run_artifacts(lost.state_details.flow_run_id)
+        if a["key"] == "memberpress-reconcile"
+    ]
+    assert json.loads(table["data"]) == [{"event type": "subscription (differed)", "missing": 1}]

@@ -197,6 +197,9 @@ def reconcile_stripe(
     api_base: Annotated[
         str | None, typer.Option(help="Another server speaking Stripe's API (a test double).")
     ] = None,
+    requests_per_second: Annotated[
+        float | None, typer.Option(min=0.1, help="Read at most this fast (default as sync's).")
+    ] = None,
 ) -> None:
     """Lists Stripe's events (it keeps 30 days) since a while before the newest one memberflow
     has, and applies each the inbox lacks, as its webhook would have been (marked `reconcile`
@@ -206,7 +209,7 @@ def reconcile_stripe(
     from memberflow.sync.reconcile import reconcile_stripe as reconcile
 
     try:
-        done = reconcile(engine(), stripe_sync.client(api_key, api_base))
+        done = reconcile(engine(), stripe_sync.client(api_key, api_base, requests_per_second))
     except stripe_sync.STOPPING as error:
         fail(f"memberflow reconcile stripe: {stripe_sync.stopped(error)}")
     print(f"{done.listed} Stripe event(s) since {done.since:%Y-%m-%d %H:%M} UTC listed")

@@ -154,9 +154,7 @@ def test_a_transaction_naming_its_membership_by_id_is_read(settings):
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_the_flows_read_memberpress_with_the_workers_settings(
-    settings, engine, site, monkeypatch
-):
+def test_the_flows_read_memberpress_with_the_workers_settings(settings, engine, site, monkeypatch):
     from flows.provider_reconcile import provider_reconcile
     from flows.provider_sync import provider_sync
     from memberflow.core.settings import get_settings

@@ -10,12 +10,21 @@ import requests
 
 from memberflow.ingress.serve import free_port
 
+# localstripe pickles its whole store to /tmp/localstripe.pickle on every write: a 500-member
+# business then takes minutes to create (quadratic), and two servers would share the file. The
+# tests start each server from scratch and never reload it, so the copy on disk is turned off.
+SERVE = (
+    "import sys; from localstripe import resources, server; "
+    "resources.Store.dump_to_disk = lambda self: None; "
+    "sys.argv[0] = 'localstripe'; server.start()"
+)
+
 
 @contextmanager
 def running() -> Iterator[str]:
     """A fresh localstripe process; its base URL."""
     port = free_port()
-    command = [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"]
+    command = [sys.executable, "-c", SERVE, "--port", str(port), "--from-scratch"]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

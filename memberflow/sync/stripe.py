@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import stripe
+from babel.numbers import is_currency
 from sqlalchemy import Engine
 
 from memberflow.ingress.providers import stripe as provider
@@ -213,6 +214,11 @@ def _subscriptions(
             why = f"canceled over {canceled_days} days ago"
             summary.skip("subscription", subscription["id"], why)
             continue
+        plan = subscription.get("plan") or {}
+        currency = str(subscription.get("currency") or plan.get("currency") or "").upper()
+        if currency and not is_currency(currency):
+            what = f"currency {currency} is not one memberflow knows: amounts show as numbers"
+            summary.note("subscription", subscription["id"], what)
         items = (subscription.get("items") or {}).get("data") or []
         if len(items) > 1:
             what = f"{len(items)} items: memberflow follows the first (its product and amount)"

@@ -201,12 +201,31 @@ def test_what_ops_should_know_is_said_by_id(settings, engine, localstripe_url):
     cardless = client.v1.customers.create(params={"email": "nocard@example.com"})
     gone = client.v1.customers.create(params={"email": "gone@example.com"})
     client.v1.customers.delete(gone.id)
+    # a member with two subscriptions, one of them in a currency memberflow does not know
+    plans = [("gold", "usd"), ("odd", "zzz")]
+    for plan_id, currency in plans:
+        plan = {"id": plan_id, "amount": 1900, "currency": currency, "interval": "month"}
+        client.v1.plans.create(params={**plan, "product": {"name": plan_id.title()}})
+    card = {"number": "4242424242424242", "exp_month": 8, "exp_year": 2030, "cvc": "123"}
+    token = client.v1.tokens.create(params={"card": card})
+    both = client.v1.customers.create(params={"email": "both@example.com", "source": token.id})
+    made = [
+        client.v1.subscriptions.create(params={"customer": both.id, "items": [{"plan": plan}]})
+        for plan, _ in plans
+    ]
     done = sync(localstripe_url)
     assert done.exit_code == 0, done.output
     assert f"note: customer {cardless.id}: no card on file" in done.output
+    assert f"note: subscription {made[1].id}: currency ZZZ is not one" in done.output
     with engine.connect() as conn:
         emails = set(conn.execute(select(Member.email)).scalars())
-    assert emails == {"nocard@example.com"}
+        cards = conn.execute(
+            select(Subscription.external_id, Subscription.card_last4)
+            .join(Member)
+            .where(Member.email == "both@example.com")
+        ).all()
+    assert emails == {"nocard@example.com", "both@example.com"}
+    assert sorted(cards) == sorted((s.id, "4242") for s in made)  # the card on both
 
 
 def test_a_subscription_whose_last_payment_failed_brings_its_open_invoice(

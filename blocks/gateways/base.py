@@ -8,6 +8,7 @@ from blocks.registry import DOCS
 from memberflow.core.charges import (
     ChargeRequest,
     ChargeResult,
+    DecisionRequest,
     FinalActionRequest,
     OfferCodeRequest,
 )
@@ -34,6 +35,12 @@ class PaymentGateway(Block, ABC):
         """Cancels, pauses or marks unpaid at the provider; returns what the provider said.
         Raises when it could not (the case then waits, and ops are told)."""
         raise NotImplementedError(f"{type(self).__name__} cannot apply final actions")
+
+    def carry_out_decision(self, request: DecisionRequest) -> str:
+        """Carries out a cancel-page decision at the provider; returns what it said. Raises
+        NotImplementedError when this provider cannot (ops are told what to do by hand), or
+        another error when it could not now (the flow tries again)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot carry out cancel-page decisions")
 
     def create_offer_code(self, request: OfferCodeRequest) -> str:
         """A code for one member's offer, the same for any replay of the idempotency key.

@@ -12,6 +12,7 @@ from memberflow.core.charges import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
+    DecisionRequest,
     FinalActionRequest,
     OfferCodeRequest,
 )
@@ -56,6 +57,10 @@ class SandboxGateway(PaymentGateway):
     def apply_final_action(self, request: FinalActionRequest) -> str:
         self._final_actions.append((request.action, request.subscription_external_id))
         return f"sandbox: {request.action} {request.subscription_external_id}"
+
+    def carry_out_decision(self, request: DecisionRequest) -> str:
+        self._final_actions.append((request.decision, request.subscription_external_id))
+        return f"sandbox: {request.decision} {request.subscription_external_id}"
 
     @property
     def final_actions(self) -> list[tuple[str, str]]:

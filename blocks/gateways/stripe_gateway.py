@@ -12,6 +12,7 @@ from memberflow.core.charges import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
+    DecisionRequest,
     FinalActionRequest,
     OfferCodeRequest,
 )
@@ -112,6 +113,38 @@ class StripeGateway(PaymentGateway):
             )
             return f"Stripe invoice {done.id} {done.status}"
         raise ValueError(f"unknown final action {request.action!r}")
+
+    def carry_out_decision(self, request: DecisionRequest) -> str:
+        """A cancel-page decision, with the decision's idempotency key: cancel at the period's
+        end with `cancellation_details` (the reason as Stripe's feedback, the comment); pause
+        collection until `resumes_at`; switch the first item's price from the next period, with
+        no proration; or apply the discount (a promotion code `promo_...`, else a coupon)."""
+        client, options = self._client(), {"idempotency_key": request.idempotency_key}
+        subscription = request.subscription_external_id
+        if request.decision == "cancel":
+            details = {"feedback": request.feedback, "comment": request.comment}
+            params = {
+                "cancel_at_period_end": True,
+                "cancellation_details": {k: v for k, v in details.items() if v},
+            }
+        elif request.decision == "pause":
+            until = int(request.resumes_at.timestamp()) if request.resumes_at else None
+            params = {"pause_collection": {"behavior": "void", "resumes_at": until}}
+        elif request.decision == "switch":
+            found = client.v1.subscriptions.retrieve(subscription)
+            item = found["items"]["data"][0]["id"]
+            params = {
+                "items": [{"id": item, "price": request.price}],
+                "proration_behavior": "none",
+            }
+        elif request.decision == "discount":
+            kind = "promotion_code" if (request.code or "").startswith("promo_") else "coupon"
+            params = {"discounts": [{kind: request.code}]}
+        else:
+            raise ValueError(f"unknown cancel-page decision {request.decision!r}")
+        params = {k: v for k, v in params.items() if v not in (None, {})}
+        done = client.v1.subscriptions.update(subscription, params=params, options=options)
+        return f"Stripe subscription {done.id}: {request.decision} ({done.status})"
 
     def create_offer_code(self, request: OfferCodeRequest) -> str:
         """A promotion code of the coupon for this customer only, usable once, expiring with

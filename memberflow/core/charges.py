@@ -66,6 +66,23 @@ class FinalActionRequest:
     invoice_external_id: str
 
 
+@dataclass(frozen=True)
+class DecisionRequest:
+    """A member's decision on the cancel page, carried out at the provider: cancel at the
+    period's end (with their reason), pause collection until `resumes_at`, switch to `price`
+    from the next period, or apply the discount `code`."""
+
+    idempotency_key: str  # one per decision: a retry is the same request
+    decision: str  # cancel, pause, switch, discount
+    subscription_external_id: str
+    member_external_id: str
+    feedback: str | None = None  # the reason, in the provider's words (Stripe's 8 values)
+    comment: str | None = None
+    resumes_at: datetime | None = None
+    price: str | None = None
+    code: str | None = None
+
+
 class Gateway(Protocol):
     name: str
 

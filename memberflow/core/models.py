@@ -295,6 +295,31 @@ class SyncCheckpoint(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
+class CancelVisit(SQLModel, table=True):
+    """One member's visit to the cancel page of one link: what they were shown and what they
+    decided, recorded before anything is done at the provider (`carried_out_at` says it was).
+    The link's digest keys it, so a double submit or a second tab is the same visit."""
+
+    __tablename__ = "cancel_visit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    link_key: str = Field(max_length=64, unique=True)  # sha256 of the link's token
+    member_id: int = Field(foreign_key="member.id", index=True)
+    subscription_id: int = Field(foreign_key="subscription.id", index=True)
+    opened_at: datetime = _utc()
+    reason: str | None = Field(default=None, max_length=32)  # an exit-survey reason code
+    comment: str | None = None
+    offered: str | None = None  # the alternative shown, as JSON (kind, months, code ...)
+    withheld: bool = False  # the experiment's holdout: no alternative shown on purpose
+    confirm_shown_at: datetime | None = _utc(nullable=True)
+    decision: str | None = Field(default=None, max_length=16)  # cancel, pause, switch ...
+    decided_at: datetime | None = _utc(nullable=True, index=True)
+    carried_out_at: datetime | None = _utc(nullable=True)
+    attempts: int = 0
+    last_error: str | None = None
+    provider_note: str | None = None  # what the provider said when it was carried out
+
+
 class InboxStatus(StrEnum):
     applied = "applied"  # the domain now reflects it
     stale = "stale"  # older than what the domain already holds: kept, changed nothing

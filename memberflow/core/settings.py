@@ -38,6 +38,17 @@ class Settings(BaseSettings):
         "database (every process sharing the database then agrees on it).",
     )
     link_lifetime_days: int = Field(180, description="How long an unsubscribe link works.")
+    cancel_alternatives: str = Field(
+        "",
+        description="The cancel page's one alternative per product and exit reason, as JSON "
+        "(docs/cancel-page.md); empty: none, the page only cancels.",
+    )
+    cancel_carry_out_hours: int = Field(
+        24,
+        ge=1,
+        description="A decision made on the cancel page not carried out at the provider within "
+        "this many hours fails the cancel-moment flow (ops are told).",
+    )
     claim_lease_seconds: float = Field(
         60,
         ge=1,

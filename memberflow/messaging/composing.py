@@ -44,7 +44,13 @@ def message_fields(
         fields |= pipeline.signed_fields(step, row, link)
     if kind_of(step).unsubscribable:
         fields["unsubscribe_url"] = link(row.member_external_id, "unsubscribe")
+    if getattr(pipeline, "carries_manage_link", False) and row.sub_external_id:
+        # the member's "manage or cancel" page for this subscription (the cancel-moment's)
+        fields["manage_url"] = link(row.member_external_id, MANAGE, {"s": row.sub_external_id})
     return fields
+
+
+MANAGE = "manage"  # the link purpose of the cancel page
 
 
 @cache

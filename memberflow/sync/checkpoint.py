@@ -9,7 +9,7 @@ from the page after it: nothing is written twice or half, and the summary adds u
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session
 
 from memberflow.core.models import SyncCheckpoint
@@ -31,19 +31,24 @@ class Checkpoint:
 
     def __init__(self, provider: str, started_at: datetime):
         self.provider, self.started_at = provider, started_at
+        self._written = False
 
     def save(self, session: Session, phase: str, after: str, summary: Summary) -> None:
-        """In the transaction that writes the object `after`."""
-        session.merge(
-            SyncCheckpoint(
-                provider=self.provider,
-                phase=phase,
-                after=after,
-                summary=summary.to_json(),
-                started_at=self.started_at,
-                updated_at=datetime.now(UTC),
-            )
-        )
+        """In the transaction that writes the object `after` (one UPDATE once the row is
+        there: it runs once per object)."""
+        values = {
+            "phase": phase,
+            "after": after,
+            "summary": summary.to_json(),
+            "updated_at": datetime.now(UTC),
+        }
+        if self._written:
+            table = SyncCheckpoint.__table__
+            session.execute(update(table).where(table.c.provider == self.provider).values(**values))
+            return
+        row = SyncCheckpoint(provider=self.provider, started_at=self.started_at, **values)
+        session.merge(row)
+        self._written = True
 
     def finish(self, session: Session) -> None:
         found = session.get(SyncCheckpoint, self.provider)

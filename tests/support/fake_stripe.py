@@ -1,6 +1,8 @@
 """A local stand-in for Stripe's API, in its real wire format: `POST /v1/invoices/{id}/pay`,
-`GET /v1/invoices/{id}`, `POST /v1/promotion_codes`, Stripe's error objects, and idempotency
-keys replayed like Stripe does.
+`GET /v1/invoices/{id}`, `POST /v1/promotion_codes`, `GET` and `POST /v1/subscriptions/{id}`
+(cancel at period end with `cancellation_details`, `pause_collection` with `resumes_at`, an
+item's price, `discounts`: localstripe answers 500 to `cancellation_details` and has no pause),
+Stripe's error objects, and idempotency keys replayed like Stripe does.
 The official library is pointed at it through the gateway's `api_base`."""
 
 import json
@@ -129,6 +131,9 @@ class FakeStripe:
 
             def do_GET(self):
                 fake.calls.append(Call("GET", self.path, dict(self.headers), {}))
+                if self.path.startswith("/v1/subscriptions/"):
+                    subscription_id = self.path.split("/")[3].split("?")[0]
+                    return self._answer(*fake.subscription(subscription_id, {}, "GET"))
                 invoice_id = self.path.split("/")[3].split("?")[0]
                 self._answer(200, invoice_object(invoice_id, fake.status.get(invoice_id, "open")))
 
@@ -176,10 +181,32 @@ class FakeStripe:
                 }
             }
         current = self.subscriptions[subscription_id]
+        current.setdefault(
+            "items",
+            {"object": "list", "data": [{"id": "si_Q1a2B3", "price": {"id": "price_gold"}}]},
+        )
+        one = {name: values[0] for name, values in form.items()}
         if method == "DELETE":
             current |= {"status": "canceled", "canceled_at": 1764583200}
-        elif "pause_collection[behavior]" in form:
-            current["pause_collection"] = {"behavior": form["pause_collection[behavior]"][0]}
+        if "pause_collection[behavior]" in one:
+            resumes = one.get("pause_collection[resumes_at]")
+            current["pause_collection"] = {
+                "behavior": one["pause_collection[behavior]"],
+                "resumes_at": int(resumes) if resumes else None,
+            }
+        if one.get("cancel_at_period_end") == "true":
+            current["cancel_at_period_end"] = True
+            current["cancellation_details"] = {
+                "feedback": one.get("cancellation_details[feedback]"),
+                "comment": one.get("cancellation_details[comment]"),
+                "reason": "cancellation_requested",
+            }
+        if "items[0][price]" in one:
+            current["items"]["data"][0]["price"] = {"id": one["items[0][price]"]}
+            current["proration_behavior"] = one.get("proration_behavior")
+        for kind in ("coupon", "promotion_code"):
+            if f"discounts[0][{kind}]" in one:
+                current["discounts"] = [{kind: one[f"discounts[0][{kind}]"]}]
         return 200, current
 
     def promotion_code(self, form: dict[str, list[str]], key: str | None) -> tuple[int, dict]:

@@ -73,6 +73,11 @@ class NoticePipeline:
     def steps(self) -> dict[str, NoticeStep]:
         return OPS_STEPS if self.for_ops else MEMBER_STEPS
 
+    @property
+    def carries_manage_link(self) -> bool:
+        """The member's notices carry the way to cancel; ops tickets do not."""
+        return not self.for_ops
+
     def step_for(self, row: TouchpointRow) -> NoticeStep | None:
         return self.steps.get(row.step)
 

@@ -39,6 +39,9 @@ class ReminderPipeline:
     steps: list[ReminderStep] = field(default_factory=lambda: list(DEFAULT_STEPS))
     product_steps: dict[str, list[ReminderStep]] = field(default_factory=dict)
     name: str = PIPELINE
+    # every billing reminder carries the way to cancel (California asks it of trial-end and
+    # annual-renewal notices; memberflow gives it in all)
+    carries_manage_link: bool = True
 
     def selections(self, window: PlanningWindow) -> list[tuple[ReminderStep, Selection]]:
         overridden = sorted(self.product_steps)

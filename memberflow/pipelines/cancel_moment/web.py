@@ -1,0 +1,218 @@
+"""The cancel page: a member's "manage or cancel" link, mounted on the ingress app.
+
+Three screens, no script: what they have and a "Cancel my membership" button (with one optional
+question, why); a confirmation (the law's "cancel now" button), beside which at most one
+alternative is shown when the owner configured one for the reason given; and what happens now.
+A GET never changes anything but the count of opens (mail scanners follow links); every change
+is a POST carrying the page's form token, derived from the signed link (no cookie, no session).
+The decision is recorded here and carried out at the provider by the cancel-moment flow, so a
+provider outage never loses it.
+"""
+
+import hashlib
+import hmac
+import logging
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse
+
+from memberflow.core.feedback import REASONS
+from memberflow.core.links import BadLink, open_link
+from memberflow.core.money import format_date, format_money
+from memberflow.core.settings import Settings
+from memberflow.core.web import page, page_environment, page_language
+from memberflow.messaging.composing import MANAGE
+from memberflow.pipelines.cancel_moment import records
+from memberflow.pipelines.cancel_moment.alternatives import alternative_for, load_alternatives
+
+LINK_PURPOSE = MANAGE  # one purpose for the emails and the page
+MAX_FORM_BYTES = 16_384
+logger = logging.getLogger("memberflow.cancel_moment")
+
+
+def form_token(secret: str, token: str) -> str:
+    return hmac.new(secret.encode(), f"manage-form:{token}".encode(), hashlib.sha256).hexdigest()
+
+
+def router(settings: Settings, engine: Engine) -> APIRouter:
+    pages = page_environment(settings.templates_dir)
+    alternatives = load_alternatives(settings.cancel_alternatives)  # a typo stops the app here
+    routes = APIRouter(tags=["members"])
+
+    def render(state: str, status: int, lang: str, **values: object) -> HTMLResponse:
+        html = pages.get_template("web/cancel.html").render(
+            state=state,
+            lang=lang,
+            business_name=settings.business_name,
+            support_email=settings.support_email,
+            portal_url=settings.portal_url,
+            reasons=REASONS,
+            **values,
+        )
+        return page(html, status)
+
+    def opened(token: str):
+        """(link, membership, secret, language), or the page that says why not."""
+        try:
+            link, member, secret = open_link(engine, settings, token, LINK_PURPOSE)
+        except BadLink as bad:
+            lang = page_language(None, settings.default_locale)
+            return render("expired" if bad.expired else "damaged", 400, lang)
+        subscription_id = link.data.get("s") if isinstance(link.data, dict) else None
+        if member is None or member.erased_at is not None or not isinstance(subscription_id, str):
+            return render("damaged", 400, page_language(None, settings.default_locale))
+        with engine.connect() as conn:
+            found = records.membership(conn, member.id, subscription_id)
+        lang = page_language(member.locale, settings.default_locale)
+        if found is None:
+            return render("damaged", 400, lang)
+        return link, found, secret, lang
+
+    def facts(found: records.Membership, lang: str) -> dict:
+        """The membership in the member's language, currency and time zone."""
+        local = found.current_period_end.astimezone(ZoneInfo(found.time_zone or "UTC"))
+        return {
+            "product_name": found.product_name,
+            "amount": format_money(found.amount_minor, found.currency, lang),
+            "interval": found.interval,
+            "until": format_date(local.date(), lang),
+            "action": f"/{LINK_PURPOSE}/",
+        }
+
+    def settled(found: records.Membership, lang: str) -> HTMLResponse | None:
+        """The page when there is nothing left to decide: already canceled, or decided."""
+        if found.ended or found.cancel_at_period_end:
+            return render("already", 200, lang, **facts(found, lang))
+        with engine.connect() as conn:
+            decided = records.decision_of(conn, found.subscription_id)
+        if decided is None:
+            return None
+        if decided.carried_out_at is None:  # recorded; the provider has not done it yet
+            return render(
+                "done",
+                200,
+                lang,
+                decision=decided.decision,
+                offered=decided.offered,
+                pending=True,
+                **facts(found, lang),
+            )
+        if decided.decision == "cancel":  # done at the provider, its webhook still on the way
+            return render("already", 200, lang, **facts(found, lang))
+        return None  # a pause or a switch carried out: they may still decide to leave later
+
+    def show(token: str) -> HTMLResponse:
+        found = opened(token)
+        if isinstance(found, HTMLResponse):
+            return found
+        link, membership, secret, lang = found
+        with engine.begin() as conn:
+            records.record_open(conn, records.link_key(token), membership, datetime.now(UTC))
+        return settled(membership, lang) or render(
+            "start",
+            200,
+            lang,
+            token=token,
+            form_token=form_token(secret, token),
+            **facts(membership, lang),
+        )
+
+    def confirm(token: str, form: dict[str, str]) -> HTMLResponse:
+        found = opened(token)
+        if isinstance(found, HTMLResponse):
+            return found
+        link, membership, secret, lang = found
+        if not hmac.compare_digest(form.get("form_token", ""), form_token(secret, token)):
+            return render("stale", 403, lang)
+        if (done := settled(membership, lang)) is not None:
+            return done
+        reason = form.get("reason") or None
+        reason = reason if reason in REASONS else None
+        comment = (form.get("comment") or "").strip()[:2000] or None
+        alternative = alternative_for(alternatives, membership.product_external_id, reason, None)
+        offered = (
+            alternative.model_dump(exclude={"descriptions", "description"}) if alternative else None
+        )
+        if offered is not None:
+            offered["words"] = alternative.described(lang)
+        with engine.begin() as conn:
+            records.record_reason(
+                conn,
+                records.link_key(token),
+                membership,
+                reason=reason,
+                comment=comment,
+                offered=offered,
+                withheld=False,
+                now=datetime.now(UTC),
+            )
+        return render(
+            "confirm",
+            200,
+            lang,
+            token=token,
+            form_token=form_token(secret, token),
+            offered=offered,
+            **facts(membership, lang),
+        )
+
+    def decide(token: str, form: dict[str, str]) -> HTMLResponse:
+        found = opened(token)
+        if isinstance(found, HTMLResponse):
+            return found
+        link, membership, secret, lang = found
+        if not hmac.compare_digest(form.get("form_token", ""), form_token(secret, token)):
+            return render("stale", 403, lang)
+        if (done := settled(membership, lang)) is not None:
+            return done  # a double submit, a second tab: decided once, shown again
+        key = records.link_key(token)
+        with engine.connect() as conn:
+            _, offered = records.offered_on(conn, key)
+        choice = form.get("choice")
+        if choice == "accept" and offered:
+            decision = offered["kind"]
+        elif choice == "cancel":
+            decision = "cancel"
+        else:
+            return render("stale", 403, lang)
+        with engine.begin() as conn:
+            recorded = records.record_decision(conn, key, membership, decision, datetime.now(UTC))
+        if recorded:
+            logger.info("member %s decided %s on the cancel page", membership.member_id, decision)
+        return settled(membership, lang) or render("stale", 403, lang)
+
+    @routes.get(
+        f"/{LINK_PURPOSE}/{{token}}", response_class=HTMLResponse, summary="Manage or cancel"
+    )
+    async def manage_page(token: str) -> HTMLResponse:
+        return await run_in_threadpool(show, token)
+
+    @routes.post(
+        f"/{LINK_PURPOSE}/{{token}}", response_class=HTMLResponse, summary="Cancel: confirm"
+    )
+    async def manage_confirm(token: str, request: Request) -> HTMLResponse:
+        return await run_in_threadpool(confirm, token, await _form(request))
+
+    @routes.post(
+        f"/{LINK_PURPOSE}/{{token}}/decide", response_class=HTMLResponse, summary="Cancel: decide"
+    )
+    async def manage_decide(token: str, request: Request) -> HTMLResponse:
+        return await run_in_threadpool(decide, token, await _form(request))
+
+    return routes
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return {}
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return {}
+    return {name: values[-1] for name, values in fields.items()}

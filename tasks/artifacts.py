@@ -36,6 +36,12 @@ OUTCOMES = (
 DRY_RUN_OUTCOMES = ("would_send", "would_expire", "render_failed")
 
 
+def artifact_key(pipeline: str, what: str) -> str:
+    """`<pipeline>-<what>` as Prefect allows a key (lowercase letters, digits and dashes): a
+    pipeline named like its package (`cancel_moment`) gets `cancel-moment-summary`."""
+    return f"{pipeline.replace('_', '-').lower()}-{what}"
+
+
 def summary_rows(tally: Tally, outcomes: tuple[str, ...] = OUTCOMES) -> list[dict]:
     """One row per step with every outcome counted (zeros included), plus a total row."""
     rows = [
@@ -55,7 +61,7 @@ def publish_summary(pipeline: str, tally: Tally, as_of: datetime, dry_run: bool)
     rows = summary_rows(tally, DRY_RUN_OUTCOMES if dry_run else OUTCOMES)
     kind = "Dry run" if dry_run else "Run"
     description = f"{kind} of {pipeline} at {as_of.isoformat()}"
-    create_table_artifact(rows, key=f"{pipeline}-summary", description=description)
+    create_table_artifact(rows, key=artifact_key(pipeline, "summary"), description=description)
     publish_dead_letters(pipeline, tally)
     return rows
 
@@ -76,12 +82,16 @@ def publish_dead_letters(pipeline: str, tally: Tally) -> None:
         "touchpoints --status dead"
     )
     create_table_artifact(
-        rows[:DEAD_LETTERS_SHOWN], key=f"{pipeline}-dead-letters", description=description
+        rows[:DEAD_LETTERS_SHOWN],
+        key=artifact_key(pipeline, "dead-letters"),
+        description=description,
     )
 
 
 def start_progress(pipeline: str, total: int) -> UUID:
-    return create_progress_artifact(0.0, key=f"{pipeline}-delivery", description=f"{total} due")
+    return create_progress_artifact(
+        0.0, key=artifact_key(pipeline, "delivery"), description=f"{total} due"
+    )
 
 
 def update_progress(artifact_id: UUID, done: int, total: int) -> None:

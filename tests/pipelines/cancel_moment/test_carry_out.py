@@ -137,3 +137,24 @@ def test_a_gateway_that_cannot_says_what_to_do_by_hand(client, engine, settings)
     assert done.for_ops[0]["to do"] == (
         "cancel subscription mepr-12 at the end of its period at the provider"
     )
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_flow_fails_loudly_when_a_decision_waits_too_long(client, engine, settings):
+    from sqlalchemy import update
+
+    from flows.cancel_moment import cancel_moment
+
+    decide(client, manage_link(engine, settings, sub=SUB), None, "cancel")
+    with engine.begin() as conn:  # decided two days ago, the provider down since
+        conn.execute(
+            update(CancelVisit.__table__).values(decided_at=datetime.now(UTC) - timedelta(days=2))
+        )
+    StripeGateway(api_key="rk_test_x", api_base="http://127.0.0.1:9", max_network_retries=0).save(
+        "down", overwrite=True
+    )
+    late = cancel_moment(gateway="memberflow-stripe-gateway/down", return_state=True)
+    assert late.is_failed()
+    assert "1 cancel-page decision(s) not carried out within 24 h (cancel sub_1Q" in late.message
+    done = cancel_moment(gateway="", return_state=True)  # the sandbox: carried out
+    assert done.is_completed(), done.message

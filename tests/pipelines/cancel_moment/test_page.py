@@ -13,6 +13,7 @@ from memberflow.core.models import CancelVisit
 from memberflow.ingress.app import create_app
 from tests.support.cancel_page import expired_link, form_token, link_path, manage_link
 from tests.support.factories import update_subscription
+from tests.support.wording import unkind_words
 
 ALTERNATIVES = {
     "gold": {
@@ -64,12 +65,12 @@ def test_no_reason_no_alternative_cancels_in_two_clicks_once(client, engine, set
     done = client.post(
         f"{path}/decide", data={"form_token": form_token(confirm), "choice": "cancel"}
     )
-    assert "Your membership is canceled. You keep access until December 20, 2026" in done.text
+    assert "Your membership ends on December 20, 2026. You keep access until then" in done.text
     assert "Your decision is recorded" in done.text  # carried out at the provider next
     again = client.post(
         f"{path}/decide", data={"form_token": form_token(confirm), "choice": "cancel"}
     )
-    assert "Your membership is canceled" in again.text  # a double submit: shown, not redone
+    assert "Your membership ends on" in again.text  # a double submit: shown, not redone
     [visit] = visits(engine)
     assert (visit.decision, visit.reason, visit.offered) == ("cancel", None, None)
 
@@ -153,3 +154,16 @@ def test_an_already_canceled_membership_says_so(client, engine, settings):
     page = client.get(path)
     assert "Your membership is canceled" in page.text and "You keep access until" in page.text
     assert "<form" not in page.text
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "es", "de"])
+def test_no_screen_guilt_trips_or_hurries(client, engine, settings, lang):
+    path = manage_link(engine, settings, locale=lang)
+    start = client.get(path)
+    confirm = client.post(path, data={"form_token": form_token(start), "reason": "unused"})
+    done = client.post(
+        f"{path}/decide", data={"form_token": form_token(confirm), "choice": "cancel"}
+    )
+    for screen in (start, confirm, done):
+        assert f'lang="{lang}"' in screen.text
+        assert unkind_words(screen.text, lang) == []

@@ -7,18 +7,13 @@ from memberflow.core.settings import PROJECT_ROOT, Settings
 from memberflow.messaging.registry import sample_fields
 from memberflow.messaging.rendering import Renderer
 from memberflow.pipelines.cancellations.steps import DEFAULT_STEPS
+from tests.support.wording import GUILT
 
 RENDERER = Renderer(PROJECT_ROOT / "templates")
 SAMPLES = sample_fields(Settings())
 CASES = [
     (step, locale) for step in DEFAULT_STEPS for locale in RENDERER.locales(step.template_name)
 ]
-GUILT = {
-    "en": ["sorry to see you go", "disappointed", "miss you", "sad", "shame", "regret", "why did"],
-    "fr": ["déçu", "dommage", "triste", "vous nous manquez", "regret", "pourquoi"],
-    "es": ["lamentamos", "decepcion", "lástima", "triste", "te echamos de menos", "por qué"],
-    "de": ["schade", "enttäuscht", "traurig", "vermissen", "bedauer", "warum"],
-}
 
 
 def render(step, locale):

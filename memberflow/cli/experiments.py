@@ -30,6 +30,8 @@ def start(
     """Start assigning members of the step to the variants and the holdout from the next run."""
     plan = read_plan(definition)
     template, fields = _step_template(plan, definition)
+    if not template and plan.variants:  # a step that shows something but sends no message
+        fail(f"{definition}: {plan.pipeline}/{plan.step} sends no message: test it with a holdout")
     settings = get_settings()
     renderer = Renderer(registry.template_folders(settings), settings.default_locale)
     found = experiments.problems(plan, template, renderer, fields)

@@ -114,7 +114,7 @@ class StepInfo:
     name: str
     when: str
     audience: str
-    template: str
+    template: str  # "" for a step that sends no message (the cancel page's alternative)
 
 
 @runtime_checkable

@@ -164,7 +164,7 @@ def member_templates() -> list[str]:
             info.template
             for registration in registered().values()
             for info in registration.steps()
-            if info.audience.startswith("member")
+            if info.template and info.audience.startswith("member")
         }
     )
 

@@ -19,5 +19,6 @@ registration = Registration(
     sample_fields=sample_fields,
     commands={"links": "memberflow.pipelines.cancel_moment.commands:links_app"},
     routers=["memberflow.pipelines.cancel_moment.web:router"],
+    report="memberflow.pipelines.cancel_moment.report:report_sections",
     order=50,
 )

@@ -140,11 +140,12 @@ def decision_of(conn: Connection, subscription_id: int) -> Decided | None:
     return Decided(row.decision, row.decided_at, row.carried_out_at, _json(row.offered))
 
 
-def offered_on(conn: Connection, key: str) -> tuple[str | None, dict | None]:
-    """(the reason given, the alternative shown) on this visit's confirmation screen."""
-    row = conn.execute(select(visit.c.reason, visit.c.offered).where(visit.c.link_key == key))
-    found = row.first()
-    return (found.reason, _json(found.offered)) if found else (None, None)
+def shown_on(conn: Connection, key: str) -> dict | None:
+    """The alternative this visit's confirmation screen showed (None: none, or withheld)."""
+    row = conn.execute(
+        select(visit.c.offered, visit.c.withheld).where(visit.c.link_key == key)
+    ).first()
+    return None if row is None or row.withheld else _json(row.offered)
 
 
 def record_decision(

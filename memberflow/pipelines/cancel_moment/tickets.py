@@ -17,6 +17,8 @@ from memberflow.messaging.outbox import new_touchpoint, plan_touchpoint
 from memberflow.plugin import SAMPLE_ANCHOR, StepInfo, TouchpointRow, sample_touchpoint
 
 PIPELINE = "cancel_moment"
+# the page's one alternative, as experiments name it: a holdout withholds it (no variants)
+ALTERNATIVE_STEP = "alternative"
 
 
 @dataclass(frozen=True)
@@ -109,11 +111,17 @@ def sample_fields(settings: Settings) -> dict[str, dict]:
 def step_infos() -> list[StepInfo]:
     return [
         StepInfo(
+            ALTERNATIVE_STEP,
+            "on the cancel page, for the reason the member gave (an experiment may hold it out)",
+            "member (the page)",
+            "",
+        ),
+        StepInfo(
             CONTACT.name,
             "when a member asks for a person on the cancel page",
             "ops",
             CONTACT.template_name,
-        )
+        ),
     ]
 
 

@@ -26,9 +26,11 @@ from memberflow.core.links import BadLink, open_link
 from memberflow.core.money import format_date, format_money
 from memberflow.core.settings import Settings
 from memberflow.core.web import page, page_environment, page_language
+from memberflow.messaging import experiments
 from memberflow.messaging.composing import MANAGE
 from memberflow.pipelines.cancel_moment import records
 from memberflow.pipelines.cancel_moment.alternatives import alternative_for, load_alternatives
+from memberflow.pipelines.cancel_moment.tickets import ALTERNATIVE_STEP, PIPELINE
 
 LINK_PURPOSE = MANAGE  # one purpose for the emails and the page
 MAX_FORM_BYTES = 16_384
@@ -72,6 +74,14 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
         if found is None:
             return render("damaged", 400, lang)
         return link, found, secret, lang
+
+    def held_out(product: str, member: str) -> bool:
+        """Whether the running experiment on the alternative withholds it from this member
+        (the holdout the kept rate is compared with)."""
+        with engine.connect() as conn:
+            plans = experiments.running(conn, PIPELINE)
+        place = experiments.assignment(plans, PIPELINE, ALTERNATIVE_STEP, product, member)
+        return place is not None and place.held_out
 
     def facts(found: records.Membership, lang: str) -> dict:
         """The membership in the member's language, currency and time zone."""
@@ -134,7 +144,9 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
         reason = form.get("reason") or None
         reason = reason if reason in REASONS else None
         comment = (form.get("comment") or "").strip()[:2000] or None
-        alternative = alternative_for(alternatives, membership.product_external_id, reason, None)
+        product = membership.product_external_id
+        alternative = alternative_for(alternatives, product, reason, None)
+        withheld = alternative is not None and held_out(product, link.member_external_id)
         offered = (
             alternative.model_dump(exclude={"descriptions", "description"}) if alternative else None
         )
@@ -148,7 +160,7 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
                 reason=reason,
                 comment=comment,
                 offered=offered,
-                withheld=False,
+                withheld=withheld,
                 now=datetime.now(UTC),
             )
         return render(
@@ -157,7 +169,7 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
             lang,
             token=token,
             form_token=form_token(secret, token),
-            offered=offered,
+            offered=None if withheld else offered,
             **facts(membership, lang),
         )
 
@@ -172,7 +184,7 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
             return done  # a double submit, a second tab: decided once, shown again
         key = records.link_key(token)
         with engine.connect() as conn:
-            _, offered = records.offered_on(conn, key)
+            offered = records.shown_on(conn, key)
         choice = form.get("choice")
         if choice == "accept" and offered:
             decision = offered["kind"]

@@ -134,7 +134,8 @@ def pipeline_sections(conn, period: Period, products: list[str] | None) -> dict:
         if registration.report:
             found = load(registration.report)(conn, period.start, period.end, products)
             for title, rows in found.items():
-                sections[f"{registration.name}-{re.sub(r'[^a-z0-9]+', '-', title.lower())}"] = rows
+                key = re.sub(r"[^a-z0-9]+", "-", f"{registration.name}-{title}".lower())
+                sections[key] = rows
     return sections
 
 

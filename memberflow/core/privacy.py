@@ -28,6 +28,7 @@ FREE_TEXT = {
     "cancellation": ("comment",),
     "survey_response": ("comment",),
     "lifecycle_fact": ("comment",),
+    "cancel_visit": ("comment",),  # what a member wrote on the cancel page
 }
 
 

@@ -91,6 +91,8 @@ class Subscription(SQLModel, table=True):
     cancel_comment: str | None = Field(default=None, max_length=1000)
     # canceled by the member, effective at current_period_end: still active until then
     cancel_at_period_end: bool = Field(default=False)
+    # collection paused until then (Stripe's pause_collection.resumes_at): a reminder before
+    pause_resumes_at: datetime | None = _utc(nullable=True, index=True)
     # when access ended, where the provider says (Stripe's `ended_at`): a period-end
     # cancellation's deletion ends access at the period's end, long after `canceled_at`
     ended_at: datetime | None = _utc(nullable=True)

@@ -255,6 +255,9 @@ def _subscription(
     # not set here: the cancellation's fields are what the whole history settles (`_settle`)
     for name in ("external_id", "product_external_id", "product_name", *_CANCELLATION_FIELDS):
         values.pop(name)
+    if values.pop("unpaused"):
+        values["pause_resumes_at"] = None
+        subscription.pause_resumes_at = None
     if data.product_external_id:
         values["product_id"] = _product(session, data).id
     _set(subscription, values)

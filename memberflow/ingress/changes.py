@@ -87,6 +87,9 @@ class SubscriptionData:
     # canceled by the member, effective at current_period_end (False: that was taken back)
     cancel_at_period_end: bool | None = None
     started_at: datetime | None = None  # when the member started: their tenure
+    pause_resumes_at: datetime | None = None  # collection paused until then
+    # True: the provider says there is no pause (a pause_resumes_at memberflow had is over)
+    unpaused: bool | None = None
 
 
 @dataclass

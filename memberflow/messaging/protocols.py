@@ -61,6 +61,7 @@ class TouchpointRow:
     product_name: str
     value_amplifier: str | None
     member_id: int | None = None
+    pause_resumes_at: datetime | None = None  # collection paused until then
     marketing_consent: bool = False
     unsubscribed_at: datetime | None = None
     erased_at: datetime | None = None

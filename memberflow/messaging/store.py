@@ -72,6 +72,7 @@ _PLANNING_COLUMNS = (
     subscription.c.interval,
     subscription.c.current_period_end,
     subscription.c.trial_end,
+    subscription.c.pause_resumes_at,
     subscription.c.card_exp_month,
     subscription.c.card_exp_year,
     subscription.c.card_valid_until,

@@ -224,6 +224,9 @@ def _subscription(obj: dict, event: dict, base: dict) -> Change:
         cancel_comment=lookup(obj, "cancellation_details.comment", str),
         cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
         started_at=_time(lookup(obj, "start_date", int)),
+        pause_resumes_at=_time(lookup(obj, "pause_collection.resumes_at", int)),
+        # the whole object is sent: no pause_collection means no pause
+        unpaused=obj.get("pause_collection") is None,
     )
     if base["event_type"] == "customer.subscription.deleted":
         subscription.status, subscription.cancel_at_period_end = "canceled", False

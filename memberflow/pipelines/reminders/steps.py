@@ -18,7 +18,7 @@ class ReminderStep(BaseModel):
     """One reminder: which date it anchors on and how many days before it goes out."""
 
     name: str = Field(description="Unique step name; part of every idempotency key.")
-    anchor: Literal["renewal", "trial_end", "card_expiry"] = Field(
+    anchor: Literal["renewal", "trial_end", "card_expiry", "pause_end"] = Field(
         description="The date the reminder counts back from."
     )
     days_before: int = Field(ge=0, le=365, description="Calendar days before the anchor date.")
@@ -57,6 +57,8 @@ DEFAULT_STEPS: list[ReminderStep] = [
     ReminderStep(
         name="card_expiry_30d", anchor="card_expiry", days_before=30, lateness_hours=21 * 24
     ),
+    # a pause chosen on the cancel page (or at the provider) ends: charges start again
+    ReminderStep(name="pause_end_7d", anchor="pause_end", days_before=7),
 ]
 
 
@@ -66,6 +68,9 @@ def anchor_for(step: ReminderStep, row: SubscriptionRow) -> datetime | None:
     Used twice: when planning, and again at send time, so a canceled subscription or a moved
     renewal date gets no reminder for the old date.
     """
+    if step.anchor == "pause_end":  # Stripe keeps a paused subscription active
+        paused = row.status in (*LIVE, "paused") and row.interval in step.intervals
+        return row.pause_resumes_at if paused else None
     if row.status not in LIVE or row.interval not in step.intervals:
         return None
     if step.anchor == "renewal":
@@ -101,5 +106,7 @@ def selection_for(step: ReminderStep, window: PlanningWindow, **products) -> Sel
     if step.anchor == "card_expiry":  # anchored at noon local on the card's last day: ±1 day
         day = timedelta(days=1)
         return Selection("card_valid_until", (low - day).date(), (high + day).date(), **products)
-    column = "current_period_end" if step.anchor == "renewal" else "trial_end"
+    column = {"renewal": "current_period_end", "pause_end": "pause_resumes_at"}.get(
+        step.anchor, "trial_end"
+    )
     return Selection(column, low, high, **products)

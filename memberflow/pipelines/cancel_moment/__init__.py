@@ -8,7 +8,7 @@ from memberflow.pipelines.cancel_moment.tickets import (
     sample_fields,
     step_infos,
 )
-from memberflow.plugin import Registration
+from memberflow.plugin import DemoHooks, Registration
 
 registration = Registration(
     name=PIPELINE,
@@ -20,5 +20,16 @@ registration = Registration(
     commands={"links": "memberflow.pipelines.cancel_moment.commands:links_app"},
     routers=["memberflow.pipelines.cancel_moment.web:router"],
     report="memberflow.pipelines.cancel_moment.report:report_sections",
-    order=50,
+    demo=DemoHooks(
+        day="flows.demo.cancel_moment:day",
+        summary=lambda engine: _demo_summary(engine),
+        summary_title="The cancel page:",
+    ),
+    order=35,  # after the cancellation follow-up: it hears of today's decisions tomorrow
 )
+
+
+def _demo_summary(engine):
+    from memberflow.pipelines.cancel_moment.demo import demo_summary  # the page's, lazily
+
+    return demo_summary(engine)

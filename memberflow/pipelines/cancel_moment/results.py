@@ -96,7 +96,7 @@ def holdout(visits: list[Visit], now: datetime) -> list[dict]:
         ]
         rate = f"{len(stayed) / len(judged):.0%}" if judged else "-"
         rows.append(
-            {"group": label, "visits": len(judged), "still members": len(stayed), "rate": rate}
+            {"group": label, "judged": len(judged), "still members": len(stayed), "rate": rate}
         )
     return rows
 

@@ -96,4 +96,4 @@ def test_an_experiments_holdout_sees_no_alternative_and_the_report_compares(
     )
     assert rows[("(none given)", "-")]["canceled"] == 1
     groups = {r["group"]: r for r in tables["cancel page: the alternative against its holdout"]}
-    assert groups["holdout (not shown)"]["visits"] == 0  # none 30 days old yet: not judged
+    assert groups["holdout (not shown)"]["judged"] == 0  # none 30 days old yet: not judged

@@ -65,7 +65,7 @@ def test_a_cancellation_is_carried_out_once_with_the_reason_as_stripes_feedback(
 
 def test_a_pause_resumes_months_after_the_period_paid_for(client, engine, settings):
     path = manage_link(engine, settings, sub=SUB)
-    assert "paused for 2 month(s)" in decide(client, path, "unused", "accept")
+    assert "paused for 2 months" in decide(client, path, "unused", "accept")
     with FakeStripe() as fake:
         gateway = StripeGateway(api_key="rk_test_x", api_base=fake.url)
         carry_out(engine, gateway.carry_out_decision, now=datetime.now(UTC), within=timedelta(1))
@@ -158,3 +158,44 @@ def test_the_flow_fails_loudly_when_a_decision_waits_too_long(client, engine, se
     assert "1 cancel-page decision(s) not carried out within 24 h (cancel sub_1Q" in late.message
     done = cancel_moment(gateway="", return_state=True)  # the sandbox: carried out
     assert done.is_completed(), done.message
+
+
+@pytest.mark.parametrize(
+    "alternative,reason,expected",
+    [
+        (
+            {"kind": "switch", "price": "price_basic", "description": "Basic"},
+            "too_expensive",
+            {
+                "items[0][id]": ["si_Q1a2B3"],
+                "items[0][price]": ["price_basic"],
+                "proration_behavior": ["none"],
+            },
+        ),
+        (
+            {"kind": "discount", "code": "promo_1QfR2k", "description": "30% off"},
+            "too_expensive",
+            {"discounts[0][promotion_code]": ["promo_1QfR2k"]},
+        ),
+        (
+            {"kind": "discount", "code": "STAY30", "description": "30% off"},
+            "too_expensive",
+            {"discounts[0][coupon]": ["STAY30"]},
+        ),
+    ],
+    ids=["switch", "promotion-code", "coupon"],
+)
+def test_a_switch_or_a_discount_is_carried_out_as_stripe_takes_it(
+    settings, engine, monkeypatch, alternative, reason, expected
+):
+    monkeypatch.setattr(settings, "cancel_alternatives", json.dumps({"*": {reason: alternative}}))
+    with TestClient(create_app(settings)) as client:
+        decide(client, manage_link(engine, settings, sub=SUB), reason, "accept")
+    with FakeStripe() as fake:
+        gateway = StripeGateway(api_key="rk_test_x", api_base=fake.url)
+        done = carry_out(
+            engine, gateway.carry_out_decision, now=datetime.now(UTC), within=timedelta(1)
+        )
+    assert len(done.done) == 1, done
+    [call] = fake.posts()
+    assert {k: v for k, v in call.form.items() if k in expected} == expected

@@ -103,3 +103,24 @@ def test_the_keyboard_alone_cancels_in_two_presses_without_a_reason(
     assert DONE[locale] in browser.page_source
     assert presses <= 2
     assert decision(engine) == ("cancel", None)
+
+
+@pytest.mark.parametrize("locale", ["en", "fr", "es", "de"])
+def test_accepting_the_alternative_and_a_dead_link_read_well_on_a_phone(
+    browser, app, engine, settings, locale
+):
+    from tests.support.cancel_page import expired_link
+
+    browser.set_window_size(320, 800)
+    path = manage_link(engine, settings, locale=locale)
+    browser.get(app.url + path)
+    browser.find_element(By.CSS_SELECTOR, 'input[value="unused"]').click()
+    browser.find_elements(By.CSS_SELECTOR, "button[type=submit]")[0].click()
+    WebDriverWait(browser, 10).until(lambda b: "/decide" in b.page_source)
+    browser.find_element(By.CSS_SELECTOR, "button[value=accept]").click()
+    WebDriverWait(browser, 10).until(lambda b: 'role="status"' in b.page_source)
+    check_screen(browser, 320, f"cancel-{locale}-320px-paused")
+    assert decision(engine) == ("pause", "unused")
+    browser.get(app.url + expired_link(engine, settings, "ada", "s1"))
+    assert browser.find_element(By.TAG_NAME, "h1").text  # a page that says so, not an error
+    check_screen(browser, 320, f"cancel-{locale}-320px-expired-link")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the checkpoint keeps a Summary
 # the columns a sync compares before and after: what memberflow knows, not when it learned it
 _NOT_COMPARED = {"id", "provider_updated_at", "created_at", "updated_at"}
 KEPT_DETAILS = 100  # objects skipped or noted a checkpoint names by id; the rest are counted
+COMMIT_EVERY = 100  # objects per transaction: a commit (and a checkpoint) per page, not per object
 
 
 @dataclass(frozen=True)
@@ -111,26 +112,33 @@ def apply_listed(
     checkpoint: "Checkpoint | None" = None,
 ) -> Summary:
     """Applies each listed object in its own savepoint (a bad one is skipped, by id, and the
-    rest go on), committed at once with the sync's `checkpoint` (so a cut sync resumes after
-    the last object written, and never writes one twice or half); a dry run commits nothing and
+    rest go on), committed `COMMIT_EVERY` objects at a time together with the sync's
+    `checkpoint` (so a cut sync resumes after the last batch written, with the summary of
+    exactly that, and never writes an object twice or half); a dry run commits nothing and
     rolls everything back at the end, so its summary is exact (a subscription finds the member
     listed before it) and nothing is written. `progress` sees the summary after each object."""
     summary = summary or Summary()
+    uncommitted = 0
     with Session(engine) as session:
         for item in listed:
             _summary_of(item, _applied(session, translate, item, read_at), summary)
-            if not dry_run:
-                if checkpoint is not None and item.checkpoint is not None:
+            uncommitted += 1
+            # a batch ends only where a checkpoint may stand (a subscription's failed invoice
+            # goes with it), and not at all in a dry run
+            if not dry_run and item.checkpoint is not None and uncommitted >= COMMIT_EVERY:
+                if checkpoint is not None:
                     checkpoint.save(session, *item.checkpoint, summary)
                 session.commit()
+                uncommitted = 0
             session.expunge_all()  # memory stays flat however many objects
             if progress is not None:
                 progress(summary)
-        if dry_run or checkpoint is None:
-            session.rollback()  # a dry run's writes; nothing left otherwise
-        else:
+        if dry_run:
+            session.rollback()  # everything it wrote, to count exactly
+            return summary
+        if checkpoint is not None:
             checkpoint.finish(session)  # listed to the end: the next sync starts afresh
-            session.commit()
+        session.commit()
     return summary
 
 

@@ -11,7 +11,6 @@ missed.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import requests
 from sqlalchemy import Engine, select
@@ -20,9 +19,9 @@ from memberflow.core.models import Member, Subscription
 from memberflow.core.settings import Settings
 from memberflow.ingress.changes import Change, Received
 from memberflow.ingress.providers import membermouse as provider
-from memberflow.sync.apply import Listed, Summary, apply_listed
-from memberflow.sync.checkpoint import Checkpoint, Resume, unfinished
-from memberflow.sync.pacing import Pace
+from memberflow.sync.apply import Listed, Summary
+from memberflow.sync.checkpoint import Resume, resumable_sync
+from memberflow.sync.pacing import Pace, of_response, paced
 
 REQUESTS_PER_SECOND = 5.0
 # what a status-change notification carries, of what getMember answers
@@ -59,21 +58,18 @@ class Api:
     def member(self, member_id: str) -> dict | None:
         """The member as getMember answers (None: MemberMouse no longer has them)."""
         form = {"apikey": self.key, "apisecret": self.secret, "member_id": member_id}
-        waited, tries = 0.0, 0
-        while True:
-            self.pace.wait_turn()
-            try:
-                answer = self.http.post(
+        try:
+            answer, gave_up = paced(
+                self.pace,
+                lambda: self.http.post(
                     self.url, params={"q": "/getMember"}, data=form, timeout=self.timeout
-                )
-            except requests.RequestException as error:
-                raise SyncStopped(f"cannot reach {self.url} ({error}); {AGAIN}") from None
-            if answer.status_code != 429:
-                break
-            pause = self.pace.wait_after_429(answer.headers.get("Retry-After"), waited, tries)
-            if pause is None:
-                raise SyncStopped(f"{self.url} kept answering 429; {AGAIN}")
-            waited, tries = waited + pause, tries + 1
+                ),
+                of_response,
+            )
+        except requests.RequestException as error:
+            raise SyncStopped(f"cannot reach {self.url} ({error}); {AGAIN}") from None
+        if gave_up:
+            raise SyncStopped(f"{self.url} kept answering 429; {AGAIN}")
         return self._member_of(answer)
 
     def _member_of(self, answer: requests.Response) -> dict | None:
@@ -129,18 +125,13 @@ def sync(
 ) -> Summary:
     """Refreshes every MemberMouse member memberflow knows (`memberflow sync membermouse`),
     resuming a cut refresh."""
-    read_at = datetime.now(UTC)
-    resume = None if dry_run else unfinished(engine, provider.NAME)
-    summary = resume.summary if resume else Summary()
-    return apply_listed(
+    return resumable_sync(
         engine,
+        provider.NAME,
         translate_with(currency),
-        listed(engine, api, summary=summary, resume=resume),
-        read_at=read_at,
+        lambda summary, resume, _: listed(engine, api, summary=summary, resume=resume),
         dry_run=dry_run,
-        summary=summary,
         progress=progress,
-        checkpoint=Checkpoint(provider.NAME, resume.started_at if resume else read_at),
     )
 
 

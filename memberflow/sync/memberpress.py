@@ -12,7 +12,6 @@ changed is what its webhooks missed.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import requests
 from sqlalchemy import Engine
@@ -20,9 +19,9 @@ from sqlalchemy import Engine
 from memberflow.core.settings import Settings
 from memberflow.ingress.changes import Change, Received
 from memberflow.ingress.providers import memberpress as provider
-from memberflow.sync.apply import Listed, Summary, apply_listed
-from memberflow.sync.checkpoint import Checkpoint, Resume, unfinished
-from memberflow.sync.pacing import Pace
+from memberflow.sync.apply import Listed, Summary
+from memberflow.sync.checkpoint import Resume, resumable_sync
+from memberflow.sync.pacing import Pace, of_response, paced
 
 PER_PAGE = 100
 PHASES = ("members", "subscriptions")
@@ -67,21 +66,17 @@ class Site:
 
     def _get(self, resource: str, page: int) -> list[dict]:
         address = f"{self.url.rstrip('/')}/wp-json/mp/v1/{resource}"
-        waited, tries = 0.0, 0
-        while True:
-            self.pace.wait_turn()
-            try:
-                answer = self.http.get(
-                    address, params={"page": page, "per_page": PER_PAGE}, timeout=self.timeout
-                )
-            except requests.RequestException as error:
-                raise SyncStopped(f"cannot reach {address} ({error}); {AGAIN}") from None
-            if answer.status_code != 429:
-                break
-            pause = self.pace.wait_after_429(answer.headers.get("Retry-After"), waited, tries)
-            if pause is None:
-                raise SyncStopped(f"{address} kept answering 429 (too many requests); {AGAIN}")
-            waited, tries = waited + pause, tries + 1
+        params = {"page": page, "per_page": PER_PAGE}
+        try:
+            answer, gave_up = paced(
+                self.pace,
+                lambda: self.http.get(address, params=params, timeout=self.timeout),
+                of_response,
+            )
+        except requests.RequestException as error:
+            raise SyncStopped(f"cannot reach {address} ({error}); {AGAIN}") from None
+        if gave_up:
+            raise SyncStopped(f"{address} kept answering 429 (too many requests); {AGAIN}")
         return _objects(address, answer)
 
 
@@ -134,18 +129,13 @@ def sync(
     progress: Callable[[Summary], None] | None = None,
 ) -> Summary:
     """Lists the site and writes it (`memberflow sync memberpress`), resuming a cut sync."""
-    read_at = datetime.now(UTC)
-    resume = None if dry_run else unfinished(engine, provider.NAME)
-    summary = resume.summary if resume else Summary()
-    return apply_listed(
+    return resumable_sync(
         engine,
+        provider.NAME,
         translate_with(currency),
-        listed(site, summary=summary, resume=resume),
-        read_at=read_at,
+        lambda summary, resume, _: listed(site, summary=summary, resume=resume),
         dry_run=dry_run,
-        summary=summary,
         progress=progress,
-        checkpoint=Checkpoint(provider.NAME, resume.started_at if resume else read_at),
     )
 
 

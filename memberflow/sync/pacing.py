@@ -9,7 +9,10 @@ checkpoint; run it again to resume).
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+Answer = TypeVar("Answer")
 
 # a margin under the provider's limit: other integrations share the account's budget
 SHARE = 0.8
@@ -69,3 +72,29 @@ def _seconds(retry_after: str | None) -> float | None:
         return max(0.0, float(retry_after)) if retry_after else None
     except ValueError:
         return None
+
+
+def paced(
+    pace: Pace,
+    send: Callable[[], Answer],
+    read: Callable[[Answer], tuple[int, Mapping[str, str]]],
+) -> tuple[Answer, bool]:
+    """Sends when it is its turn, and again after each 429 once its `Retry-After` has passed;
+    (the last answer, whether the patience ran out on a 429). `read` gives an answer's status
+    and headers (a requests Response's, or the stripe library's tuple)."""
+    waited, tries = 0.0, 0
+    while True:
+        pace.wait_turn()
+        answer = send()
+        status, headers = read(answer)
+        if status != 429:
+            return answer, False
+        pause = pace.wait_after_429(headers.get("Retry-After"), waited, tries)
+        if pause is None:
+            return answer, True
+        waited, tries = waited + pause, tries + 1
+
+
+def of_response(answer) -> tuple[int, Mapping[str, str]]:
+    """A requests Response's status and headers, for `paced`."""
+    return answer.status_code, answer.headers

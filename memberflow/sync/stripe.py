@@ -4,16 +4,16 @@ would have told memberflow of them: `providers/stripe.translate` reads them, as 
 webhook."""
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import stripe
 from babel.numbers import is_currency
 from sqlalchemy import Engine
 
 from memberflow.ingress.providers import stripe as provider
-from memberflow.sync.apply import Listed, Summary, apply_listed
-from memberflow.sync.checkpoint import Checkpoint, Resume, unfinished
-from memberflow.sync.pacing import SHARE, Pace
+from memberflow.sync.apply import Listed, Summary
+from memberflow.sync.checkpoint import Resume, resumable_sync
+from memberflow.sync.pacing import SHARE, Pace, paced
 
 PAGE = {"limit": 100}
 # the lists a sync reads, in order: a cut sync resumes in the one it was reading
@@ -51,16 +51,14 @@ class PacedRequests(stripe.RequestsClient):
         self.pace = pace
 
     def request(self, method, url, headers, post_data=None):
-        waited, tries = 0.0, 0
-        while True:
-            self.pace.wait_turn()
-            answer = super().request(method, url, headers, post_data)
-            if answer[1] != 429:
-                return answer
-            pause = self.pace.wait_after_429(answer[2].get("Retry-After"), waited, tries)
-            if pause is None:  # patience out: the library raises RateLimitError, the sync stops
-                return answer
-            waited, tries = waited + pause, tries + 1
+        # patience out on 429s: the 429 goes back, the library raises RateLimitError, and the
+        # sync stops at its checkpoint
+        answer, _ = paced(
+            self.pace,
+            lambda: super(PacedRequests, self).request(method, url, headers, post_data),
+            lambda answer: (answer[1], answer[2]),
+        )
+        return answer
 
 
 def sync(
@@ -73,27 +71,20 @@ def sync(
 ) -> Summary:
     """Lists the business and writes it (`memberflow sync stripe`, the `provider-sync` flow),
     resuming a cut sync from its checkpoint; `SyncStopped` says, for ops, why it could not go
-    on. A dry run reads everything afresh and leaves any checkpoint alone."""
-    read_at = datetime.now(UTC)
-    resume = None if dry_run else unfinished(engine, provider.NAME)
-    summary = resume.summary if resume else Summary()
-    objects = listed(
-        stripe_client,
-        read_at=read_at,
-        canceled_days=canceled_days,
-        summary=summary,
-        resume=resume,
-    )
-    try:
-        return apply_listed(
-            engine,
-            provider.translate,
-            objects,
+    on."""
+
+    def listing(summary: Summary, resume: Resume | None, read_at: datetime) -> Iterator[Listed]:
+        return listed(
+            stripe_client,
             read_at=read_at,
-            dry_run=dry_run,
+            canceled_days=canceled_days,
             summary=summary,
-            progress=progress,
-            checkpoint=Checkpoint(provider.NAME, resume.started_at if resume else read_at),
+            resume=resume,
+        )
+
+    try:
+        return resumable_sync(
+            engine, provider.NAME, provider.translate, listing, dry_run=dry_run, progress=progress
         )
     except STOPPING as error:
         raise SyncStopped(stopped(error)) from None

@@ -99,21 +99,22 @@ def test_a_first_sync_brings_the_business_in_and_a_second_changes_nothing(
 def test_a_cut_sync_resumes_where_it_stopped_and_writes_nothing_twice(
     settings, engine, business, localstripe_url
 ):
-    """Ctrl-C (or a network error) after 150 objects, in the subscriptions' list: the next sync
-    resumes after the last subscription written, and the summary adds up as one sync's."""
+    """Ctrl-C (or a network error) after 250 objects, in the subscriptions' list: what was
+    written is the batches committed before it (200 objects: every customer, 80
+    subscriptions), the next sync resumes after them, and the summary adds up as one sync's."""
     from memberflow.sync import checkpoint
     from memberflow.sync import stripe as stripe_sync
 
     def interrupted(summary):
-        if summary.total == 150:
+        if summary.total == 250:
             raise KeyboardInterrupt
 
     client = stripe_sync.client("sk_test_x", localstripe_url, per_second=1000)
     with pytest.raises(KeyboardInterrupt):
         stripe_sync.sync(engine, client, canceled_days=180, dry_run=False, progress=interrupted)
-    assert counts(engine)[:2] == (120, 30)
+    assert counts(engine)[:2] == (120, 80)
     cut = checkpoint.unfinished(engine, "stripe")
-    assert (cut.phase, cut.summary.total) == ("subscriptions", 150)
+    assert (cut.phase, cut.summary.total) == ("subscriptions", 200)
 
     resumed = sync(localstripe_url)
     assert resumed.exit_code == 0, resumed.output

@@ -2,16 +2,14 @@
 Stripe client waiting out 429s against a small server in Stripe's wire format (ours:
 localstripe has no rate limit to hit)."""
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import stripe
 
 from memberflow.sync import stripe as stripe_sync
 from memberflow.sync.pacing import Pace
+from tests.support.json_http import JsonHandler, LoopbackServer
 
 
 class FakeClock:
@@ -55,7 +53,7 @@ def test_a_stripe_sync_keeps_under_the_limit_of_its_keys_mode():
     assert stripe_sync.requests_per_second("rk_test_x") == 20  # of 25
 
 
-class Throttling:
+class Throttling(LoopbackServer):
     """`GET /v1/customers` as Stripe answers it, after `refusals` answers of 429 with
     `Retry-After` (Stripe's rate-limit error object)."""
 
@@ -63,7 +61,7 @@ class Throttling:
         self.refusals, self.asked_at = refusals, []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self):
                 fake.asked_at.append(time.monotonic())
                 if len(fake.asked_at) <= fake.refusals:
@@ -74,7 +72,7 @@ class Throttling:
                             "type": "invalid_request_error",
                         }
                     }
-                    self._answer(429, body, {"Retry-After": retry_after})
+                    self.answer(429, body, {"Retry-After": retry_after})
                     return
                 customer = {"id": "cus_Q1", "object": "customer", "email": "a@example.com"}
                 page = {
@@ -83,30 +81,9 @@ class Throttling:
                     "has_more": False,
                     "url": "/v1/customers",
                 }
-                self._answer(200, page, {})
+                self.answer(200, page, {})
 
-            def _answer(self, status, body, headers):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def test_the_stripe_client_waits_out_429s_as_stripe_asks():

@@ -5,11 +5,10 @@ MemberPress to run here). `GET /wp-json/mp/v1/{members,subscriptions,transaction
 Objects are shaped as MemberPress writes them: numbers as strings, dates as GMT "Y-m-d H:i:s",
 a transaction's subscription naming its membership by id."""
 
-import json
-import threading
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.json_http import JsonHandler, LoopbackServer
 
 KEY = "mp-key-3f9a"
 SILVER = {
@@ -25,7 +24,7 @@ def _date(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-class FakeMemberPress:
+class FakeMemberPress(LoopbackServer):
     def __init__(self):
         self.members: list[dict] = []
         self.subscriptions: list[dict] = []
@@ -34,7 +33,7 @@ class FakeMemberPress:
         self.down = False  # answers 503, as a site in maintenance does
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self):
                 address = urlsplit(self.path)
                 fake.asked.append(self.path)
@@ -46,9 +45,9 @@ class FakeMemberPress:
                         "message": "Sorry, you are not allowed to do that.",
                         "data": {"status": 401},
                     }
-                    return self._answer(401, error)
+                    return self.answer(401, error)
                 if fake.down:
-                    return self._answer(503, {"code": "maintenance"})
+                    return self.answer(503, {"code": "maintenance"})
                 listed = {
                     "members": fake.members,
                     "subscriptions": fake.subscriptions,
@@ -60,24 +59,11 @@ class FakeMemberPress:
                         "message": "No route was found matching the URL and request method.",
                         "data": {"status": 404},
                     }
-                    return self._answer(404, error)
+                    return self.answer(404, error)
                 page, per_page = int(query.get("page", 1)), int(query.get("per_page", 10))
-                self._answer(200, listed[(page - 1) * per_page : page * per_page])
+                self.answer(200, listed[(page - 1) * per_page : page * per_page])
 
-            def _answer(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        super().__init__(Handler)
 
     def add_member(
         self, n: int, now: datetime, *, status: str = "active", paid: bool = True
@@ -143,11 +129,3 @@ class FakeMemberPress:
         }
         self.transactions.append(txn)
         return txn
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()

@@ -132,15 +132,23 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
             **facts(membership, lang),
         )
 
-    def confirm(token: str, form: dict[str, str]) -> HTMLResponse:
+    def posted(token: str, form: dict[str, str]):
+        """(link, membership, secret, language) of a POST that may change something, or the
+        page that says why not: a bad link, a form not this page's, nothing left to decide (a
+        double submit, a second tab: what was decided, shown again)."""
         found = opened(token)
         if isinstance(found, HTMLResponse):
             return found
         link, membership, secret, lang = found
         if not hmac.compare_digest(form.get("form_token", ""), form_token(secret, token)):
             return render("stale", 403, lang)
-        if (done := settled(membership, lang)) is not None:
-            return done
+        return settled(membership, lang) or found
+
+    def confirm(token: str, form: dict[str, str]) -> HTMLResponse:
+        found = posted(token, form)
+        if isinstance(found, HTMLResponse):
+            return found
+        link, membership, secret, lang = found
         reason = form.get("reason") or None
         reason = reason if reason in REASONS else None
         comment = (form.get("comment") or "").strip()[:2000] or None
@@ -174,14 +182,10 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
         )
 
     def decide(token: str, form: dict[str, str]) -> HTMLResponse:
-        found = opened(token)
+        found = posted(token, form)
         if isinstance(found, HTMLResponse):
             return found
         link, membership, secret, lang = found
-        if not hmac.compare_digest(form.get("form_token", ""), form_token(secret, token)):
-            return render("stale", 403, lang)
-        if (done := settled(membership, lang)) is not None:
-            return done  # a double submit, a second tab: decided once, shown again
         key = records.link_key(token)
         with engine.connect() as conn:
             offered = records.shown_on(conn, key)

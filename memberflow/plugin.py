@@ -15,7 +15,8 @@ for, so importing this module for the contract alone does not start Prefect.
 from typing import TYPE_CHECKING, Any
 
 from memberflow.core.members import member_recipient
-from memberflow.messaging.experiments import HOLDOUT
+from memberflow.messaging.composing import MANAGE as MANAGE_LINK
+from memberflow.messaging.experiments import HOLDOUT, held_out
 from memberflow.messaging.http import TIMEOUT as HTTP_TIMEOUT
 from memberflow.messaging.http import make_session as http_session
 from memberflow.messaging.messages import Message, Receipt
@@ -85,6 +86,9 @@ __all__ = [
     "sample_touchpoint",
     "SAMPLE_ANCHOR",
     "HOLDOUT",
+    "held_out",
+    # the purpose of the member's signed "change or cancel" link (the cancel page's)
+    "MANAGE_LINK",
     # the one HTTP helper (retries, a pool per thread): for a pipeline's own calls
     "http_session",
     "HTTP_TIMEOUT",

@@ -165,6 +165,13 @@ def hold_out(
     return kept
 
 
+def held_out(conn: Connection, pipeline: str, step: str, product: str, member: str) -> bool:
+    """Whether a running experiment on a step that sends no message (a page's offer) holds
+    this member out of it: the holdout its result is compared with."""
+    place = assignment(running(conn, pipeline), pipeline, step, product, member)
+    return place is not None and place.held_out
+
+
 # -- kept in the database ------------------------------------------------------------------------
 
 

@@ -13,8 +13,14 @@ from memberflow.core.feedback import REASONS
 from memberflow.core.money import format_date
 from memberflow.core.schedule import local_date, zone
 from memberflow.core.settings import Settings
-from memberflow.messaging.outbox import new_touchpoint, plan_touchpoint
-from memberflow.plugin import SAMPLE_ANCHOR, StepInfo, TouchpointRow, sample_touchpoint
+from memberflow.plugin import (
+    SAMPLE_ANCHOR,
+    StepInfo,
+    TouchpointRow,
+    new_touchpoint,
+    plan_touchpoint,
+    sample_touchpoint,
+)
 
 PIPELINE = "cancel_moment"
 # the page's one alternative, as experiments name it: a holdout withholds it (no variants)

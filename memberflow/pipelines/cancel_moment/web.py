@@ -26,13 +26,12 @@ from memberflow.core.links import BadLink, open_link
 from memberflow.core.money import format_date, format_money
 from memberflow.core.settings import Settings
 from memberflow.core.web import page, page_environment, page_language
-from memberflow.messaging import experiments
-from memberflow.messaging.composing import MANAGE
 from memberflow.pipelines.cancel_moment import records
 from memberflow.pipelines.cancel_moment.alternatives import alternative_for, load_alternatives
 from memberflow.pipelines.cancel_moment.tickets import ALTERNATIVE_STEP, PIPELINE
+from memberflow.plugin import MANAGE_LINK, held_out
 
-LINK_PURPOSE = MANAGE  # one purpose for the emails and the page
+LINK_PURPOSE = MANAGE_LINK  # one purpose for the emails and the page
 MAX_FORM_BYTES = 16_384
 logger = logging.getLogger("memberflow.cancel_moment")
 
@@ -75,13 +74,10 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
             return render("damaged", 400, lang)
         return link, found, secret, lang
 
-    def held_out(product: str, member: str) -> bool:
-        """Whether the running experiment on the alternative withholds it from this member
-        (the holdout the kept rate is compared with)."""
+    def withheld_from(product: str, member: str) -> bool:
+        """Whether the running experiment on the alternative holds this member out of it."""
         with engine.connect() as conn:
-            plans = experiments.running(conn, PIPELINE)
-        place = experiments.assignment(plans, PIPELINE, ALTERNATIVE_STEP, product, member)
-        return place is not None and place.held_out
+            return held_out(conn, PIPELINE, ALTERNATIVE_STEP, product, member)
 
     def facts(found: records.Membership, lang: str) -> dict:
         """The membership in the member's language, currency and time zone."""
@@ -154,7 +150,7 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
         comment = (form.get("comment") or "").strip()[:2000] or None
         product = membership.product_external_id
         alternative = alternative_for(alternatives, product, reason, None)
-        withheld = alternative is not None and held_out(product, link.member_external_id)
+        withheld = alternative is not None and withheld_from(product, link.member_external_id)
         offered = (
             alternative.model_dump(exclude={"descriptions", "description"}) if alternative else None
         )

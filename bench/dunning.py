@@ -85,7 +85,7 @@ def run_plain(database: Path) -> dict:
 
     from blocks.gateways.sandbox import SandboxGateway
     from memberflow.core.charges import ChargeRequest
-    from memberflow.core.models import CaseStatus
+    from memberflow.core.dunning_models import CaseStatus
     from memberflow.core.schedule import zone
     from memberflow.messaging.outbox import touchpoint_key
     from memberflow.pipelines.dunning import policy as rules

@@ -44,9 +44,9 @@ def build(engine: Engine, total: int) -> dict[str, int]:
     """The history, bulk-inserted; deterministic (ids drive every choice)."""
     from sqlmodel import SQLModel
 
+    from memberflow.core.dunning_models import DunningCase
     from memberflow.core.models import (
         Cancellation,
-        DunningCase,
         Invoice,
         Member,
         Product,

@@ -20,7 +20,7 @@ from memberflow.core.settings import Settings
 from memberflow.sync import membermouse as membermouse_sync
 from memberflow.sync import memberpress as memberpress_sync
 from memberflow.sync import stripe as stripe_sync
-from memberflow.sync.apply import Summary
+from memberflow.sync.listed import Summary
 
 
 def resolve_output(reference: str, settings: Settings) -> Output:

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from memberflow.sync import reconcile
 from memberflow.sync import stripe as stripe_sync
-from memberflow.sync.apply import Summary
+from memberflow.sync.listed import Summary
 from memberflow.sync.reconcile import Reconciled
 from tasks import batch_task
 

@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, select, union_all
 
 from memberflow.core.db import date_of
-from memberflow.core.models import CaseStatus, DunningCase, Invoice, Subscription
+from memberflow.core.dunning_models import CaseStatus, DunningCase
+from memberflow.core.models import Invoice, Subscription
 from memberflow.messaging import registry
 from memberflow.messaging.forecast import Due, outbox_due, to_be_planned
 from memberflow.messaging.protocols import DatePlanner

@@ -21,14 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.analytics.period import Period
-from memberflow.core.models import (
-    Cancellation,
-    DunningCase,
-    Invoice,
-    Product,
-    Subscription,
-    Touchpoint,
-)
+from memberflow.core.dunning_models import DunningCase
+from memberflow.core.models import Cancellation, Invoice, Product, Subscription, Touchpoint
 
 subscription, product = Subscription.__table__, Product.__table__
 cancellation, case_table = Cancellation.__table__, DunningCase.__table__

@@ -21,9 +21,7 @@ from memberflow.analytics.metrics import (
 )
 from memberflow.analytics.period import Period
 from memberflow.core.db import days_between
-from memberflow.core.models import (
-    PAID_OUTCOMES,
-)
+from memberflow.core.dunning_models import PAID_OUTCOMES
 
 
 def recovery(

@@ -12,7 +12,8 @@ from memberflow.analytics import churn, experiments, metrics, recovery, trend
 from memberflow.analytics.chart import markdown_image, trend_png
 from memberflow.analytics.period import Period
 from memberflow.core.db import reading
-from memberflow.core.models import Cancellation, DunningCase, InboxEvent, Touchpoint
+from memberflow.core.dunning_models import DunningCase
+from memberflow.core.models import Cancellation, InboxEvent, Touchpoint
 from memberflow.core.money import format_money
 from memberflow.messaging import registry
 from memberflow.messaging.registry import load

@@ -12,7 +12,7 @@ from memberflow.core.settings import get_settings
 from memberflow.sync import checkpoint
 from memberflow.sync import membermouse as membermouse_sync
 from memberflow.sync import memberpress as memberpress_sync
-from memberflow.sync.apply import Summary
+from memberflow.sync.listed import Summary
 from memberflow.sync.pacing import Pace
 
 sync_app = typer.Typer(

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Column as SAColumn
 from sqlalchemy import (
     Connection,
     Date,
@@ -334,3 +335,11 @@ class DatabaseWatch:
             return True
         except Exception:
             return False
+
+
+def utc_field(index: bool = False, nullable: bool = False):
+    """A model's aware-UTC timestamp column."""
+    from sqlmodel import Field  # the models' helper: the engine code here needs no sqlmodel
+
+    column = SAColumn(UTCDateTime(), index=index, nullable=nullable)
+    return Field(default=None, sa_column=column)

@@ -5,11 +5,8 @@ webhook (a newer event) is not overwritten by it, and is reported as such.
 """
 
 import json
-from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -17,87 +14,12 @@ from sqlmodel import Session, select
 from memberflow.core.models import InboxStatus, Invoice, Member, Subscription
 from memberflow.ingress.apply import Applied, apply_change
 from memberflow.ingress.changes import Change, Received
-
-if TYPE_CHECKING:  # the checkpoint keeps a Summary
-    from memberflow.sync.checkpoint import Checkpoint
+from memberflow.sync.checkpoint import Checkpoint, Resume, unfinished
+from memberflow.sync.listed import Listed, Summary, Translate
 
 # the columns a sync compares before and after: what memberflow knows, not when it learned it
 _NOT_COMPARED = {"id", "provider_updated_at", "created_at", "updated_at"}
-KEPT_DETAILS = 100  # objects skipped or noted a checkpoint names by id; the rest are counted
 COMMIT_EVERY = 100  # objects per transaction: a commit (and a checkpoint) per page, not per object
-
-
-@dataclass(frozen=True)
-class Listed:
-    """One object from the provider's API, as the event that would have told us of it."""
-
-    kind: str  # "customer", "subscription", "card": the summary's rows
-    object_id: str
-    event: dict | bytes  # as the provider's webhook: its JSON object, or its body (a form)
-    # once this is written, a cut sync may resume with the list `phase` after the object
-    # `after` (the last object of a group: a subscription's failed invoice, not the subscription)
-    checkpoint: tuple[str, str] | None = None
-
-
-@dataclass
-class Summary:
-    """What a sync did, per kind: new, changed, unchanged, and skipped with the reason."""
-
-    counts: dict[str, Counter] = field(default_factory=dict)
-    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, id, why)
-    noted: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, id, what)
-
-    def count(self, kind: str, outcome: str) -> None:
-        self.counts.setdefault(kind, Counter())[outcome] += 1
-
-    def skip(self, kind: str, object_id: str, why: str) -> None:
-        self.count(kind, "skipped")
-        self.skipped.append((kind, object_id, why))
-
-    def note(self, kind: str, object_id: str, what: str) -> None:
-        """Applied, but ops should know (several items on one subscription, no card)."""
-        self.noted.append((kind, object_id, what))
-
-    @property
-    def total(self) -> int:
-        return sum(sum(counts.values()) for counts in self.counts.values())
-
-    def sentence(self) -> str:
-        return ", ".join(f"{kind}s {sum(c.values()):,}" for kind, c in self.counts.items())
-
-    def differences(self) -> dict[str, int]:
-        """Per kind, the objects found new or changed: what memberflow did not know."""
-        found = {kind: c["new"] + c["changed"] for kind, c in self.counts.items()}
-        return {kind: n for kind, n in found.items() if n}
-
-    def to_json(self) -> str:
-        """The counts, and the first of the objects skipped or noted (a checkpoint keeps it)."""
-        return json.dumps(
-            {
-                "counts": self.counts,
-                "skipped": self.skipped[:KEPT_DETAILS],
-                "noted": self.noted[:KEPT_DETAILS],
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> "Summary":
-        saved = json.loads(text or "{}")
-        return cls(
-            counts={kind: Counter(c) for kind, c in saved.get("counts", {}).items()},
-            skipped=[tuple(s) for s in saved.get("skipped", [])],
-            noted=[tuple(n) for n in saved.get("noted", [])],
-        )
-
-    def rows(self) -> list[dict]:
-        outcomes = ("new", "changed", "unchanged", "skipped")
-        return [
-            {"kind": kind, **{o: counts.get(o, 0) for o in outcomes}}
-            for kind, counts in self.counts.items()
-        ]
-
-
-Translate = Callable[[Received], Change]
 
 
 def apply_listed(
@@ -109,7 +31,7 @@ def apply_listed(
     dry_run: bool = False,
     summary: Summary | None = None,
     progress: Callable[[Summary], None] | None = None,
-    checkpoint: "Checkpoint | None" = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Summary:
     """Applies each listed object in its own savepoint (a bad one is skipped, by id, and the
     rest go on), committed `COMMIT_EVERY` objects at a time together with the sync's
@@ -211,3 +133,33 @@ def _outcome(applied: Applied, before: tuple[list, list], after: tuple[list, lis
     if not before[0]:
         return "new"
     return "unchanged" if before[1] == after[1] else "changed"
+
+
+# a provider's listing: (the summary to fill, where to resume, when it is read) -> its objects
+Listing = Callable[[Summary, Resume | None, datetime], Iterator[Listed]]
+
+
+def resumable_sync(
+    engine: Engine,
+    provider: str,
+    translate: Translate,
+    listing: Listing,
+    *,
+    dry_run: bool,
+    progress: Callable[[Summary], None] | None = None,
+) -> Summary:
+    """A provider's sync, resumed where a cut one stopped (a dry run reads everything afresh
+    and leaves a checkpoint alone): every provider's `sync` is this with its own listing."""
+    read_at = datetime.now(UTC)
+    resume = None if dry_run else unfinished(engine, provider)
+    summary = resume.summary if resume else Summary()
+    return apply_listed(
+        engine,
+        translate,
+        listing(summary, resume, read_at),
+        read_at=read_at,
+        dry_run=dry_run,
+        summary=summary,
+        progress=progress,
+        checkpoint=Checkpoint(provider, resume.started_at if resume else read_at),
+    )

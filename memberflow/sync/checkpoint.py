@@ -6,7 +6,6 @@ Ctrl-C may cut it. Each object is written in its own transaction together with t
 from the page after it: nothing is written twice or half, and the summary adds up.
 """
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,7 +13,7 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session
 
 from memberflow.core.models import SyncCheckpoint
-from memberflow.sync.apply import Listed, Summary, Translate, apply_listed
+from memberflow.sync.listed import Summary
 
 
 @dataclass(frozen=True)
@@ -71,33 +70,3 @@ def forget(engine: Engine, provider: str) -> None:
     with Session(engine) as session:
         Checkpoint(provider, datetime.now(UTC)).finish(session)
         session.commit()
-
-
-# a provider's listing: (the summary to fill, where to resume, when it is read) -> its objects
-Listing = Callable[[Summary, "Resume | None", datetime], Iterator[Listed]]
-
-
-def resumable_sync(
-    engine: Engine,
-    provider: str,
-    translate: Translate,
-    listing: Listing,
-    *,
-    dry_run: bool,
-    progress: Callable[[Summary], None] | None = None,
-) -> Summary:
-    """A provider's sync, resumed where a cut one stopped (a dry run reads everything afresh
-    and leaves a checkpoint alone): every provider's `sync` is this with its own listing."""
-    read_at = datetime.now(UTC)
-    resume = None if dry_run else unfinished(engine, provider)
-    summary = resume.summary if resume else Summary()
-    return apply_listed(
-        engine,
-        translate,
-        listing(summary, resume, read_at),
-        read_at=read_at,
-        dry_run=dry_run,
-        summary=summary,
-        progress=progress,
-        checkpoint=Checkpoint(provider, resume.started_at if resume else read_at),
-    )

@@ -19,8 +19,9 @@ from memberflow.core.models import Member, Subscription
 from memberflow.core.settings import Settings
 from memberflow.ingress.changes import Change, Received
 from memberflow.ingress.providers import membermouse as provider
-from memberflow.sync.apply import Listed, Summary
-from memberflow.sync.checkpoint import Resume, resumable_sync
+from memberflow.sync.apply import resumable_sync
+from memberflow.sync.checkpoint import Resume
+from memberflow.sync.listed import Listed, Summary
 from memberflow.sync.pacing import Pace, of_response, paced
 
 REQUESTS_PER_SECOND = 5.0

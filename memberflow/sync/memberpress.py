@@ -19,8 +19,9 @@ from sqlalchemy import Engine
 from memberflow.core.settings import Settings
 from memberflow.ingress.changes import Change, Received
 from memberflow.ingress.providers import memberpress as provider
-from memberflow.sync.apply import Listed, Summary
-from memberflow.sync.checkpoint import Resume, resumable_sync
+from memberflow.sync.apply import resumable_sync
+from memberflow.sync.checkpoint import Resume
+from memberflow.sync.listed import Listed, Summary
 from memberflow.sync.pacing import Pace, of_response, paced
 
 PER_PAGE = 100

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from memberflow.ingress import inbox
 from memberflow.ingress.changes import Received
 from memberflow.ingress.providers import stripe as provider
-from memberflow.sync.apply import Summary
+from memberflow.sync.listed import Summary
 
 KEPT = timedelta(days=30)  # how long Stripe lists events
 # Stripe retries a delivery for up to 3 days: an event older than the newest one memberflow has

@@ -11,8 +11,9 @@ from babel.numbers import is_currency
 from sqlalchemy import Engine
 
 from memberflow.ingress.providers import stripe as provider
-from memberflow.sync.apply import Listed, Summary
-from memberflow.sync.checkpoint import Resume, resumable_sync
+from memberflow.sync.apply import resumable_sync
+from memberflow.sync.checkpoint import Resume
+from memberflow.sync.listed import Listed, Summary
 from memberflow.sync.pacing import SHARE, Pace, paced
 
 PAGE = {"limit": 100}

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from memberflow.analytics.experiments import results
 from memberflow.analytics.period import Period
-from memberflow.core.models import DunningCase, Invoice, Touchpoint
+from memberflow.core.dunning_models import DunningCase
+from memberflow.core.models import Invoice, Touchpoint
 from memberflow.messaging import experiments
 from memberflow.messaging.experiments import CONTROL, HOLDOUT, ExperimentPlan
 from memberflow.pipelines.reminders.pipeline import ReminderPipeline

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
-from memberflow.core.models import DunningCase, Invoice, Subscription
+from memberflow.core.dunning_models import DunningCase
+from memberflow.core.models import Invoice, Subscription
 from memberflow.core.settings import Settings
 from memberflow.pipelines.dunning.advance import Advance, Channels, advance_batch
 from memberflow.pipelines.dunning.notices import NoticePipeline

@@ -6,13 +6,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, insert, select
 
 from memberflow.analytics.period import Period
-from memberflow.core.models import (
-    Cancellation,
-    DunningCase,
-    Invoice,
-    Subscription,
-    Touchpoint,
-)
+from memberflow.core.dunning_models import DunningCase
+from memberflow.core.models import Cancellation, Invoice, Subscription, Touchpoint
 from tests.support.clock import at
 from tests.support.factories import add_subscription
 

@@ -26,12 +26,8 @@ from memberflow.core.charges import (
     retry_charge,
 )
 from memberflow.core.db import Prepared, UTCDateTime, insert_one
-from memberflow.core.models import (
-    AttemptStatus,
-    CaseOutcome,
-    CaseStatus,
-    InvoiceStatus,
-)
+from memberflow.core.dunning_models import AttemptStatus, CaseOutcome, CaseStatus
+from memberflow.core.models import InvoiceStatus
 from memberflow.core.schedule import zone
 from memberflow.pipelines.dunning import policy as rules
 from memberflow.pipelines.dunning import queries

@@ -6,7 +6,7 @@ import typer
 
 from memberflow.core.console import fail, print_table
 from memberflow.core.db import get_engine
-from memberflow.core.models import CaseStatus
+from memberflow.core.dunning_models import CaseStatus
 from memberflow.core.settings import get_settings
 from memberflow.pipelines.dunning import queries
 

@@ -13,8 +13,8 @@ from sqlalchemy import Connection, Row, update
 
 from memberflow.core import lifecycle
 from memberflow.core.charges import FinalActionRequest, Gateway
+from memberflow.core.dunning_models import CaseOutcome, CaseStatus
 from memberflow.core.members import INVOLUNTARY
-from memberflow.core.models import CaseOutcome, CaseStatus
 from memberflow.pipelines.dunning import policy as rules
 from memberflow.pipelines.dunning import queries
 from memberflow.pipelines.dunning.policy import DunningPolicy, FinalAction

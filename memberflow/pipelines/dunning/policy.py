@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, model_validator
 
-from memberflow.core.models import CaseStatus
+from memberflow.core.dunning_models import CaseStatus
 from memberflow.core.schedule import local_date
 
 

@@ -8,11 +8,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, and_, func, select, update
 
 from memberflow.core.db import insert_new
+from memberflow.core.dunning_models import AttemptStatus, CaseStatus, ChargeAttempt, DunningCase
 from memberflow.core.models import (
-    AttemptStatus,
-    CaseStatus,
-    ChargeAttempt,
-    DunningCase,
     Invoice,
     InvoiceStatus,
     Member,

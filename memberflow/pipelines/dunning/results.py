@@ -9,14 +9,8 @@ from sqlalchemy import Connection, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from memberflow.core.db import days_between
-from memberflow.core.models import (
-    PAID_OUTCOMES,
-    CaseStatus,
-    DunningCase,
-    Member,
-    Subscription,
-    Touchpoint,
-)
+from memberflow.core.dunning_models import PAID_OUTCOMES, CaseStatus, DunningCase
+from memberflow.core.models import Member, Subscription, Touchpoint
 from memberflow.core.schedule import zone
 from memberflow.pipelines.dunning.policy import (
     DunningPolicy,

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, update
 
-from memberflow.core.models import CaseOutcome, CaseStatus
+from memberflow.core.dunning_models import CaseOutcome, CaseStatus
 from memberflow.core.schedule import zone
 from memberflow.pipelines.dunning.queries import case
 from memberflow.pipelines.dunning.steps import MEMBER_PIPELINE

@@ -9,8 +9,9 @@ from sqlmodel import Session, select
 
 from blocks.gateways.sandbox import SandboxGateway
 from memberflow.core.charges import ChargeResult, ChargeStatus
+from memberflow.core.dunning_models import ChargeAttempt
 from memberflow.core.members import is_involuntary
-from memberflow.core.models import ChargeAttempt, Invoice, Touchpoint
+from memberflow.core.models import Invoice, Touchpoint
 from memberflow.pipelines.dunning import events
 from memberflow.pipelines.dunning import queries as cases
 from memberflow.pipelines.dunning.policy import DunningPolicy, FinalAction, ProductDunning

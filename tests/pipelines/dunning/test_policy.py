@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from memberflow.core.models import CaseStatus
+from memberflow.core.dunning_models import CaseStatus
 from memberflow.pipelines.dunning import policy as rules
 from memberflow.pipelines.dunning.policy import CaseFacts, Category, DunningPolicy, FinalAction
 from tests.support.clock import at

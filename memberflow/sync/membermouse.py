@@ -11,13 +11,13 @@ missed.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import requests
 from sqlalchemy import Engine, select
 
 from memberflow.core.models import Member, Subscription
 from memberflow.core.settings import Settings
-from memberflow.ingress.changes import Change, Received
 from memberflow.ingress.providers import membermouse as provider
 from memberflow.sync.apply import resumable_sync
 from memberflow.sync.checkpoint import Resume
@@ -112,10 +112,6 @@ def api_from(settings: Settings) -> Api:
     return Api(settings.membermouse_api_url, key, secret, Pace(REQUESTS_PER_SECOND))
 
 
-def translate_with(currency: str) -> Callable[[Received], Change]:
-    return lambda received: provider.translate(received, currency)
-
-
 def sync(
     engine: Engine,
     api: Api,
@@ -129,7 +125,7 @@ def sync(
     return resumable_sync(
         engine,
         provider.NAME,
-        translate_with(currency),
+        partial(provider.translate, currency=currency),
         lambda summary, resume, _: listed(engine, api, summary=summary, resume=resume),
         dry_run=dry_run,
         progress=progress,

@@ -12,12 +12,12 @@ changed is what its webhooks missed.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import requests
 from sqlalchemy import Engine
 
 from memberflow.core.settings import Settings
-from memberflow.ingress.changes import Change, Received
 from memberflow.ingress.providers import memberpress as provider
 from memberflow.sync.apply import resumable_sync
 from memberflow.sync.checkpoint import Resume
@@ -117,10 +117,6 @@ def _objects(address: str, answer: requests.Response) -> list[dict]:
     return [item for item in found if isinstance(item, dict)]
 
 
-def translate_with(currency: str) -> Callable[[Received], Change]:
-    return lambda received: provider.translate(received, currency)
-
-
 def sync(
     engine: Engine,
     site: Site,
@@ -133,7 +129,7 @@ def sync(
     return resumable_sync(
         engine,
         provider.NAME,
-        translate_with(currency),
+        partial(provider.translate, currency=currency),
         lambda summary, resume, _: listed(site, summary=summary, resume=resume),
         dry_run=dry_run,
         progress=progress,

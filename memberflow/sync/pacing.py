@@ -7,10 +7,11 @@ pause) before asking again, up to a patience it then gives up with (the sync sto
 checkpoint; run it again to resume).
 """
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
+
+from memberflow.messaging.pacing import Pacer
 
 Answer = TypeVar("Answer")
 
@@ -22,7 +23,8 @@ LONGEST_WAIT = 60.0
 
 
 class Pace:
-    """At most `per_second` requests a second from all the threads that share it."""
+    """At most `per_second` requests a second from all the threads that share it (the
+    outputs' Pacer), and the patience to wait out a provider's 429s."""
 
     def __init__(
         self,
@@ -34,21 +36,13 @@ class Pace:
     ):
         if per_second <= 0:
             raise ValueError("requests per second must be above 0")
-        self.interval = 1.0 / per_second
+        self.pacer = Pacer(per_second, clock, sleep)
         self.patience = patience
-        self._clock, self._sleep = clock, sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
         self.waited_for_429 = 0.0  # seconds spent waiting out 429s: the summary says it
 
     def wait_turn(self) -> None:
-        """Sleeps until this request's turn: one every `interval` seconds."""
-        with self._lock:
-            now = self._clock()
-            turn = max(now, self._next)
-            self._next = turn + self.interval
-        if turn > now:
-            self._sleep(turn - now)
+        """Sleeps until this request's turn: one every `1 / per_second` seconds."""
+        self.pacer.wait()
 
     def wait_after_429(self, retry_after: str | None, waited: float, tries: int) -> float | None:
         """Sleeps as long as the provider asked (its `Retry-After` in seconds; without one,
@@ -59,9 +53,8 @@ class Pace:
         pause = min(pause, LONGEST_WAIT)
         if waited + pause > self.patience:
             return None
-        with self._lock:  # nobody asks before the pause is over: the limit is the account's
-            self._next = max(self._next, self._clock() + pause)
-        self._sleep(pause)
+        self.pacer.pause(pause)  # nobody asks before it is over: the limit is the account's
+        self.pacer.sleep(pause)
         self.waited_for_429 += pause
         return pause
 

@@ -9,20 +9,8 @@ import stripe
 
 from memberflow.sync import stripe as stripe_sync
 from memberflow.sync.pacing import Pace
+from tests.support.clock import FakeClock
 from tests.support.json_http import JsonHandler, LoopbackServer
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_requests_take_turns_at_the_rate():

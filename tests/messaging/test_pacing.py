@@ -3,19 +3,7 @@
 import pickle
 
 from memberflow.messaging.pacing import Pacer, Sending
-
-
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 6))
-        self.now += seconds
+from tests.support.clock import FakeClock as Clock
 
 
 def test_without_a_rate_nobody_waits():

@@ -9,11 +9,9 @@ The decision is recorded here and carried out at the provider by the cancel-mome
 provider outage never loses it.
 """
 
-import hashlib
 import hmac
 import logging
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -25,19 +23,19 @@ from memberflow.core.feedback import REASONS
 from memberflow.core.links import BadLink, open_link
 from memberflow.core.money import format_date, format_money
 from memberflow.core.settings import Settings
-from memberflow.core.web import page, page_environment, page_language
+from memberflow.core.web import form_token as page_form_token
+from memberflow.core.web import page, page_environment, page_language, read_form
 from memberflow.pipelines.cancel_moment import records
 from memberflow.pipelines.cancel_moment.alternatives import alternative_for, load_alternatives
 from memberflow.pipelines.cancel_moment.tickets import ALTERNATIVE_STEP, PIPELINE
 from memberflow.plugin import MANAGE_LINK, held_out
 
 LINK_PURPOSE = MANAGE_LINK  # one purpose for the emails and the page
-MAX_FORM_BYTES = 16_384
 logger = logging.getLogger("memberflow.cancel_moment")
 
 
 def form_token(secret: str, token: str) -> str:
-    return hmac.new(secret.encode(), f"manage-form:{token}".encode(), hashlib.sha256).hexdigest()
+    return page_form_token(secret, "manage-form", token)
 
 
 def router(settings: Settings, engine: Engine) -> APIRouter:
@@ -208,23 +206,12 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
         f"/{LINK_PURPOSE}/{{token}}", response_class=HTMLResponse, summary="Cancel: confirm"
     )
     async def manage_confirm(token: str, request: Request) -> HTMLResponse:
-        return await run_in_threadpool(confirm, token, await _form(request))
+        return await run_in_threadpool(confirm, token, await read_form(request) or {})
 
     @routes.post(
         f"/{LINK_PURPOSE}/{{token}}/decide", response_class=HTMLResponse, summary="Cancel: decide"
     )
     async def manage_decide(token: str, request: Request) -> HTMLResponse:
-        return await run_in_threadpool(decide, token, await _form(request))
+        return await run_in_threadpool(decide, token, await read_form(request) or {})
 
     return routes
-
-
-async def _form(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return {}
-    try:
-        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
-    except UnicodeDecodeError:
-        return {}
-    return {name: values[-1] for name, values in fields.items()}

@@ -6,11 +6,9 @@ records it. The form carries a token derived from the signed link (no cookie, no
 POST without the page's own token is refused. No JavaScript is needed.
 """
 
-import hashlib
 import hmac
 import logging
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from sqlalchemy import Engine, Row
@@ -20,16 +18,16 @@ from starlette.responses import HTMLResponse
 from memberflow.core.feedback import valid_answer
 from memberflow.core.links import BadLink, Link, open_link
 from memberflow.core.settings import Settings
-from memberflow.core.web import page, page_environment, page_language
+from memberflow.core.web import form_token as page_form_token
+from memberflow.core.web import page, page_environment, page_language, read_form
 from memberflow.pipelines.surveys import records
 from memberflow.pipelines.surveys.pipeline import LINK_PURPOSE
 
 logger = logging.getLogger("memberflow.surveys")
-MAX_FORM_BYTES = 16_384
 
 
 def form_token(secret: str, token: str) -> str:
-    return hmac.new(secret.encode(), f"form:{token}".encode(), hashlib.sha256).hexdigest()
+    return page_form_token(secret, "form", token)
 
 
 def router(settings: Settings, engine: Engine) -> APIRouter:
@@ -137,14 +135,9 @@ def router(settings: Settings, engine: Engine) -> APIRouter:
         f"/{LINK_PURPOSE}/{{token}}", response_class=HTMLResponse, summary="Answer a survey"
     )
     async def survey_answer(token: str, request: Request) -> HTMLResponse:
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
+        form = await read_form(request)
+        if form is None:
             return page("the form is too large", 413)
-        try:
-            fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
-        except UnicodeDecodeError:
-            fields = {}
-        form = {name: values[-1] for name, values in fields.items()}
         return await run_in_threadpool(submit, token, form)
 
     return routes

@@ -1,5 +1,5 @@
 """The delivery stage of a pipeline's run: every due touchpoint, batch by batch as task runs
-(or in id ranges side by side), with the run's progress; then, once, what a crashed run left."""
+(or in id ranges side by side), with the run's progress; then what a crashed run left."""
 
 import time
 from collections.abc import Iterable, Iterator
@@ -20,12 +20,14 @@ from tasks import cursor_loop
 from tasks.artifacts import sentence, with_progress
 from tasks.touchpoints import abandoned_wait, count_due, deliver_batch
 
+MAX_TAKEOVERS = 8  # passes over a dead run's rows: a bound, never reached in practice
+
 
 def deliver_all(run: PipelineRun, batch_size: int, enrich: Enricher | None) -> None:
     """Delivers every due touchpoint batch by batch (or, with MEMBERFLOW_DELIVERY_PARTITIONS,
     in id ranges side by side on the task runner; `reference` is the output as the workers get
-    it), adding the outcomes to `tally`. Then, if
-    another run holds some (it crashed, or it is still sending), waits once for their leases to
+    it), adding the outcomes to `tally`. Then, while
+    another run holds some (it crashed, or it is still sending), waits for their leases to
     lapse and takes what a dead run left: a live one renews, and keeps them."""
     log = get_run_logger()
     db, pipeline, as_of, settings, tally = run.db, run.pipeline, run.as_of, run.settings, run.tally
@@ -84,7 +86,11 @@ def deliver_all(run: PipelineRun, batch_size: int, enrich: Enricher | None) -> N
             )
 
     report(one_pass())
-    if _wait_for_abandoned(db, pipeline, as_of, options):
+    # A dead run's rows may lapse at several moments (a batch claimed more rows after its last
+    # renewal): each pass takes what has lapsed, until no row is held or the holder is alive.
+    for _ in range(MAX_TAKEOVERS):
+        if not _wait_for_abandoned(db, pipeline, as_of, options):
+            break
         report(one_pass())
 
 

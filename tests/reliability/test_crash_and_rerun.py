@@ -6,6 +6,7 @@ at the kill (taken by the receiver, not yet recorded), and then with the same ke
 
 import random
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -79,3 +80,42 @@ def test_a_run_killed_at_any_moment_then_rerun_delivers_everything_once(
             totals["in_flight_at_kill"] += len(in_flight)
             totals["lost"] += len(due - set(got))
     figures.append({"test": f"crash and rerun ({engine.dialect.name})", **totals})
+
+
+def test_a_dead_runs_claims_that_lapse_at_different_moments_are_all_taken(
+    settings, engine, monkeypatch
+):
+    """The cause of the flake above, made deterministic: a run killed right after a batch claimed
+    more rows (its top-up) and before its next renewal holds rows under two leases that lapse
+    apart. The rerun must take both, not stop after the first lapses. The lease is long enough
+    (6 s) for the flow to start and send the pending rows before the first lapses."""
+    from sqlalchemy import update
+
+    from flows.reminders import reminders
+    from memberflow.core.models import Touchpoint, TouchpointStatus
+    from memberflow.core.settings import get_settings
+    from memberflow.pipelines.reminders.pipeline import ReminderPipeline
+    from tests.support.delivery import plan_all
+
+    monkeypatch.setenv("MEMBERFLOW_CLAIM_LEASE_SECONDS", "6")
+    get_settings.cache_clear()
+    for n in range(30):
+        add_subscription(engine, f"s{n:03d}", current_period_end=at("2026-12-08 10:00"))
+    plan_all(engine, ReminderPipeline(), AS_OF, AS_OF - timedelta(days=1), WebhookOutput.channel)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:  # the dead run's two leases: its batch, then its top-up
+        for ids, claimed_at in (
+            (range(1, 11), now - timedelta(seconds=1)),
+            (range(11, 21), now),
+        ):
+            conn.execute(
+                update(Touchpoint)
+                .where(Touchpoint.id.in_(list(ids)))
+                .values(status=TouchpointStatus.sending, claimed_by="dead", claimed_at=claimed_at)
+            )
+    with HttpReceiver() as receiver:
+        WebhookOutput(url=receiver.url, secret="s").save("two-leases", overwrite=True)
+        reminders(as_of=AS_OF, output="memberflow-webhook-output/two-leases", batch_size=10)
+        got = received(receiver.requests)
+    assert set(recorded(engine).values()) == {"sent"}
+    assert len(got) == 30 and set(got.values()) == {1}

@@ -22,7 +22,8 @@ from memberflow.core.settings import Settings
 from memberflow.ingress import inbox, unsubscribe
 from memberflow.ingress.changes import Change, Received, Rejected, unstorable
 from memberflow.ingress.emitter import Emitter, PrefectApi
-from memberflow.ingress.provider import Provider, discover
+from memberflow.ingress.provider import Provider
+from memberflow.ingress.providers import discover_providers
 from memberflow.messaging import registry
 
 logger = logging.getLogger("memberflow.ingress")
@@ -45,7 +46,7 @@ class WebhookAccepted(BaseModel):
     note: str | None = None
 
 
-PROVIDERS = discover()
+PROVIDERS = discover_providers()
 
 
 def translate_stored(row, settings: Settings) -> Change:

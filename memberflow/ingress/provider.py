@@ -1,18 +1,14 @@
 """What a webhook provider declares, in its own file under `memberflow/ingress/providers/`: its
 route, how its requests are authenticated, how they are translated, how to sign one the way it
 would (for `memberflow ingress replay` and tests), and its OpenAPI description. The app and the
-replay command list no provider by hand: they take what `discover()` finds."""
+replay command list no provider by hand: they take what `providers.discover_providers()`
+finds."""
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 
 from memberflow.core.settings import Settings
 from memberflow.ingress.changes import Change, Received
-
-ENTRY_POINT_GROUP = "memberflow.providers"
 
 
 class NotConfigured(ValueError):
@@ -53,26 +49,6 @@ def required_secret(settings: Settings, name: str) -> str:
     if value is None:
         raise NotConfigured(f"set MEMBERFLOW_{name.upper()} to sign as the ingress expects")
     return value
-
-
-def discover() -> dict[str, Provider]:
-    """Every provider: the modules of `memberflow.ingress.providers` that define `PROVIDER`,
-    then those other packages register in the `memberflow.providers` entry point group."""
-    from memberflow.ingress import providers as package
-
-    found: list[Provider] = []
-    for module in pkgutil.iter_modules(package.__path__):
-        imported = importlib.import_module(f"{package.__name__}.{module.name}")
-        provider = getattr(imported, "PROVIDER", None)
-        if isinstance(provider, Provider):
-            found.append(provider)
-    found += [entry.load() for entry in entry_points(group=ENTRY_POINT_GROUP)]
-    by_name: dict[str, Provider] = {}
-    for provider in found:
-        if provider.name in by_name:
-            raise ValueError(f"two webhook providers are named {provider.name!r}")
-        by_name[provider.name] = provider
-    return by_name
 
 
 # OpenAPI pieces the providers share

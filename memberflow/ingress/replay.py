@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from memberflow.core.settings import Settings
-from memberflow.ingress.provider import NotConfigured, discover
+from memberflow.ingress.provider import NotConfigured
+from memberflow.ingress.providers import discover_providers
 
 
 def signed_request(provider: str, body: bytes, settings: Settings) -> tuple[str, bytes, dict]:
     """(path with query, body, headers) as `provider` would send `body` now."""
-    providers = discover()
+    providers = discover_providers()
     if provider not in providers:
         raise NotConfigured(f"unknown provider {provider!r}: {', '.join(sorted(providers))}")
     found = providers[provider]

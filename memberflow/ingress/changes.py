@@ -187,12 +187,36 @@ class Received:
     received_at: datetime
 
 
+_BYTE_ORDER_MARKS = {
+    b"\xff\xfe\x00\x00": "UTF-32",
+    b"\x00\x00\xfe\xff": "UTF-32",
+    b"\xff\xfe": "UTF-16",
+    b"\xfe\xff": "UTF-16",
+}
+
+
+def utf8_text(body: bytes) -> str:
+    """The body as text. Every provider sends UTF-8 (JSON must be, RFC 8259): anything else is
+    refused by name, never guessed at (Python's json would quietly read UTF-16)."""
+    try:
+        return body.decode("utf-8").removeprefix("\ufeff")  # a UTF-8 byte order mark is harmless
+    except UnicodeDecodeError as error:
+        seen = next((name for mark, name in _BYTE_ORDER_MARKS.items() if body.startswith(mark)), "")
+        looks = f" (it looks like {seen})" if seen else ""
+        raise Rejected(
+            400,
+            f"the body is not UTF-8 text{looks}: byte {error.start} cannot be read; "
+            "send it as UTF-8",
+        ) from None
+
+
 def parse_json_object(body: bytes) -> dict:
     import json
 
+    text = utf8_text(body)
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
         raise Rejected(400, f"the body is not valid JSON ({error})") from None
     if not isinstance(payload, dict):
         raise Rejected(400, "the body must be a JSON object")

@@ -48,11 +48,10 @@ def parameters(received: Received) -> dict[str, str]:
     """The notification's parameters, from the query string and a form body, without the token."""
     params = {k: v for k, v in received.query.items() if k != TOKEN_PARAMETER}
     if received.body:
+        text = c.utf8_text(received.body)
         try:
-            form = parse_qsl(
-                received.body.decode("utf-8"), keep_blank_values=True, strict_parsing=True
-            )
-        except (UnicodeDecodeError, ValueError):
+            form = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+        except ValueError:
             raise Rejected(400, "the body is not form data (name=value&...)") from None
         params.update((k, v) for k, v in form if k != TOKEN_PARAMETER)
     return params

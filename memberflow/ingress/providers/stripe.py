@@ -30,10 +30,7 @@ def authenticate(received: Received, secrets: list[str], tolerance: int) -> None
     header = received.headers.get(SIGNATURE_HEADER)
     if not header:
         raise Rejected(401, "no Stripe-Signature header: is this really from Stripe?")
-    try:
-        payload = received.body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Rejected(400, "the body is not UTF-8 text") from None
+    payload = c.utf8_text(received.body)
     problem = "no secret configured"
     for secret in secrets:
         try:

@@ -25,7 +25,8 @@ def templates(tmp_path) -> Path:
 def fields(**row):
     settings = Settings()
     own = message_fields(DEFAULT_STEPS[0], sample_row(**row), at("2026-12-08 10:00"), settings)
-    return {**business_fields(settings), **own}
+    manage = {"manage_url": f"{settings.public_url}/manage/x"}  # the engine signs one per reminder
+    return {**business_fields(settings), **own, **manage}
 
 
 def test_the_shipped_templates_lint_clean():

@@ -2,12 +2,13 @@
 says, and to whom."""
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
+from memberflow.core.links import link_secret, member_link
 from memberflow.core.locales import product_words
 from memberflow.core.members import member_recipient
 from memberflow.core.money import format_date, format_money
@@ -21,6 +22,7 @@ from memberflow.pipelines.reminders.steps import (
     selection_for,
 )
 from memberflow.plugin import (
+    MANAGE_LINK,
     SAMPLE_ANCHOR,
     PlanningWindow,
     Selection,
@@ -145,8 +147,10 @@ def sample_fields(settings: Settings) -> dict[str, dict]:
         translations=SAMPLE_AMPLIFIER,
     )
     row = replace(row, product_name=name, value_amplifier=amplifier)
+    # every reminder carries the way to cancel: the engine signs it per member and subscription
+    manage = {"manage_url": f"{settings.public_url.rstrip('/')}/{MANAGE_LINK}/sample-link"}
     return {
-        step.template_name: message_fields(step, row, row.current_period_end, settings)
+        step.template_name: message_fields(step, row, row.current_period_end, settings) | manage
         for step in DEFAULT_STEPS
     }
 
@@ -162,4 +166,9 @@ def member_fields(
         return None
     row = rows[0]
     anchor = anchor_for(step, row) or row.current_period_end
-    return message_fields(step, row, anchor, settings, locale), row.locale
+    data = {"s": row.sub_external_id}  # their own cancel link, as the engine signs it
+    manage = member_link(
+        link_secret(conn, settings), settings, member, MANAGE_LINK, datetime.now(UTC), data
+    )
+    fields = message_fields(step, row, anchor, settings, locale) | {"manage_url": manage}
+    return fields, row.locale

@@ -50,6 +50,9 @@ def carry_out(
                 visit.c.subscription_id,
                 subscription.c.external_id.label("subscription"),
                 subscription.c.current_period_end,
+                subscription.c.status,
+                subscription.c.cancel_at_period_end,
+                subscription.c.pause_resumes_at,
                 member.c.external_id.label("member"),
             )
             .join(subscription, subscription.c.id == visit.c.subscription_id)
@@ -73,6 +76,11 @@ def carry_out(
                 )
             _mark(engine, row.id, now, carried_out=True, note="a ticket to ops: contact them")
             carried.done.append(said | {"provider": "a ticket to ops"})
+            continue
+        seen = _already_at_the_provider(row)
+        if seen:  # ops did it by hand (MemberPress, MemberMouse), and its webhook told us
+            _mark(engine, row.id, now, carried_out=True, note=seen)
+            carried.done.append(said | {"provider": seen})
             continue
         try:
             note = carry(_request(row))
@@ -110,6 +118,16 @@ def _request(row) -> DecisionRequest:
         price=offered.get("price"),
         code=offered.get("code"),
     )
+
+
+def _already_at_the_provider(row) -> str | None:
+    """What the provider already says of a decision (a cancellation or a pause it has told us
+    of), so that a decision carried out by hand is not asked for again, nor reported late."""
+    if row.decision == "cancel" and (row.status == "canceled" or row.cancel_at_period_end):
+        return "already canceled at the provider"
+    if row.decision == "pause" and (row.status == "paused" or row.pause_resumes_at):
+        return "already paused at the provider"
+    return None
 
 
 def _by_hand(row) -> str:

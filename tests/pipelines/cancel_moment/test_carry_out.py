@@ -19,6 +19,7 @@ from memberflow.ingress.app import create_app
 from memberflow.pipelines.cancel_moment.carry_out import carry_out
 from tests.support import localstripe
 from tests.support.cancel_page import RENEWS, form_token, manage_link
+from tests.support.factories import update_subscription
 from tests.support.fake_stripe import FakeStripe
 
 ALTERNATIVES = {"*": {"unused": {"kind": "pause", "months": 2}}}
@@ -137,6 +138,12 @@ def test_a_gateway_that_cannot_says_what_to_do_by_hand(client, engine, settings)
     assert done.for_ops[0]["to do"] == (
         "cancel subscription mepr-12 at the end of its period at the provider"
     )
+    # ops cancel it in MemberPress; its webhook sets the subscription to end with its period
+    update_subscription(engine, "mepr-12", cancel_at_period_end=True)
+    later = datetime.now(UTC) + timedelta(days=2)  # past the time allowed: but it is done
+    done = carry_out(engine, Manual().carry_out_decision, now=later, within=timedelta(1))
+    assert done.done[0]["provider"] == "already canceled at the provider"
+    assert not done.for_ops and not done.overdue and visit(engine).carried_out_at is not None
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -72,9 +72,9 @@ def deliver_all(run: PipelineRun, batch_size: int, enrich: Enricher | None) -> N
             log.info("delivered %s of %s (%s)", done, total, steps)
 
     if settings.delivery_partitions > 1 and enrich is None:  # an enricher stays in this process
-        ranges = partitions(db, pipeline, as_of, options, settings.delivery_partitions)
-
         def one_pass() -> Iterator[Tally]:
+            # each pass splits what is claimable now: a dead run's rows lapse after the first
+            ranges = partitions(db, pipeline, as_of, options, settings.delivery_partitions)
             yield run_partitions(
                 pipeline,
                 ranges=ranges,

@@ -183,7 +183,12 @@ def test_a_run_a_year_ahead_on_a_real_database_is_refused_and_spoils_nothing(set
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM database_role"))  # a real business's database
     now = datetime.now(UTC)
-    add_subscription(engine, "soon", current_period_end=now + timedelta(days=7, hours=1))
+    # renews in a week from the last 09:00 UTC that has passed: its reminder is due now (a
+    # renewal an exact week ahead would not be, before 09:00)
+    last_nine = now.replace(hour=9, minute=0, second=0, microsecond=0)
+    if last_nine > now:
+        last_nine -= timedelta(days=1)
+    add_subscription(engine, "soon", current_period_end=last_nine + timedelta(days=7, hours=3))
     with pytest.raises(clock.MomentRefused, match="ahead of the clock.*--simulate"):
         reminders(as_of=now + timedelta(days=365))
     with engine.connect() as conn:

@@ -26,14 +26,27 @@ from tests.support.webhooks import SECRETS, sample, send
 
 STRIPE_SECRET = "whsec_test_new"
 MEMBERFLOW_SECRET = SECRETS["MEMBERFLOW_WEBHOOK_SECRET"]
-HOUR_AGO = time.time() - 3600
+HOUR = 3600
 
 
-def stripe_signed(body: bytes, timestamp: float | None = None) -> dict[str, str]:
-    header = stripe.WebhookSignature.generate_signature_header(
-        body.decode("latin-1"), STRIPE_SECRET, timestamp=int(timestamp or time.time())
-    )
-    return {"Stripe-Signature": header}
+def stripe_signed(body: bytes, age: float = 0):
+    """Stripe's signature header, made when the test sends (`age` seconds ago)."""
+
+    def headers() -> dict[str, str]:
+        header = stripe.WebhookSignature.generate_signature_header(
+            body.decode("latin-1"), STRIPE_SECRET, timestamp=int(time.time() - age)
+        )
+        return {"Stripe-Signature": header}
+
+    return headers
+
+
+def memberflow_signed(body: bytes, age: float = 0):
+    return lambda: signing.sign(MEMBERFLOW_SECRET, body, now=time.time() - age)
+
+
+def fixed(headers: dict[str, str]):
+    return lambda: headers
 
 
 def stripe_body(**changes) -> bytes:
@@ -48,24 +61,25 @@ def memberpress_body() -> bytes:
     return json.dumps(sample("memberpress", "subscription-created")).encode()
 
 
-MP_KEY = {"MemberPress-Webhook-Key": SECRETS["MEMBERFLOW_MEMBERPRESS_WEBHOOK_KEY"]}
+MP_KEY = fixed({"MemberPress-Webhook-Key": SECRETS["MEMBERFLOW_MEMBERPRESS_WEBHOOK_KEY"]})
+UNSIGNED = fixed({})
 UTF16 = json.dumps(sample("stripe", "customer.created")).encode("utf-16")
 
-# (case, path, body, headers, status, words the error must contain)
+# (case, path, body, its headers (made as it is sent), status, words the error must contain)
 BAD_REQUESTS = [
     ("malformed JSON", "stripe", b'{"id": "evt_1", ', stripe_signed(b'{"id": "evt_1", '), 400,
      "not valid JSON"),
     ("a JSON list, not an object", "stripe", b"[1, 2]", stripe_signed(b"[1, 2]"), 400,
      "must be a JSON object"),
-    ("unsigned Stripe", "stripe", stripe_body(), {}, 401, "no Stripe-Signature header"),
+    ("unsigned Stripe", "stripe", stripe_body(), UNSIGNED, 401, "no Stripe-Signature header"),
     ("signed with another secret", "stripe", stripe_body(),
-     {"Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"}, 401,
+     lambda: {"Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"}, 401,
      "MEMBERFLOW_STRIPE_WEBHOOK_SECRET"),
-    ("unsigned MemberPress", "memberpress", memberpress_body(), {}, 401,
+    ("unsigned MemberPress", "memberpress", memberpress_body(), UNSIGNED, 401,
      "no MemberPress-Webhook-Key header"),
-    ("unsigned memberflow", "memberflow", memberflow_body(), {}, 401,
+    ("unsigned memberflow", "memberflow", memberflow_body(), UNSIGNED, 401,
      "no Memberflow-Timestamp and Memberflow-Signature"),
-    ("MemberMouse without its token", "membermouse", b"event_type=mm_member_add", {}, 401,
+    ("MemberMouse without its token", "membermouse", b"event_type=mm_member_add", UNSIGNED, 401,
      "token"),
     ("Stripe in UTF-16", "stripe", UTF16, stripe_signed(UTF16), 400,
      "not UTF-8 text (it looks like UTF-16)"),
@@ -74,13 +88,13 @@ BAD_REQUESTS = [
     ("MemberPress in Windows-1252", "memberpress", '{"event": "caf\xe9"}'.encode("cp1252"),
      MP_KEY, 400, "not UTF-8 text: byte 14"),
     ("memberflow in UTF-16", "memberflow", memberflow_body().decode().encode("utf-16"),
-     signing.sign(MEMBERFLOW_SECRET, memberflow_body().decode().encode("utf-16")), 400,
+     memberflow_signed(memberflow_body().decode().encode("utf-16")), 400,
      "send it as UTF-8"),
     ("a Stripe webhook replayed an hour later", "stripe", stripe_body(),
-     stripe_signed(stripe_body(), timestamp=HOUR_AGO), 401, "Timestamp outside the tolerance"),
+     stripe_signed(stripe_body(), age=HOUR), 401, "Timestamp outside the tolerance"),
     ("a memberflow webhook replayed an hour later", "memberflow", memberflow_body(),
-     signing.sign(MEMBERFLOW_SECRET, memberflow_body(), now=HOUR_AGO), 401, "stale"),
-    ("over the size limit", "stripe", b"{" + b" " * (1 << 20) + b"}", {}, 413,
+     memberflow_signed(memberflow_body(), age=HOUR), 401, "stale"),
+    ("over the size limit", "stripe", b"{" + b" " * (1 << 20) + b"}", UNSIGNED, 413,
      "MEMBERFLOW_INGRESS_MAX_BODY_BYTES"),
 ]  # fmt: skip
 
@@ -98,7 +112,7 @@ def stored(engine) -> int:
 def test_a_bad_webhook_gets_a_clear_4xx_and_stores_nothing(
     client, configured, engine, path, body, headers, status, words
 ):
-    response = client.post(f"/webhooks/{path}", content=body, headers=headers)
+    response = client.post(f"/webhooks/{path}", content=body, headers=headers())
     assert response.status_code == status, response.text
     assert words in response.json()["error"], response.json()
     assert response.json()["provider"] == path
@@ -108,7 +122,7 @@ def test_a_bad_webhook_gets_a_clear_4xx_and_stores_nothing(
 
 def test_the_same_webhook_delivered_twice_is_stored_once(client, configured, engine):
     body = stripe_body(id="evt_twice")
-    headers = stripe_signed(body)
+    headers = stripe_signed(body)()
     first = client.post("/webhooks/stripe", content=body, headers=headers)
     again = client.post("/webhooks/stripe", content=body, headers=headers)
     assert first.status_code == again.status_code == 200

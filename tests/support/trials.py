@@ -107,7 +107,8 @@ def dead_sessions_gone(engine: Engine, timeout: float = 30.0) -> None:
         return
     held = text(
         "SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-        "WHERE c.relname = 'touchpoint' AND l.pid <> pg_backend_pid()"
+        "WHERE c.relname = 'touchpoint' AND l.pid <> pg_backend_pid() "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

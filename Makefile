@@ -1,5 +1,7 @@
 # Every target sets itself up: a fresh machine needs only python3 (3.11+) and make.
 VENV ?= .venv
+# pytest-xdist workers for `make test` (1 runs the suite in one process)
+TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
@@ -20,7 +22,7 @@ test: install  ## lint, then the whole suite (also on PostgreSQL when MEMBERFLOW
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/memberflow templates lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 reliability: install  ## the fault suite's full variants (20 trials each); prints the figures for docs/reliability.md
 	MEMBERFLOW_TRIALS=20 $(BIN)/pytest tests/reliability

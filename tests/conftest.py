@@ -73,10 +73,18 @@ def prefect_harness():
 
 
 @pytest.fixture(scope="session")
-def browser():
+def chromium():
     """One headless Chromium for the session (skipped where none is installed)."""
     from tests.support.browser import start_browser
 
     driver = start_browser()
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The session's Chromium at a phone's 320 px, whatever size the last test left it at
+    (which test ran last on a worker depends on how the suite was split)."""
+    chromium.set_window_size(320, 800)
+    return chromium

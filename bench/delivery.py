@@ -184,7 +184,8 @@ def main() -> None:
             runs = [("plain", sample), ("pool", args.concurrency), ("pipeline", args.concurrency)]
             try:
                 for kind, number in runs:
-                    database = work / f"{kind}.db"
+                    # a file of its own: a run's leftover -wal beside a fresh copy corrupts it
+                    database = work / f"{kind}-{latency:.0f}ms.db"
                     shutil.copy(template, database)
                     settle()
                     result = measure("bench.delivery", kind, str(database), url, str(number))

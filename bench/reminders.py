@@ -43,12 +43,13 @@ def due_messages(database: Path, channel: str = "webhook"):
     """Every renewal reminder due at AS_OF, selected and rendered as the engine would: the
     work a plain loop does before it sends (no Prefect, no outbox)."""
     from memberflow.core.db import get_engine
+    from memberflow.core.links import link_secret, member_link
     from memberflow.core.schedule import Timing, timing, zone
     from memberflow.core.settings import Settings
     from memberflow.messaging import store
-    from memberflow.messaging.composing import compose
+    from memberflow.messaging.composing import compose, message_fields
     from memberflow.messaging.protocols import PlanningWindow, TouchpointRow
-    from memberflow.messaging.rendering import Renderer, business_fields
+    from memberflow.messaging.rendering import Renderer
     from memberflow.pipelines.reminders.pipeline import ReminderPipeline
     from memberflow.pipelines.reminders.steps import DEFAULT_STEPS, anchor_for
 
@@ -57,6 +58,12 @@ def due_messages(database: Path, channel: str = "webhook"):
     engine = get_engine(f"sqlite:///{database}")
     selection = pipeline.selections(PlanningWindow(AS_OF, AS_OF))[0][1]
     with engine.connect() as conn:
+        secret = link_secret(conn, settings)
+        conn.commit()  # a secret made on first use: no write held open while the loop reads
+
+        def link(member_external_id: str, purpose: str, data: dict | None = None) -> str:
+            return member_link(secret, settings, member_external_id, purpose, AS_OF, data)
+
         rows = conn.execute(
             store._subscription_view().where(
                 store.subscription.c.current_period_end.between(selection.low, selection.high)
@@ -81,7 +88,7 @@ def due_messages(database: Path, channel: str = "webhook"):
                     "attempts": 0,
                 }
             )
-            fields = {**business_fields(settings), **pipeline.fields(step, view, settings)}
+            fields = message_fields(pipeline, step, view, settings, link)  # the cancel link too
             yield compose(pipeline, step, view, fields, renderer)
 
 

@@ -34,10 +34,13 @@ class HttpOutput(Output, ABC):
     @property
     def session(self) -> requests.Session:
         """One session, safe across the sending threads, with a connection for each of them."""
-        with self._lock:
-            if self._session is None:
-                self._session = make_session(pool=self.concurrency)
-            return self._session
+        session = self._session  # made once: the sending threads need no lock to read it
+        if session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = make_session(pool=self.concurrency)
+                session = self._session
+        return session
 
     @staticmethod
     def body(message: Message) -> bytes:

@@ -93,7 +93,8 @@ class Overlapping:
     """Runs `work` over `jobs` on up to `workers` threads, yielding (job, result) as each
     finishes, with no more in flight than the run's window (`Sending`), which `healthy(result)`
     widens or narrows. Once `stop()` is true no new job starts; those never started are left in
-    `unsent`."""
+    `unsent`. The answers of one wake-up come one after another, then `answered_all()` is
+    called before anything else is sent: the place to make their outcomes durable at once."""
 
     def __init__(
         self,
@@ -103,9 +104,11 @@ class Overlapping:
         sending: Sending,
         stop: Callable[[], bool],
         healthy: Callable[[Any], bool],
+        answered_all: Callable[[], None] = lambda: None,
     ):
         self.jobs, self.work, self.workers = jobs, work, max(1, workers)
         self.sending, self.stop, self.healthy = sending, stop, healthy
+        self.answered_all = answered_all
         self.unsent: list = []
 
     def __iter__(self):
@@ -124,6 +127,7 @@ class Overlapping:
                     result = self.work(job)
                     self.sending.answered(self.healthy(result), self.workers)
                     yield job, result
+                    self.answered_all()
                     continue
                 while len(running) < self.sending.window and not self.stop():
                     job = next(pending, None)
@@ -141,4 +145,5 @@ class Overlapping:
                     result = future.result()
                     self.sending.answered(self.healthy(result), self.workers)
                     yield running.pop(future), result
+                self.answered_all()
         self.unsent = list(pending)

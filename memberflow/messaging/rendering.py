@@ -87,6 +87,10 @@ class Renderer:
             # a renderer lives for one run or one command: a template edited meanwhile is read
             # by the next one; checking every file's time on each render cost ~5% of a send
             auto_reload=False,
+            # a plain dict, not Jinja's LRU cache: that takes a lock on every lookup (includes
+            # too), which a hundred sending threads rendering at once queued on; the templates
+            # are a few hundred files at most
+            cache_size=-1,
         )
 
     def folder_of(self, name: str) -> Path:

@@ -1,8 +1,10 @@
-"""The pacer's arithmetic, on a clock the test moves (plain Python, no threads, no sleeping)."""
+"""The pacer's arithmetic, on a clock the test moves (plain Python, no sleeping), and how
+`Overlapping` hands out answers (threads, a few hundred milliseconds)."""
 
 import pickle
+import threading
 
-from memberflow.messaging.pacing import Pacer, Sending
+from memberflow.messaging.pacing import Overlapping, Pacer, Sending
 from tests.support.clock import FakeClock as Clock
 
 
@@ -67,3 +69,35 @@ def test_the_window_never_passes_what_the_receivers_latency_can_use():
         fast.answered(True, limit=256)
         slow.answered(True, limit=256)
     assert (fast.window, slow.window) == (1, 33)
+
+
+def test_the_answers_of_one_wake_up_are_all_taken_before_another_send_starts():
+    """`answered_all` (where delivery commits the outcomes) comes after each group of answers
+    and before the next job starts: no outcome waits behind a new send."""
+    events: list[str] = []
+    release = threading.Event()
+
+    def work(job: int) -> int:
+        if job < 4:
+            release.wait(5)  # the first four answer together
+        events.append(f"sent {job}")
+        return job
+
+    sending = Sending(window=4)
+    sending.took(0.2)
+    sends = Overlapping(
+        iter(range(6)),
+        work,
+        workers=4,
+        sending=sending,
+        stop=lambda: False,
+        healthy=lambda result: True,
+        answered_all=lambda: events.append("committed"),
+    )
+    threading.Timer(0.2, release.set).start()
+    answered = [job for job, _ in sends]
+    assert sorted(answered) == list(range(6))
+    assert events.count("committed") >= 2 and events[-1] == "committed"
+    first_commit = events.index("committed")
+    # jobs 4 and 5 start only once a group of the first four was answered and committed
+    assert all(events.index(f"sent {job}") > first_commit for job in (4, 5))
